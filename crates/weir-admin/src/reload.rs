@@ -1,0 +1,195 @@
+//! Reloading the API definitions: read app_path, keep the last good version of any file that
+//! no longer loads, compile, and swap the routing table in one step.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use weir_config::{ApiDefinition, ConfigError, load_app_dir, refuse_unbuilt_plugins};
+use weir_proxy::{CompiledApi, Gateway, RoutingTable};
+
+/// Plugin drivers this build has. None yet: APIs asking for plugins are refused at load.
+pub const BUILT_DRIVERS: &[&str] = &[];
+
+/// What one reload did.
+#[derive(Debug, Default, Clone)]
+pub struct ReloadReport {
+    /// api_ids now served.
+    pub loaded: Vec<String>,
+    /// Problems found, each naming file, field and reason.
+    pub errors: Vec<ConfigError>,
+    /// api_ids that kept their last good version because the file no longer loads.
+    pub kept_last_good: Vec<String>,
+}
+
+impl ReloadReport {
+    /// True when every definition loaded.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Rebuilds the routing table from app_path on demand. Reloads are serialised.
+pub struct Reloader {
+    gateway: Arc<Gateway>,
+    app_path: PathBuf,
+    state: tokio::sync::Mutex<LastGood>,
+}
+
+/// Per file: the last definition that loaded and compiled, and its compiled form.
+#[derive(Default)]
+struct LastGood {
+    by_file: HashMap<PathBuf, Arc<CompiledApi>>,
+}
+
+impl Reloader {
+    /// Creates a reloader for the gateway's app_path.
+    pub fn new(gateway: Arc<Gateway>) -> Arc<Self> {
+        let app_path = gateway.config.app_path.clone();
+        Arc::new(Reloader {
+            gateway,
+            app_path,
+            state: tokio::sync::Mutex::new(LastGood::default()),
+        })
+    }
+
+    /// The folder of definitions.
+    pub fn app_path(&self) -> &Path {
+        &self.app_path
+    }
+
+    /// Reads every definition, compiles what loads, and swaps the routing table.
+    pub async fn reload(&self) -> ReloadReport {
+        let mut state = self.state.lock().await;
+        let files = {
+            let dir = self.app_path.clone();
+            tokio::task::spawn_blocking(move || load_app_dir(&dir))
+                .await
+                .unwrap_or_default()
+        };
+        let mut report = ReloadReport::default();
+        let mut next: HashMap<PathBuf, Arc<CompiledApi>> = HashMap::new();
+        let mut served: Vec<Arc<CompiledApi>> = Vec::new();
+        let mut routes: HashSet<(String, String)> = HashSet::new();
+        let mut ids: HashSet<String> = HashSet::new();
+
+        for (file, result) in files {
+            let candidate = match result {
+                Ok(def) => self.compile(def, &state, &mut report.errors),
+                Err(errs) => {
+                    report.errors.extend(errs);
+                    None
+                }
+            };
+            let last = state.by_file.get(&file).cloned();
+            let chosen = match candidate {
+                Some(api) if claim(&api, &mut routes, &mut ids, &served, &mut report.errors) => {
+                    Some(api)
+                }
+                _ => match last {
+                    // The file no longer loads (or now collides): keep what it served before,
+                    // so no API disappears because of a typo.
+                    Some(old) if claim(&old, &mut routes, &mut ids, &served, &mut Vec::new()) => {
+                        tracing::warn!(api_id = %old.def.api_id, file = %file.display(), "keeping the last good version");
+                        report.kept_last_good.push(old.def.api_id.clone());
+                        Some(old)
+                    }
+                    _ => None,
+                },
+            };
+            if let Some(api) = chosen {
+                report.loaded.push(api.def.api_id.clone());
+                next.insert(file, api.clone());
+                served.push(api);
+            }
+        }
+        // A file that has gone away takes its API with it: deleting is not a typo.
+        state.by_file = next;
+        for e in &report.errors {
+            tracing::error!(file = %e.file.display(), field = %e.field, reason = %e.reason, "API definition refused");
+        }
+        let strict = self.gateway.config.http_server_options.enable_strict_routes;
+        self.gateway.swap_table(RoutingTable::new(served, strict));
+        self.gateway.metrics.reloaded(report.is_clean());
+        self.gateway
+            .metrics
+            .definition_errors
+            .set(report.errors.len() as i64);
+        tracing::info!(apis = report.loaded.len(), errors = report.errors.len(), "API definitions loaded");
+        report
+    }
+
+    fn compile(
+        &self,
+        def: ApiDefinition,
+        state: &LastGood,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Arc<CompiledApi>> {
+        if let Err(e) = refuse_unbuilt_plugins(&def, BUILT_DRIVERS) {
+            errors.push(e);
+            return None;
+        }
+        // An unchanged definition keeps its compiled form (and round-robin position).
+        if let Some(old) = state.by_file.get(&def.file)
+            && old.def == def
+        {
+            return Some(old.clone());
+        }
+        match CompiledApi::compile(def, &self.gateway.metrics) {
+            Ok(api) => Some(Arc::new(api)),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }
+    }
+}
+
+/// Reserves the API's id and (domain, listen path); false, with an error, if taken.
+fn claim(
+    api: &CompiledApi,
+    routes: &mut HashSet<(String, String)>,
+    ids: &mut HashSet<String>,
+    served: &[Arc<CompiledApi>],
+    errors: &mut Vec<ConfigError>,
+) -> bool {
+    let def = &api.def;
+    let route = (def.domain.clone().unwrap_or_default(), api.match_prefix.clone());
+    let holder = |pred: &dyn Fn(&CompiledApi) -> bool| {
+        served
+            .iter()
+            .find(|a| pred(a))
+            .map(|a| a.def.file.display().to_string())
+            .unwrap_or_default()
+    };
+    if ids.contains(&def.api_id) {
+        let other = holder(&|a| a.def.api_id == def.api_id);
+        errors.push(ConfigError {
+            file: def.file.clone(),
+            field: "api_id".into(),
+            reason: format!("api_id `{}` is already used by {other}", def.api_id),
+        });
+        return false;
+    }
+    if def.active && routes.contains(&route) {
+        let other = holder(&|a| {
+            a.def.active
+                && a.match_prefix == api.match_prefix
+                && a.def.domain == def.domain
+        });
+        errors.push(ConfigError {
+            file: def.file.clone(),
+            field: "proxy.listen_path".into(),
+            reason: format!(
+                "listen path `{}` is already served by {other}",
+                def.listen_path
+            ),
+        });
+        return false;
+    }
+    ids.insert(def.api_id.clone());
+    if def.active {
+        routes.insert(route);
+    }
+    true
+}

@@ -1,0 +1,177 @@
+//! An API definition compiled for the request path: header names parsed, targets resolved,
+//! metric handles taken. Built once per load, shared read-only by every request.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue};
+use http::uri::{Authority, Scheme};
+use weir_config::{ApiDefinition, ConfigError, CorsConfig, UpstreamScheme};
+
+use crate::metrics::{ApiMetrics, Metrics};
+
+/// One upstream address, ready to put into a request URI.
+pub struct Target {
+    /// Protocol to use.
+    pub scheme: UpstreamScheme,
+    /// `http` or `https`, as the connector expects it.
+    pub uri_scheme: Scheme,
+    /// host:port.
+    pub authority: Authority,
+    /// The target URL's path, joined in front of the request path.
+    pub base_path: String,
+    /// The Host header value to send when the client's Host is not preserved.
+    pub host_header: HeaderValue,
+}
+
+/// Header rules with names and values already validated.
+#[derive(Default)]
+pub struct CompiledHeaders {
+    /// Set on the upstream request.
+    pub request_set: Vec<(HeaderName, HeaderValue)>,
+    /// Removed from the upstream request.
+    pub request_remove: Vec<HeaderName>,
+    /// Set on the response.
+    pub response_set: Vec<(HeaderName, HeaderValue)>,
+    /// Removed from the response.
+    pub response_remove: Vec<HeaderName>,
+}
+
+/// An API ready to serve.
+pub struct CompiledApi {
+    /// The definition it came from.
+    pub def: ApiDefinition,
+    /// Listen path without its trailing '/', for matching.
+    pub match_prefix: String,
+    /// Upstream targets (round-robin).
+    pub targets: Vec<Target>,
+    next_target: AtomicUsize,
+    /// Header rules.
+    pub headers: CompiledHeaders,
+    /// CORS, when enabled.
+    pub cors: Option<CorsConfig>,
+    /// Per-endpoint response-head timeouts.
+    pub hard_timeouts: Vec<(String, String, Duration)>,
+    /// Metric handles.
+    pub metrics: ApiMetrics,
+}
+
+impl CompiledApi {
+    /// Compiles a definition; errors name the definition's file and field.
+    pub fn compile(def: ApiDefinition, metrics: &Metrics) -> Result<Self, ConfigError> {
+        let err = |field: &str, reason: String| ConfigError {
+            file: def.file.clone(),
+            field: field.to_string(),
+            reason,
+        };
+        let mut targets = Vec::with_capacity(def.targets.len());
+        for (i, t) in def.targets.iter().enumerate() {
+            let field = if def.targets.len() > 1 {
+                format!("proxy.target_list[{i}]")
+            } else {
+                "proxy.target_url".to_string()
+            };
+            let host = t
+                .url
+                .host_str()
+                .ok_or_else(|| err(&field, format!("`{}` has no host", t.url)))?;
+            let tls = matches!(t.scheme, UpstreamScheme::Https | UpstreamScheme::H2Tls);
+            let port = t.url.port().unwrap_or(if tls { 443 } else { 80 });
+            let host_port = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            let authority: Authority = host_port
+                .parse()
+                .map_err(|e| err(&field, format!("`{}`: bad host: {e}", t.url)))?;
+            // The Host header carries the port only when the URL names one, as browsers do.
+            let host_header = match t.url.port() {
+                Some(_) => HeaderValue::from_str(&host_port),
+                None => HeaderValue::from_str(host),
+            }
+            .map_err(|e| err(&field, format!("`{}`: bad host: {e}", t.url)))?;
+            targets.push(Target {
+                scheme: t.scheme,
+                uri_scheme: if tls { Scheme::HTTPS } else { Scheme::HTTP },
+                authority,
+                base_path: t.url.path().to_string(),
+                host_header,
+            });
+        }
+        let base = "version_data.versions.Default";
+        let headers = CompiledHeaders {
+            request_set: header_pairs(&def.headers.request_set)
+                .map_err(|r| err(&format!("{base}.global_headers"), r))?,
+            request_remove: header_names(&def.headers.request_remove)
+                .map_err(|r| err(&format!("{base}.global_headers_remove"), r))?,
+            response_set: header_pairs(&def.headers.response_set)
+                .map_err(|r| err(&format!("{base}.global_response_headers"), r))?,
+            response_remove: header_names(&def.headers.response_remove)
+                .map_err(|r| err(&format!("{base}.global_response_headers_remove"), r))?,
+        };
+        let hard_timeouts = def
+            .hard_timeouts
+            .iter()
+            .map(|t| (t.path.clone(), t.method.to_ascii_uppercase(), t.timeout))
+            .collect();
+        let match_prefix = def.listen_path.trim_end_matches('/').to_string();
+        Ok(CompiledApi {
+            metrics: metrics.for_api(&def.api_id),
+            cors: def.cors.clone(),
+            match_prefix,
+            targets,
+            next_target: AtomicUsize::new(0),
+            headers,
+            hard_timeouts,
+            def,
+        })
+    }
+
+    /// Index of the target to try first (round-robin).
+    pub fn first_target(&self) -> usize {
+        if self.targets.len() <= 1 {
+            0
+        } else {
+            self.next_target.fetch_add(1, Ordering::Relaxed) % self.targets.len()
+        }
+    }
+
+    /// The response-head timeout for a request path (after the listen path) and method.
+    pub fn timeout_for(&self, path: &str, method: &str, default: Duration) -> Duration {
+        for (p, m, t) in &self.hard_timeouts {
+            let path_hit = if p.ends_with('/') {
+                path.starts_with(p.as_str())
+            } else {
+                path == p
+            };
+            if path_hit && (m.is_empty() || m == method) {
+                return *t;
+            }
+        }
+        default
+    }
+}
+
+fn header_pairs(pairs: &[(String, String)]) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("`{k}` is not a valid header name"))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| format!("the value of `{k}` is not a valid header value"))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+fn header_names(names: &[String]) -> Result<Vec<HeaderName>, String> {
+    names
+        .iter()
+        .map(|k| {
+            HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| format!("`{k}` is not a valid header name"))
+        })
+        .collect()
+}

@@ -1,0 +1,414 @@
+//! The gateway's shared state and the request path, phase by phase.
+//!
+//! A request reads the routing table once, at its start, and keeps that snapshot to the end:
+//! a reload swaps the table for new requests while in-flight ones finish on what they began with.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderValue};
+use http::uri::{PathAndQuery, Uri};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use weir_config::{GatewayConfig, UpstreamScheme};
+use weir_core::GatewayError;
+
+use crate::api::CompiledApi;
+use crate::body::{ProxyBody, UpstreamBody};
+use crate::cors;
+use crate::headers::{add_forwarded, is_websocket_upgrade, strip_hop_by_hop};
+use crate::metrics::{ApiMetrics, Metrics};
+use crate::respond::{error_response, gateway_error};
+use crate::router::RoutingTable;
+use crate::upstream::Upstreams;
+use crate::websocket;
+
+/// Where a request came from.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+}
+
+/// A boxed response future, as the control plane returns it.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>>;
+
+/// The control API (/tyk/..., health, readiness, metrics), implemented outside the proxy.
+pub trait ControlPlane: Send + Sync + 'static {
+    /// True when this path belongs to the control plane.
+    fn owns(&self, path: &str) -> bool;
+    /// Answers a control-plane request.
+    fn handle(&self, req: Request<Incoming>) -> ResponseFuture;
+}
+
+/// Everything a request needs: config, the current routing table, clients, metrics.
+pub struct Gateway {
+    /// The gateway config, fixed for the process's life.
+    pub config: Arc<GatewayConfig>,
+    table: ArcSwap<RoutingTable>,
+    upstreams: Arc<Upstreams>,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    unrouted: ApiMetrics,
+    control: OnceLock<Arc<dyn ControlPlane>>,
+}
+
+impl Gateway {
+    /// Creates a gateway with an empty routing table.
+    pub fn new(config: GatewayConfig) -> Result<Arc<Self>, crate::tls::TlsError> {
+        let upstreams = Upstreams::new(&config)?;
+        let metrics = Metrics::new();
+        let unrouted = metrics.for_api("");
+        Ok(Arc::new(Gateway {
+            config: Arc::new(config),
+            table: ArcSwap::from_pointee(RoutingTable::default()),
+            upstreams,
+            metrics,
+            unrouted,
+            control: OnceLock::new(),
+        }))
+    }
+
+    /// Installs the control plane (once).
+    pub fn set_control_plane(&self, control: Arc<dyn ControlPlane>) {
+        let _ = self.control.set(control);
+    }
+
+    /// The control plane, if installed.
+    pub fn control_plane(&self) -> Option<&Arc<dyn ControlPlane>> {
+        self.control.get()
+    }
+
+    /// The routing table new requests see.
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.table.load_full()
+    }
+
+    /// Swaps in a new routing table; requests already running keep the old one.
+    pub fn swap_table(&self, table: RoutingTable) {
+        self.table.store(Arc::new(table));
+    }
+
+    /// Serves one request from a client connection on the main listener.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        if self.config.control_api_port.is_none()
+            && let Some(control) = self.control.get()
+            && control.owns(req.uri().path())
+        {
+            return control.handle(req).await;
+        }
+        self.proxy(req, conn).await
+    }
+
+    async fn proxy(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+        let started = Instant::now();
+        let grpc = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| weir_core::grpc::is_grpc_content_type(v.as_bytes()));
+        let host = request_host(&req);
+        let table = self.table.load();
+        let path = req.uri().path();
+        let Some(route) = table.route(&host_without_port(&host), path) else {
+            let resp = gateway_error(&GatewayError::NoRoute, grpc);
+            self.unrouted.count(resp.status().as_u16());
+            if self.config.access_logs_enabled {
+                access_log("", &req, resp.status(), started, None);
+            }
+            return resp;
+        };
+        let api = route.api.clone();
+        let rest = route.rest.to_string();
+        drop(table);
+
+        let origin = req.headers().get(header::ORIGIN).cloned();
+        if let Some(cors_cfg) = &api.cors
+            && cors::is_preflight(&req)
+            && !cors_cfg.options_passthrough
+        {
+            let allowed = cors::preflight_headers(cors_cfg, req.headers());
+            let mut resp = Response::new(ProxyBody::empty());
+            *resp.status_mut() = cors::preflight_status(allowed.is_some());
+            if let Some(h) = allowed {
+                resp.headers_mut().extend(h);
+            }
+            return self.finish(&api, &req, resp, started, None);
+        }
+
+        let method = req.method().as_str().to_string();
+        let timeout = api.timeout_for(&rest, &method, self.config.proxy_default_timeout);
+        let (mut resp, upstream_time, req_view) =
+            self.forward(&api, req, &rest, &host, conn, grpc, timeout).await;
+
+        let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let h = resp.headers_mut();
+        if !switching {
+            // A 101 keeps Upgrade and Connection: the client needs them to switch.
+            strip_hop_by_hop(h);
+        }
+        for name in &api.headers.response_remove {
+            h.remove(name);
+        }
+        for (name, value) in &api.headers.response_set {
+            h.insert(name.clone(), value.clone());
+        }
+        if let Some(cors_cfg) = &api.cors {
+            cors::decorate_response(cors_cfg, origin.as_ref(), h);
+        }
+        if let Some(t) = upstream_time {
+            api.metrics.upstream_duration.observe(t.as_secs_f64());
+        }
+        self.finish(&api, &req_view, resp, started, upstream_time)
+    }
+
+    fn finish<B>(
+        &self,
+        api: &CompiledApi,
+        req: &Request<B>,
+        resp: Response<ProxyBody>,
+        started: Instant,
+        upstream: Option<Duration>,
+    ) -> Response<ProxyBody> {
+        api.metrics.count(resp.status().as_u16());
+        api.metrics
+            .request_duration
+            .observe(started.elapsed().as_secs_f64());
+        if self.config.access_logs_enabled {
+            access_log(&api.def.api_id, req, resp.status(), started, upstream);
+        }
+        resp
+    }
+
+    /// Sends the request upstream. Returns the response, the upstream's latency, and a
+    /// body-less copy of the request head for logging.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward(
+        &self,
+        api: &CompiledApi,
+        req: Request<Incoming>,
+        rest: &str,
+        host: &str,
+        conn: ConnInfo,
+        grpc: bool,
+        timeout: Duration,
+    ) -> (Response<ProxyBody>, Option<Duration>, Request<()>) {
+        let (mut parts, body) = req.into_parts();
+        let view = {
+            let mut v = Request::new(());
+            *v.method_mut() = parts.method.clone();
+            *v.uri_mut() = parts.uri.clone();
+            v
+        };
+        if api.targets.is_empty() {
+            return (gateway_error(&GatewayError::NoUpstream, grpc), None, view);
+        }
+
+        let websocket = self.config.http_server_options.enable_websockets
+            && parts.version == Version::HTTP_11
+            && is_websocket_upgrade(&parts.headers);
+        let client_upgrade = websocket.then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>()).flatten();
+        let upgrade_value = parts.headers.get(header::UPGRADE).cloned();
+
+        // The path the upstream sees. gRPC method paths are never cut: a gRPC call only works
+        // with its full /package.Service/Method path (see README, "gRPC and strip_listen_path").
+        let keep_full_path = grpc && api.def.enable_grpc;
+        let sub_path = if api.def.strip_listen_path && !keep_full_path {
+            rest
+        } else {
+            parts.uri.path()
+        };
+        let query = parts.uri.query().map(str::to_string);
+
+        let h = &mut parts.headers;
+        strip_hop_by_hop(h);
+        add_forwarded(h, conn.remote.ip(), conn.tls, host);
+        for name in &api.headers.request_remove {
+            h.remove(name);
+        }
+        for (name, value) in &api.headers.request_set {
+            h.insert(name.clone(), value.clone());
+        }
+        if websocket {
+            h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            if let Some(v) = upgrade_value {
+                h.insert(header::UPGRADE, v);
+            }
+        }
+
+        let (up_body, slot) = UpstreamBody::new(body);
+        let mut up_body = Some(up_body);
+        let first = api.first_target();
+        let upstream_started = Instant::now();
+        for attempt in 0..api.targets.len() {
+            let target = &api.targets[(first + attempt) % api.targets.len()];
+            let path = join_paths(&target.base_path, sub_path, api.def.disable_strip_slash);
+            let pq = match &query {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            let Ok(pq) = PathAndQuery::try_from(pq) else {
+                let e = GatewayError::BadRequest("the request path cannot be forwarded".into());
+                return (gateway_error(&e, grpc), None, view);
+            };
+            let uri = Uri::builder()
+                .scheme(target.uri_scheme.clone())
+                .authority(target.authority.clone())
+                .path_and_query(pq)
+                .build()
+                .expect("scheme, authority and path are each valid");
+
+            let h2_only = matches!(target.scheme, UpstreamScheme::H2c | UpstreamScheme::H2Tls);
+            let mut headers = parts.headers.clone();
+            if !api.def.preserve_host_header {
+                if h2_only {
+                    headers.remove(header::HOST);
+                } else {
+                    headers.insert(header::HOST, target.host_header.clone());
+                }
+            } else if !headers.contains_key(header::HOST)
+                && let Ok(v) = HeaderValue::from_str(host)
+            {
+                headers.insert(header::HOST, v);
+            }
+            let body = match up_body.take() {
+                Some(b) => b,
+                None => match slot.reclaim() {
+                    Some(b) => UpstreamBody::new(b).0,
+                    None => break,
+                },
+            };
+            let mut up_req = Request::new(body);
+            *up_req.method_mut() = parts.method.clone();
+            *up_req.uri_mut() = uri;
+            *up_req.version_mut() = if h2_only { Version::HTTP_2 } else { Version::HTTP_11 };
+            *up_req.headers_mut() = headers;
+
+            let insecure = api.def.transport.ssl_insecure_skip_verify;
+            let client = if websocket {
+                self.upstreams.h1_client(target.scheme, insecure)
+            } else {
+                self.upstreams.client(target.scheme, insecure)
+            };
+            match tokio::time::timeout(timeout, client.request(up_req)).await {
+                Err(_) => {
+                    return (gateway_error(&GatewayError::UpstreamTimeout, grpc), None, view);
+                }
+                Ok(Err(e)) if e.is_connect() && attempt + 1 < api.targets.len() => {
+                    tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = %e, "upstream refused the connection; trying the next target");
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = ?e, "upstream request failed");
+                    return (gateway_error(&GatewayError::UpstreamUnreachable, grpc), None, view);
+                }
+                Ok(Ok(mut resp)) => {
+                    let took = upstream_started.elapsed();
+                    if websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+                        websocket::splice(client_upgrade, hyper::upgrade::on(&mut resp));
+                        let (p, _) = resp.into_parts();
+                        let out = Response::from_parts(p, ProxyBody::empty());
+                        return (out, Some(took), view);
+                    }
+                    let (mut p, b) = resp.into_parts();
+                    // The client's connection has its own version; hyper picks the framing.
+                    p.version = Version::HTTP_11;
+                    return (Response::from_parts(p, ProxyBody::Upstream(b)), Some(took), view);
+                }
+            }
+        }
+        (gateway_error(&GatewayError::UpstreamUnreachable, grpc), None, view)
+    }
+}
+
+/// Host as the client sent it: the :authority of HTTP/2, else the Host header.
+fn request_host<B>(req: &Request<B>) -> String {
+    if let Some(a) = req.uri().authority() {
+        return a.as_str().to_string();
+    }
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn host_without_port(host: &str) -> String {
+    let h = if let Some(end) = host.strip_prefix('[').and_then(|s| s.find(']')) {
+        &host[..end + 2]
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+        })
+    };
+    h.to_ascii_lowercase()
+}
+
+/// Joins the target's path and the request's path with exactly one slash between them, as Tyk
+/// does; with `disable_strip_slash` an empty or "/" request path leaves the target path as is.
+pub fn join_paths(target: &str, sub: &str, disable_strip_slash: bool) -> String {
+    if disable_strip_slash && (sub.is_empty() || sub == "/") {
+        return if target.is_empty() { "/".into() } else { target.into() };
+    }
+    let t = target.trim_end_matches('/');
+    let s = sub.trim_start_matches('/');
+    if s.is_empty() && !sub.is_empty() {
+        format!("{t}/")
+    } else if s.is_empty() {
+        if target.is_empty() { "/".into() } else { target.into() }
+    } else {
+        format!("{t}/{s}")
+    }
+}
+
+fn access_log<B>(
+    api_id: &str,
+    req: &Request<B>,
+    status: StatusCode,
+    started: Instant,
+    upstream: Option<Duration>,
+) {
+    tracing::info!(
+        target: "weir::access",
+        api_id,
+        method = %req.method(),
+        path = req.uri().path(),
+        status = status.as_u16(),
+        latency_us = started.elapsed().as_micros() as u64,
+        upstream_us = upstream.map(|d| d.as_micros() as u64),
+        "request"
+    );
+}
+
+/// Answers 404 for a path nobody serves on the control listener.
+pub fn not_found() -> Response<ProxyBody> {
+    error_response(StatusCode::NOT_FOUND, GatewayError::NoRoute.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_like_tyk() {
+        assert_eq!(join_paths("", "/echo/x", false), "/echo/x");
+        assert_eq!(join_paths("/", "/echo", false), "/echo");
+        assert_eq!(join_paths("/api/", "/echo", false), "/api/echo");
+        assert_eq!(join_paths("/api", "", false), "/api");
+        assert_eq!(join_paths("", "", false), "/");
+        assert_eq!(join_paths("/api/", "", true), "/api/");
+        assert_eq!(join_paths("/api", "/", false), "/api/");
+    }
+
+    #[test]
+    fn host_port_is_dropped() {
+        assert_eq!(host_without_port("Foo.Example:8080"), "foo.example");
+        assert_eq!(host_without_port("[::1]:80"), "[::1]");
+        assert_eq!(host_without_port("plain"), "plain");
+    }
+}

@@ -1,0 +1,25 @@
+//! The proxy: listeners, routing, upstream connections, and the request path.
+//!
+//! Configuration arrives already validated from `weir-config`; [`api::CompiledApi`] and
+//! [`router::RoutingTable`] turn it into values the request path only reads. A reload builds
+//! a new table and swaps it in with [`Gateway::swap_table`].
+
+pub mod api;
+pub mod body;
+pub mod cors;
+pub mod gateway;
+pub mod h2c_upgrade;
+pub mod headers;
+pub mod metrics;
+pub mod respond;
+pub mod router;
+pub mod server;
+pub mod tls;
+pub mod upstream;
+pub mod websocket;
+
+pub use api::CompiledApi;
+pub use body::ProxyBody;
+pub use gateway::{ConnInfo, ControlPlane, Gateway, ResponseFuture};
+pub use router::RoutingTable;
+pub use server::{Server, ServerError};

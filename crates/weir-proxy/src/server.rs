@@ -1,0 +1,294 @@
+//! Listeners: the main port (HTTP/1.1 and HTTP/2 on one port, cleartext or TLS) and the
+//! optional control port. Connections are served by hyper; shutdown stops accepting and
+//! lets in-flight requests finish up to a deadline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::body::ProxyBody;
+use crate::gateway::{ConnInfo, Gateway, not_found};
+use crate::h2c_upgrade;
+use crate::tls::{self, TlsError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// Which requests a listener serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// APIs (and the control plane too when no control port is set).
+    Main,
+    /// Only the control plane.
+    Control,
+}
+
+/// Bound listeners, ready to run.
+pub struct Server {
+    gateway: Arc<Gateway>,
+    main: TcpListener,
+    control: Option<TcpListener>,
+    tls: Option<TlsAcceptor>,
+}
+
+impl Server {
+    /// Binds the main listener (and the control listener when `control_api_port` is set).
+    pub async fn bind(gateway: Arc<Gateway>) -> Result<Self, ServerError> {
+        let cfg = &gateway.config;
+        let host = if cfg.listen_address.is_empty() {
+            "0.0.0.0"
+        } else {
+            cfg.listen_address.as_str()
+        };
+        let main = bind(&format!("{host}:{}", cfg.listen_port)).await?;
+        let control = match cfg.control_api_port {
+            Some(port) => {
+                let chost = if cfg.control_api_hostname.is_empty() {
+                    host
+                } else {
+                    cfg.control_api_hostname.as_str()
+                };
+                Some(bind(&format!("{chost}:{port}")).await?)
+            }
+            None => None,
+        };
+        let tls = if cfg.http_server_options.use_ssl {
+            Some(TlsAcceptor::from(tls::server_config(
+                &cfg.http_server_options.certificates,
+                cfg.http_server_options.enable_http2,
+            )?))
+        } else {
+            None
+        };
+        Ok(Server {
+            gateway,
+            main,
+            control,
+            tls,
+        })
+    }
+
+    /// The main listener's address.
+    pub fn main_addr(&self) -> Option<SocketAddr> {
+        self.main.local_addr().ok()
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections for up to
+    /// `graceful_shutdown_timeout`.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let builder = Arc::new(connection_builder(&self.gateway));
+        let graceful = GracefulShutdown::new();
+        {
+            let main = accept_loop(
+                self.main,
+                Role::Main,
+                self.tls.clone(),
+                &self.gateway,
+                &builder,
+                &graceful,
+            );
+            let control = async {
+                match self.control {
+                    Some(l) => {
+                        accept_loop(l, Role::Control, None, &self.gateway, &builder, &graceful)
+                            .await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            // Dropping the accept loops closes the listeners: no new connections from here on.
+            tokio::select! {
+                _ = main => {}
+                _ = control => {}
+                _ = shutdown => {}
+            }
+        }
+        let deadline = self.gateway.config.graceful_shutdown_timeout;
+        tracing::info!(deadline_s = deadline.as_secs_f64(), "draining connections");
+        match tokio::time::timeout(deadline, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("all connections finished"),
+            Err(_) => tracing::warn!("shutdown deadline passed with connections still open"),
+        }
+    }
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
+    let opts = &gateway.config.http_server_options;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let read_timeout = (!opts.read_timeout.is_zero()).then_some(opts.read_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        // hyper answers 431 when a request head does not fit in this buffer.
+        .max_buf_size(opts.max_request_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(opts.max_request_header_bytes.min(u32::MAX as usize) as u32)
+        .adaptive_window(true)
+        .max_concurrent_streams(1024);
+    builder
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    role: Role,
+    tls: Option<TlsAcceptor>,
+    gateway: &Arc<Gateway>,
+    builder: &Arc<auto::Builder<TokioExecutor>>,
+    graceful: &GracefulShutdown,
+) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let gateway = gateway.clone();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            gateway.metrics.open_connections.inc();
+            serve_connection(stream, remote, role, tls, gateway.clone(), builder, watcher).await;
+            gateway.metrics.open_connections.dec();
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    role: Role,
+    tls: Option<TlsAcceptor>,
+    gateway: Arc<Gateway>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let conn = ConnInfo {
+        remote,
+        tls: tls.is_some(),
+    };
+    let service = ConnService {
+        gateway,
+        conn,
+        role,
+        allow_h2c_upgrade: tls.is_none(),
+    };
+    let result = match tls {
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+            let stream = match handshake.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%remote, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            watcher.watch(conn.into_owned()).await
+        }
+        None => {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            watcher.watch(conn.into_owned()).await
+        }
+    };
+    if let Err(e) = result {
+        // Garbage on the socket, a client that hung up: this connection's problem only.
+        tracing::debug!(%remote, error = %e, "connection ended with an error");
+    }
+}
+
+/// The per-connection service handed to hyper.
+#[derive(Clone)]
+struct ConnService {
+    gateway: Arc<Gateway>,
+    conn: ConnInfo,
+    role: Role,
+    /// Cleartext HTTP/1.1 connections may switch to HTTP/2 (Upgrade: h2c), once.
+    allow_h2c_upgrade: bool,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let gateway = self.gateway.clone();
+        let conn = self.conn;
+        if self.allow_h2c_upgrade
+            && self.role == Role::Main
+            && h2c_upgrade::wants_h2c_upgrade(&req)
+        {
+            let inner = ConnService {
+                allow_h2c_upgrade: false,
+                ..self.clone()
+            };
+            let h2 = h2_builder(&gateway);
+            return Box::pin(async move {
+                Ok(h2c_upgrade::upgrade(req, inner, h2, h2c_upgrade::MAX_UPGRADE_BODY).await)
+            });
+        }
+        match self.role {
+            Role::Main => Box::pin(async move { Ok(gateway.handle(req, conn).await) }),
+            Role::Control => Box::pin(async move {
+                Ok(match gateway.control_plane() {
+                    Some(cp) if cp.owns(req.uri().path()) => cp.handle(req).await,
+                    _ => not_found(),
+                })
+            }),
+        }
+    }
+}
+
+/// The HTTP/2 settings for connections that arrived as HTTP/1.1 and upgraded.
+fn h2_builder(gateway: &Gateway) -> hyper::server::conn::http2::Builder<TokioExecutor> {
+    let opts = &gateway.config.http_server_options;
+    let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .max_header_list_size(opts.max_request_header_bytes.min(u32::MAX as usize) as u32)
+        .max_concurrent_streams(1024);
+    b
+}

@@ -1,0 +1,67 @@
+//! `weir check`: every problem on its own line (file, field, reason), exit 1 if any.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use weir_config::{ConfigError, check_api_set, load_app_dir, load_gateway_config, refuse_unbuilt_plugins};
+use weir_proxy::CompiledApi;
+use weir_proxy::metrics::Metrics;
+
+/// Validates the config at `conf` and the definitions in its app_path.
+pub fn check(conf: &Path) -> ExitCode {
+    let problems = problems(conf);
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        eprintln!("weir check: {} problem(s)", problems.len());
+        ExitCode::FAILURE
+    }
+}
+
+fn problems(conf: &Path) -> Vec<ConfigError> {
+    let config = match load_gateway_config(conf) {
+        Ok(c) => c,
+        Err(errors) => return errors,
+    };
+    let mut problems = Vec::new();
+    if config.http_server_options.use_ssl
+        && let Err(e) = weir_proxy::tls::server_config(
+            &config.http_server_options.certificates,
+            config.http_server_options.enable_http2,
+        )
+    {
+        problems.push(ConfigError::new(conf, "http_server_options.certificates", e.to_string()));
+    }
+    let metrics = Metrics::new();
+    let mut apis = Vec::new();
+    for (_, result) in load_app_dir(&config.app_path) {
+        match result {
+            Ok(def) => {
+                if let Err(e) = refuse_unbuilt_plugins(&def, weir_admin::BUILT_DRIVERS) {
+                    problems.push(e);
+                    continue;
+                }
+                match CompiledApi::compile(def.clone(), &metrics) {
+                    Ok(_) => apis.push(def),
+                    Err(e) => problems.push(e),
+                }
+            }
+            Err(errors) => problems.extend(errors),
+        }
+    }
+    problems.extend(check_api_set(&apis));
+    if problems.is_empty() {
+        let apis: Vec<_> = apis.into_iter().map(Arc::new).collect();
+        println!(
+            "weir check: {} OK, {} API definition(s) in {}",
+            conf.display(),
+            apis.len(),
+            config.app_path.display()
+        );
+    }
+    problems
+}

@@ -1,0 +1,50 @@
+//! `weir`: the gateway binary. `run` serves, `check` validates like `nginx -t`, `version` prints.
+
+mod check;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Weir: an API gateway that loads Tyk API definitions unmodified.
+#[derive(Parser)]
+#[command(name = "weir", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gateway.
+    Run {
+        /// Gateway config (tyk.conf keys, JSON or YAML).
+        #[arg(long, short = 'c', default_value = "weir.json")]
+        conf: PathBuf,
+        /// Reload when files in app_path change (same as `watch_app_path: true`).
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Validate the gateway config and every API definition, then exit.
+    Check {
+        /// Gateway config (tyk.conf keys, JSON or YAML).
+        #[arg(long, short = 'c', default_value = "weir.json")]
+        conf: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { conf, watch } => run::run(&conf, watch),
+        Command::Check { conf } => check::check(&conf),
+        Command::Version => {
+            println!("weir {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+    }
+}
