@@ -1,0 +1,42 @@
+//! Weir's configuration loaders: Tyk gateway config (tyk.conf keys) and Tyk API definitions
+//! (classic JSON and OAS with `x-tyk-api-gateway`), turned into the validated [`model`].
+//!
+//! Every problem is a [`ConfigError`] naming the file, the field and why, so an operator can
+//! fix a definition without reading Weir's source. Loaders return all the problems they find
+//! in a file, not only the first, where the document could be read at all.
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! let gw = weir_config::load_gateway_config(Path::new("/etc/weir/tyk.conf")).unwrap();
+//! for (file, result) in weir_config::load_app_dir(&gw.app_path) {
+//!     match result {
+//!         Ok(api) => println!("{}: {} on {}", file.display(), api.api_id, api.listen_path),
+//!         Err(errors) => errors.iter().for_each(|e| eprintln!("{e}")),
+//!     }
+//! }
+//! ```
+
+#![warn(missing_docs)]
+
+mod api;
+mod appdir;
+mod classic;
+mod document;
+mod env;
+mod errors;
+mod gateway;
+pub mod model;
+mod oas;
+mod set;
+
+pub use api::{load_api_file, parse_api_definition, refuse_unbuilt_plugins};
+pub use appdir::load_app_dir;
+pub use document::DocFormat;
+pub use errors::ConfigError;
+pub use gateway::{
+    default_gateway_config, gateway_config_from_str, load_gateway_config,
+    load_gateway_config_with_env,
+};
+pub use model::*;
+pub use set::check_api_set;

@@ -1,0 +1,217 @@
+//! The compiled-once configuration model: what the loaders produce and the proxy consumes.
+//!
+//! Everything here is plain data, already validated. The proxy never looks at raw JSON.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Gateway-wide settings, named after tyk.conf keys where Tyk has the same setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    /// Where the config was read from, if from a file (relative paths resolve against its folder).
+    pub source: Option<PathBuf>,
+    /// `listen_address`; empty means all interfaces.
+    pub listen_address: String,
+    /// `listen_port` (default 8080).
+    pub listen_port: u16,
+    /// `secret`: the control API key (X-Tyk-Authorization).
+    pub secret: String,
+    /// `app_path`: folder of API definitions (default "apps/"), resolved against the config's folder.
+    pub app_path: PathBuf,
+    /// `http_server_options`.
+    pub http_server_options: HttpServerOptions,
+    /// `proxy_default_timeout` in seconds (default 30): time allowed for the upstream's response head.
+    pub proxy_default_timeout: Duration,
+    /// `proxy_ssl_insecure_skip_verify`: skip upstream certificate checks for every API.
+    pub proxy_ssl_insecure_skip_verify: bool,
+    /// `proxy_ssl_ca_cert_file` (Weir): extra PEM roots trusted for https upstreams, besides the system's.
+    pub proxy_ssl_ca_cert_file: Option<PathBuf>,
+    /// `max_idle_connections_per_host` (default 100).
+    pub max_idle_connections_per_host: usize,
+    /// `control_api_port`: when set (non-zero), the control API, /metrics, health and readiness
+    /// are served only there.
+    pub control_api_port: Option<u16>,
+    /// `control_api_hostname`: address for the control listener (default: listen_address).
+    pub control_api_hostname: String,
+    /// `health_check_endpoint_name` (default "hello").
+    pub health_check_endpoint_name: String,
+    /// `readiness_check_endpoint_name` (default "ready").
+    pub readiness_check_endpoint_name: String,
+    /// `graceful_shutdown_timeout_duration` in seconds (default 30): how long SIGTERM waits for
+    /// in-flight requests.
+    pub graceful_shutdown_timeout: Duration,
+    /// `watch_app_path` (Weir): reload when files in app_path change.
+    pub watch_app_path: bool,
+    /// `access_logs.enabled`: one log line per request (default true in Weir).
+    pub access_logs_enabled: bool,
+    /// `log_level`: "debug", "info" (default), "warn", "error".
+    pub log_level: String,
+}
+
+/// `http_server_options`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpServerOptions {
+    /// `use_ssl`: serve TLS on the main port.
+    pub use_ssl: bool,
+    /// `enable_http2`: advertise h2 over TLS (ALPN). Cleartext h2c is always accepted.
+    pub enable_http2: bool,
+    /// `certificates`: [{domain_name, cert_file, key_file}], chosen by SNI; the first is the default.
+    pub certificates: Vec<CertificateFiles>,
+    /// `enable_strict_routes`: a listen path only matches at a path-segment boundary.
+    pub enable_strict_routes: bool,
+    /// `read_timeout` in seconds (0 = none): time allowed to read a request head.
+    pub read_timeout: Duration,
+    /// `max_request_header_bytes` (Weir, default 65536): larger request heads get 431.
+    pub max_request_header_bytes: usize,
+    /// `enable_websockets` (default true).
+    pub enable_websockets: bool,
+}
+
+/// One TLS certificate pair from `http_server_options.certificates`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificateFiles {
+    /// `domain_name`: the SNI name this pair serves ("" or "*" = any).
+    pub domain_name: String,
+    /// `cert_file`: PEM chain.
+    pub cert_file: PathBuf,
+    /// `key_file`: PEM private key.
+    pub key_file: PathBuf,
+}
+
+/// Which document form an API definition came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefinitionFormat {
+    /// Tyk classic JSON.
+    Classic,
+    /// OpenAPI 3 with `x-tyk-api-gateway`.
+    Oas,
+}
+
+/// One API definition, normalised from classic or OAS form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiDefinition {
+    /// `api_id` (OAS: `x-tyk-api-gateway.info.id`; generated from the file name when empty).
+    pub api_id: String,
+    /// `name`.
+    pub name: String,
+    /// `org_id`.
+    pub org_id: String,
+    /// `active` (default true). Inactive definitions are loaded but not routed.
+    pub active: bool,
+    /// `use_keyless`.
+    pub use_keyless: bool,
+    /// `proxy.listen_path`, always starting with '/'.
+    pub listen_path: String,
+    /// `proxy.strip_listen_path`.
+    pub strip_listen_path: bool,
+    /// `proxy.preserve_host_header`.
+    pub preserve_host_header: bool,
+    /// `proxy.disable_strip_slash`.
+    pub disable_strip_slash: bool,
+    /// `domain` (OAS: `server.customDomain`), lower-cased, without port; None = any host.
+    pub domain: Option<String>,
+    /// Upstream targets: `proxy.target_list` when load balancing is on, else `proxy.target_url`.
+    /// Empty only when the API has no upstream (OAS `upstream.url` empty).
+    pub targets: Vec<UpstreamTarget>,
+    /// `proxy.transport`.
+    pub transport: Transport,
+    /// `proxy.enable_grpc`.
+    pub enable_grpc: bool,
+    /// `proxy.enable_grpc_web`.
+    pub enable_grpc_web: bool,
+    /// Header rules from `version_data.versions.<default>`.
+    pub headers: HeaderRules,
+    /// `CORS` (OAS: `middleware.global.cors`), when enabled.
+    pub cors: Option<CorsConfig>,
+    /// `version_data.versions.<default>.extended_paths.hard_timeouts`.
+    pub hard_timeouts: Vec<EndpointTimeout>,
+    /// Plugins the definition asks for (`custom_middleware` / OAS `pluginConfig`), if any hook is set.
+    pub plugins: Option<PluginRequest>,
+    /// The form the definition came in.
+    pub format: DefinitionFormat,
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The document as written (returned by the control API).
+    pub document: serde_json::Value,
+}
+
+/// One upstream address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamTarget {
+    /// The URL as written.
+    pub url: url::Url,
+    /// How to talk to it.
+    pub scheme: UpstreamScheme,
+}
+
+/// Upstream protocol, from the target URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamScheme {
+    /// `http://`: HTTP/1.1 (HTTP/2 not negotiated in cleartext).
+    Http,
+    /// `https://`: TLS with ALPN h2 and http/1.1.
+    Https,
+    /// `h2c://` or `grpc://`: cleartext HTTP/2 with prior knowledge.
+    H2c,
+    /// `grpcs://`: HTTP/2 over TLS.
+    H2Tls,
+}
+
+/// `proxy.transport`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Transport {
+    /// `ssl_insecure_skip_verify`.
+    pub ssl_insecure_skip_verify: bool,
+}
+
+/// Header rules applied to every request and response of the API.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeaderRules {
+    /// `global_headers`: set on the upstream request.
+    pub request_set: Vec<(String, String)>,
+    /// `global_headers_remove`: removed from the upstream request.
+    pub request_remove: Vec<String>,
+    /// `global_response_headers`: set on the response.
+    pub response_set: Vec<(String, String)>,
+    /// `global_response_headers_remove`: removed from the response.
+    pub response_remove: Vec<String>,
+}
+
+/// `CORS`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CorsConfig {
+    /// `allowed_origins` ("*" = any).
+    pub allowed_origins: Vec<String>,
+    /// `allowed_methods`.
+    pub allowed_methods: Vec<String>,
+    /// `allowed_headers`.
+    pub allowed_headers: Vec<String>,
+    /// `exposed_headers`.
+    pub exposed_headers: Vec<String>,
+    /// `allow_credentials`.
+    pub allow_credentials: bool,
+    /// `max_age` in seconds.
+    pub max_age: u64,
+    /// `options_passthrough`: forward preflights upstream instead of answering them.
+    pub options_passthrough: bool,
+}
+
+/// One `hard_timeouts` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointTimeout {
+    /// Path (after the listen path) that this applies to: exact, or a prefix when it ends in '/'.
+    pub path: String,
+    /// Method, upper-case; empty = any.
+    pub method: String,
+    /// The time allowed for the upstream's response head.
+    pub timeout: Duration,
+}
+
+/// What an API asks of the plugin host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginRequest {
+    /// `custom_middleware.driver` (OAS: `pluginConfig.driver`).
+    pub driver: String,
+    /// The block as written, for the plugin host to compile.
+    pub section: serde_json::Value,
+}

@@ -1,0 +1,351 @@
+//! Tyk OAS definitions: an OpenAPI 3 document with an `x-tyk-api-gateway` extension.
+//!
+//! Only `x-tyk-api-gateway` drives the gateway; the OpenAPI part (paths, components) and
+//! `x-tyk-streaming` are kept in `ApiDefinition::document` for the modules that use them.
+//! Error paths are written from the document root (`x-tyk-api-gateway.server.listenPath.value`)
+//! so they can be found in the file as written.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::{check_listen_path, id_from_file, normalise_domain, parse_target};
+use crate::document::{typed, without_nulls};
+use crate::errors::ConfigError;
+use crate::model::{
+    ApiDefinition, CorsConfig, DefinitionFormat, HeaderRules, PluginRequest, Transport,
+};
+
+/// The root of the extension, for error paths.
+const ROOT: &str = "x-tyk-api-gateway";
+
+/// Weights are expanded into list entries, so an absurd weight would exhaust memory.
+const MAX_WEIGHT: u32 = 1000;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawDoc {
+    info: RawOpenApiInfo,
+    #[serde(rename = "x-tyk-api-gateway")]
+    gateway: RawGateway,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawOpenApiInfo {
+    title: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawGateway {
+    info: RawInfo,
+    upstream: RawUpstream,
+    server: RawServer,
+    middleware: RawMiddleware,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawInfo {
+    id: String,
+    name: String,
+    org_id: String,
+    state: RawState,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawState {
+    active: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawUpstream {
+    url: String,
+    load_balancing: RawLoadBalancing,
+    preserve_host_header: Enabled,
+    proxy: Enabled,
+    tls_transport: RawTlsTransport,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawLoadBalancing {
+    enabled: bool,
+    targets: Vec<RawWeightedTarget>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawWeightedTarget {
+    url: String,
+    weight: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawTlsTransport {
+    insecure_skip_verify: bool,
+}
+
+/// The many `{enabled: bool}` blocks of Tyk OAS.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Enabled {
+    enabled: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawServer {
+    listen_path: RawListenPath,
+    custom_domain: RawCustomDomain,
+    authentication: RawAuthentication,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawListenPath {
+    value: String,
+    strip: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawCustomDomain {
+    enabled: bool,
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawAuthentication {
+    enabled: bool,
+    custom: Enabled,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawMiddleware {
+    global: RawGlobal,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawGlobal {
+    cors: RawCors,
+    transform_request_headers: RawHeaderTransform,
+    transform_response_headers: RawHeaderTransform,
+    plugin_config: RawPluginConfig,
+    pre_plugins: Vec<Enabled>,
+    post_authentication_plugins: Vec<Enabled>,
+    post_plugins: Vec<Enabled>,
+    response_plugins: Vec<Enabled>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawCors {
+    enabled: bool,
+    allowed_origins: Vec<String>,
+    allowed_methods: Vec<String>,
+    allowed_headers: Vec<String>,
+    exposed_headers: Vec<String>,
+    allow_credentials: bool,
+    max_age: u64,
+    options_passthrough: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawHeaderTransform {
+    enabled: bool,
+    add: Vec<RawHeader>,
+    remove: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawHeader {
+    name: String,
+    value: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawPluginConfig {
+    driver: String,
+}
+
+/// Builds the model from an OAS document.
+pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<ConfigError>> {
+    let raw: RawDoc = typed(&without_nulls(&doc), file).map_err(|e| vec![e])?;
+    let gw = raw.gateway;
+    let mut errors = Vec::new();
+
+    let listen_field = format!("{ROOT}.server.listenPath.value");
+    check_listen_path(
+        &gw.server.listen_path.value,
+        &listen_field,
+        file,
+        &mut errors,
+    );
+
+    let up = &gw.upstream;
+    let mut targets = Vec::new();
+    if up.load_balancing.enabled {
+        for (i, t) in up.load_balancing.targets.iter().enumerate() {
+            let field = format!("{ROOT}.upstream.loadBalancing.targets[{i}]");
+            if t.weight > MAX_WEIGHT {
+                errors.push(ConfigError::new(
+                    file,
+                    format!("{field}.weight"),
+                    format!("must be at most {MAX_WEIGHT}, found {}", t.weight),
+                ));
+                continue;
+            }
+            match parse_target(&t.url) {
+                // Tyk expands a weight of n into n entries of the round-robin list.
+                Ok(target) => targets.extend(std::iter::repeat_n(target, t.weight as usize)),
+                Err(reason) => errors.push(ConfigError::new(file, format!("{field}.url"), reason)),
+            }
+        }
+        if targets.is_empty() && errors.is_empty() {
+            errors.push(ConfigError::new(
+                file,
+                format!("{ROOT}.upstream.loadBalancing.targets"),
+                "loadBalancing is enabled but no target has a weight above 0",
+            ));
+        }
+    } else if !up.url.trim().is_empty() {
+        match parse_target(&up.url) {
+            Ok(t) => targets.push(t),
+            Err(reason) => errors.push(ConfigError::new(
+                file,
+                format!("{ROOT}.upstream.url"),
+                reason,
+            )),
+        }
+    } else if up.proxy.enabled {
+        // An outbound proxy with nothing to reach is a mistake; without it (streams-only
+        // APIs, upstream.proxy.enabled=false) an empty url means "no upstream".
+        errors.push(ConfigError::new(
+            file,
+            format!("{ROOT}.upstream.url"),
+            "is required when upstream.proxy is enabled",
+        ));
+    }
+
+    let global = &gw.middleware.global;
+    let headers = HeaderRules {
+        request_set: header_pairs(&global.transform_request_headers),
+        request_remove: header_removals(&global.transform_request_headers),
+        response_set: header_pairs(&global.transform_response_headers),
+        response_remove: header_removals(&global.transform_response_headers),
+    };
+    let cors = global.cors.enabled.then(|| CorsConfig {
+        allowed_origins: global.cors.allowed_origins.clone(),
+        allowed_methods: global.cors.allowed_methods.clone(),
+        allowed_headers: global.cors.allowed_headers.clone(),
+        exposed_headers: global.cors.exposed_headers.clone(),
+        allow_credentials: global.cors.allow_credentials,
+        max_age: global.cors.max_age,
+        options_passthrough: global.cors.options_passthrough,
+    });
+    let plugins = plugin_request(&gw, &doc);
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let name = if gw.info.name.is_empty() {
+        raw.info.title
+    } else {
+        gw.info.name
+    };
+    let api_id = if gw.info.id.trim().is_empty() {
+        id_from_file(file)
+    } else {
+        gw.info.id
+    };
+    let domain = if gw.server.custom_domain.enabled {
+        normalise_domain(&gw.server.custom_domain.name)
+    } else {
+        None
+    };
+    Ok(ApiDefinition {
+        api_id,
+        name,
+        org_id: gw.info.org_id,
+        active: gw.info.state.active.unwrap_or(true),
+        // Tyk OAS: no enabled authentication means an open (keyless) API.
+        use_keyless: !gw.server.authentication.enabled,
+        listen_path: gw.server.listen_path.value,
+        strip_listen_path: gw.server.listen_path.strip,
+        preserve_host_header: gw.upstream.preserve_host_header.enabled,
+        // Classic-only setting; OAS has no equivalent.
+        disable_strip_slash: false,
+        domain,
+        targets,
+        transport: Transport {
+            ssl_insecure_skip_verify: gw.upstream.tls_transport.insecure_skip_verify,
+        },
+        enable_grpc: false,
+        enable_grpc_web: false,
+        headers,
+        cors,
+        // OAS timeouts are per operation (`enforceTimeout`), not read yet.
+        hard_timeouts: Vec::new(),
+        plugins,
+        format: DefinitionFormat::Oas,
+        file: file.to_path_buf(),
+        document: doc,
+    })
+}
+
+fn header_pairs(t: &RawHeaderTransform) -> Vec<(String, String)> {
+    if !t.enabled {
+        return Vec::new();
+    }
+    t.add
+        .iter()
+        .filter(|h| !h.name.is_empty())
+        .map(|h| (h.name.clone(), h.value.clone()))
+        .collect()
+}
+
+fn header_removals(t: &RawHeaderTransform) -> Vec<String> {
+    if t.enabled {
+        t.remove.clone()
+    } else {
+        Vec::new()
+    }
+}
+
+/// The plugin request, when any plugin hook is enabled.
+///
+/// `section` is `x-tyk-api-gateway.middleware.global` as written; a custom authentication
+/// plugin lives under `server.authentication.custom`, which the plugin host reads from
+/// `ApiDefinition::document`.
+fn plugin_request(gw: &RawGateway, doc: &Value) -> Option<PluginRequest> {
+    let global = &gw.middleware.global;
+    let driver = global.plugin_config.driver.trim().to_string();
+    let any = |hooks: &[Enabled]| hooks.iter().any(|h| h.enabled);
+    let any_hook = any(&global.pre_plugins)
+        || any(&global.post_authentication_plugins)
+        || any(&global.post_plugins)
+        || any(&global.response_plugins)
+        || (gw.server.authentication.enabled && gw.server.authentication.custom.enabled);
+    // Hooks without a driver still ask for plugins: refusing them is better than skipping
+    // an authentication or pre hook the author counted on.
+    if !any_hook {
+        return None;
+    }
+    let section = doc
+        .pointer("/x-tyk-api-gateway/middleware/global")
+        .cloned()
+        .unwrap_or(Value::Null);
+    Some(PluginRequest { driver, section })
+}
