@@ -264,7 +264,12 @@ impl Gateway {
                 .expect("scheme, authority and path are each valid");
 
             let h2_only = matches!(target.scheme, UpstreamScheme::H2c | UpstreamScheme::H2Tls);
-            let mut headers = parts.headers.clone();
+            // Only a request that may still go to another target needs its own copy.
+            let mut headers = if attempt + 1 < api.targets.len() {
+                parts.headers.clone()
+            } else {
+                std::mem::take(&mut parts.headers)
+            };
             if !api.def.preserve_host_header {
                 if h2_only {
                     headers.remove(header::HOST);

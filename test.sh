@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit and end-to-end tests. Installs what the tests need
+# when it is missing (Debian packages via apt-get), so it works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+apt_install() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: missing $*; install it (as root: apt-get install $*)" >&2
+    exit 1
+  fi
+  if [ -z "${WEIR_APT_UPDATED:-}" ]; then
+    apt-get update -qq
+    export WEIR_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v cargo >/dev/null || { echo "test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
+command -v curl >/dev/null || apt_install curl
+command -v python3 >/dev/null || apt_install python3
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace --no-fail-fast
