@@ -145,7 +145,7 @@ impl Body for UpstreamBody {
     fn size_hint(&self) -> SizeHint {
         match &self.taken {
             Some(b) => b.size_hint(),
-            None => self.hint.clone(),
+            None => self.hint,
         }
     }
 }

@@ -43,7 +43,11 @@ pub fn preflight_headers(cors: &CorsConfig, req_headers: &HeaderMap) -> Option<H
     }
     let mut out = HeaderMap::new();
     put(&mut out, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    put(&mut out, header::ACCESS_CONTROL_ALLOW_METHODS, &methods.join(", "));
+    put(
+        &mut out,
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        &methods.join(", "),
+    );
     let allowed_headers = if cors.allowed_headers.is_empty() {
         // Nothing configured: reflect what the browser asks for.
         req_headers
@@ -55,13 +59,21 @@ pub fn preflight_headers(cors: &CorsConfig, req_headers: &HeaderMap) -> Option<H
         cors.allowed_headers.join(", ")
     };
     if !allowed_headers.is_empty() {
-        put(&mut out, header::ACCESS_CONTROL_ALLOW_HEADERS, &allowed_headers);
+        put(
+            &mut out,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            &allowed_headers,
+        );
     }
     if cors.allow_credentials {
         put(&mut out, header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true");
     }
     if cors.max_age > 0 {
-        put(&mut out, header::ACCESS_CONTROL_MAX_AGE, &cors.max_age.to_string());
+        put(
+            &mut out,
+            header::ACCESS_CONTROL_MAX_AGE,
+            &cors.max_age.to_string(),
+        );
     }
     put(&mut out, header::VARY, "Origin");
     Some(out)

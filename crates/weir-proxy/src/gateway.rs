@@ -96,7 +96,11 @@ impl Gateway {
     }
 
     /// Serves one request from a client connection on the main listener.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Response<ProxyBody> {
         if self.config.control_api_port.is_none()
             && let Some(control) = self.control.get()
             && control.owns(req.uri().path())
@@ -143,8 +147,9 @@ impl Gateway {
 
         let method = req.method().as_str().to_string();
         let timeout = api.timeout_for(&rest, &method, self.config.proxy_default_timeout);
-        let (mut resp, upstream_time, req_view) =
-            self.forward(&api, req, &rest, &host, conn, grpc, timeout).await;
+        let (mut resp, upstream_time, req_view) = self
+            .forward(&api, req, &rest, &host, conn, grpc, timeout)
+            .await;
 
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
         let h = resp.headers_mut();
@@ -212,7 +217,9 @@ impl Gateway {
         let websocket = self.config.http_server_options.enable_websockets
             && parts.version == Version::HTTP_11
             && is_websocket_upgrade(&parts.headers);
-        let client_upgrade = websocket.then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>()).flatten();
+        let client_upgrade = websocket
+            .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+            .flatten();
         let upgrade_value = parts.headers.get(header::UPGRADE).cloned();
 
         // The path the upstream sees. gRPC method paths are never cut: a gRPC call only works
@@ -291,7 +298,11 @@ impl Gateway {
             let mut up_req = Request::new(body);
             *up_req.method_mut() = parts.method.clone();
             *up_req.uri_mut() = uri;
-            *up_req.version_mut() = if h2_only { Version::HTTP_2 } else { Version::HTTP_11 };
+            *up_req.version_mut() = if h2_only {
+                Version::HTTP_2
+            } else {
+                Version::HTTP_11
+            };
             *up_req.headers_mut() = headers;
 
             let insecure = api.def.transport.ssl_insecure_skip_verify;
@@ -302,7 +313,11 @@ impl Gateway {
             };
             match tokio::time::timeout(timeout, client.request(up_req)).await {
                 Err(_) => {
-                    return (gateway_error(&GatewayError::UpstreamTimeout, grpc), None, view);
+                    return (
+                        gateway_error(&GatewayError::UpstreamTimeout, grpc),
+                        None,
+                        view,
+                    );
                 }
                 Ok(Err(e)) if e.is_connect() && attempt + 1 < api.targets.len() => {
                     tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = %e, "upstream refused the connection; trying the next target");
@@ -310,7 +325,11 @@ impl Gateway {
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = ?e, "upstream request failed");
-                    return (gateway_error(&GatewayError::UpstreamUnreachable, grpc), None, view);
+                    return (
+                        gateway_error(&GatewayError::UpstreamUnreachable, grpc),
+                        None,
+                        view,
+                    );
                 }
                 Ok(Ok(mut resp)) => {
                     let took = upstream_started.elapsed();
@@ -323,11 +342,19 @@ impl Gateway {
                     let (mut p, b) = resp.into_parts();
                     // The client's connection has its own version; hyper picks the framing.
                     p.version = Version::HTTP_11;
-                    return (Response::from_parts(p, ProxyBody::Upstream(b)), Some(took), view);
+                    return (
+                        Response::from_parts(p, ProxyBody::Upstream(b)),
+                        Some(took),
+                        view,
+                    );
                 }
             }
         }
-        (gateway_error(&GatewayError::UpstreamUnreachable, grpc), None, view)
+        (
+            gateway_error(&GatewayError::UpstreamUnreachable, grpc),
+            None,
+            view,
+        )
     }
 }
 
@@ -348,7 +375,11 @@ fn host_without_port(host: &str) -> String {
         &host[..end + 2]
     } else {
         host.rsplit_once(':').map_or(host, |(h, p)| {
-            if p.chars().all(|c| c.is_ascii_digit()) { h } else { host }
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
         })
     };
     h.to_ascii_lowercase()
@@ -358,14 +389,22 @@ fn host_without_port(host: &str) -> String {
 /// does; with `disable_strip_slash` an empty or "/" request path leaves the target path as is.
 pub fn join_paths(target: &str, sub: &str, disable_strip_slash: bool) -> String {
     if disable_strip_slash && (sub.is_empty() || sub == "/") {
-        return if target.is_empty() { "/".into() } else { target.into() };
+        return if target.is_empty() {
+            "/".into()
+        } else {
+            target.into()
+        };
     }
     let t = target.trim_end_matches('/');
     let s = sub.trim_start_matches('/');
     if s.is_empty() && !sub.is_empty() {
         format!("{t}/")
     } else if s.is_empty() {
-        if target.is_empty() { "/".into() } else { target.into() }
+        if target.is_empty() {
+            "/".into()
+        } else {
+            target.into()
+        }
     } else {
         format!("{t}/{s}")
     }

@@ -7,11 +7,11 @@ use http::HeaderMap;
 use http::header::{self, HeaderName, HeaderValue};
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
+/// `Trailer` is not among them: hyper's HTTP/1.1 encoder sends only the trailers it announces.
 const HOP_BY_HOP: &[HeaderName] = &[
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
@@ -72,7 +72,10 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("websocket")))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+        })
 }
 
 #[cfg(test)]
@@ -82,7 +85,10 @@ mod tests {
     #[test]
     fn strips_connection_named_headers_and_keeps_te_trailers() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));

@@ -32,7 +32,10 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("weir_requests_total", "Requests answered, by API and status code"),
+            Opts::new(
+                "weir_requests_total",
+                "Requests answered, by API and status code",
+            ),
             &["api_id", "code"],
         )
         .expect("static metric definition");
@@ -58,7 +61,10 @@ impl Metrics {
             IntGauge::new("weir_open_connections", "Client connections open now")
                 .expect("static metric definition");
         let reloads = IntCounterVec::new(
-            Opts::new("weir_reloads_total", "Reloads of the API definitions, by result"),
+            Opts::new(
+                "weir_reloads_total",
+                "Reloads of the API definitions, by result",
+            ),
             &["result"],
         )
         .expect("static metric definition");

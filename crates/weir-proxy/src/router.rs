@@ -40,7 +40,11 @@ impl RoutingTable {
                 None | Some("") => table.any_domain.push(api.clone()),
                 Some(d) if d.starts_with("*.") => {
                     let suffix = d[1..].to_string();
-                    match table.wildcard_domains.iter_mut().find(|(s, _)| *s == suffix) {
+                    match table
+                        .wildcard_domains
+                        .iter_mut()
+                        .find(|(s, _)| *s == suffix)
+                    {
                         Some((_, list)) => list.push(api.clone()),
                         None => table.wildcard_domains.push((suffix, vec![api.clone()])),
                     }
@@ -62,7 +66,9 @@ impl RoutingTable {
         for (_, list) in table.wildcard_domains.iter_mut() {
             list.sort_by(by_len);
         }
-        table.wildcard_domains.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        table
+            .wildcard_domains
+            .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
         table.apis = apis;
         table
     }

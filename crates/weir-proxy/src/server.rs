@@ -137,10 +137,12 @@ impl Server {
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr).await.map_err(|source| ServerError::Bind {
-        addr: addr.to_string(),
-        source,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
@@ -258,9 +260,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let gateway = self.gateway.clone();
         let conn = self.conn;
-        if self.allow_h2c_upgrade
-            && self.role == Role::Main
-            && h2c_upgrade::wants_h2c_upgrade(&req)
+        if self.allow_h2c_upgrade && self.role == Role::Main && h2c_upgrade::wants_h2c_upgrade(&req)
         {
             let inner = ConnService {
                 allow_h2c_upgrade: false,
