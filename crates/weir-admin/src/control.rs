@@ -60,8 +60,15 @@ impl ControlApi {
         }
         if path == self.ready_path {
             let ready = self.ready.load(Ordering::Acquire);
-            let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-            return json_response(status, &json!({"status": if ready { "pass" } else { "fail" }}));
+            let status = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            return json_response(
+                status,
+                &json!({"status": if ready { "pass" } else { "fail" }}),
+            );
         }
         if path == "/metrics" {
             let mut resp = Response::new(ProxyBody::full(self.gateway.metrics.render()));
@@ -191,7 +198,10 @@ impl ControlApi {
         id: Option<String>,
         format: DefinitionFormat,
     ) -> Response<ProxyBody> {
-        let body = match Limited::new(req.into_body(), MAX_DEFINITION_BYTES).collect().await {
+        let body = match Limited::new(req.into_body(), MAX_DEFINITION_BYTES)
+            .collect()
+            .await
+        {
             Ok(b) => b.to_bytes(),
             Err(e) => {
                 return status_response(
@@ -212,7 +222,11 @@ impl ControlApi {
             }
         };
         if !doc.is_object() {
-            return status_response(StatusCode::BAD_REQUEST, "error", "the API definition must be a JSON object");
+            return status_response(
+                StatusCode::BAD_REQUEST,
+                "error",
+                "the API definition must be a JSON object",
+            );
         }
         let id_pointer = match format {
             DefinitionFormat::Classic => "/api_id",
@@ -235,6 +249,17 @@ impl ControlApi {
             (None, false) => doc_id,
             (None, true) => uuid::Uuid::new_v4().simple().to_string(),
         };
+        // The id names the file in app_path: it must not lead out of it or hide the file.
+        if !usable_as_file_name(&api_id) {
+            return status_response(
+                StatusCode::BAD_REQUEST,
+                "error",
+                &format!(
+                    "{}: `{api_id}` cannot be used as an id: it must not contain '/', '\\' or control characters, nor start with '.'",
+                    id_pointer.trim_start_matches('/').replace('/', ".")
+                ),
+            );
+        }
         if let Some(slot) = pointer_mut_or_create(&mut doc, id_pointer) {
             *slot = Value::String(api_id.clone());
         }
@@ -256,7 +281,11 @@ impl ControlApi {
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
         // Validate before writing: a definition the gateway would refuse is not stored.
         if let Err(errors) = parse_api_definition(&text, &file) {
-            let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            let message = errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
             return status_response(StatusCode::BAD_REQUEST, "error", &message);
         }
         let tmp = file.with_extension("json.tmp");
@@ -304,6 +333,13 @@ impl ControlPlane for ControlHandle {
     }
 }
 
+/// True when `<id>.json` is a plain, visible file name directly inside app_path.
+fn usable_as_file_name(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && !id.chars().any(|c| c == '/' || c == '\\' || c.is_control())
+}
+
 fn pointer_mut_or_create<'a>(doc: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {
     let mut cur = doc;
     for key in pointer.split('/').skip(1) {
@@ -335,5 +371,9 @@ fn action(id: &str, action: &str) -> Response<ProxyBody> {
 }
 
 fn method_not_allowed() -> Response<ProxyBody> {
-    status_response(StatusCode::METHOD_NOT_ALLOWED, "error", "Method not supported")
+    status_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "error",
+        "Method not supported",
+    )
 }

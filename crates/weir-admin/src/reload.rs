@@ -115,7 +115,11 @@ impl Reloader {
             .metrics
             .definition_errors
             .set(report.errors.len() as i64);
-        tracing::info!(apis = report.loaded.len(), errors = report.errors.len(), "API definitions loaded");
+        tracing::info!(
+            apis = report.loaded.len(),
+            errors = report.errors.len(),
+            "API definitions loaded"
+        );
         report
     }
 
@@ -154,7 +158,10 @@ fn claim(
     errors: &mut Vec<ConfigError>,
 ) -> bool {
     let def = &api.def;
-    let route = (def.domain.clone().unwrap_or_default(), api.match_prefix.clone());
+    let route = (
+        def.domain.clone().unwrap_or_default(),
+        api.match_prefix.clone(),
+    );
     let holder = |pred: &dyn Fn(&CompiledApi) -> bool| {
         served
             .iter()
@@ -173,9 +180,7 @@ fn claim(
     }
     if def.active && routes.contains(&route) {
         let other = holder(&|a| {
-            a.def.active
-                && a.match_prefix == api.match_prefix
-                && a.def.domain == def.domain
+            a.def.active && a.match_prefix == api.match_prefix && a.def.domain == def.domain
         });
         errors.push(ConfigError {
             file: def.file.clone(),

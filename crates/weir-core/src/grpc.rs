@@ -40,6 +40,5 @@ impl Code {
 /// True when a content type names gRPC proper (`application/grpc`, `application/grpc+proto`, ...),
 /// not gRPC-Web.
 pub fn is_grpc_content_type(value: &[u8]) -> bool {
-    value.starts_with(b"application/grpc")
-        && !value.starts_with(b"application/grpc-web")
+    value.starts_with(b"application/grpc") && !value.starts_with(b"application/grpc-web")
 }

@@ -2,6 +2,7 @@
 //! request be retried on another target when the first one refused the connection.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -80,39 +81,55 @@ impl Body for ProxyBody {
 /// The client's request body on its way upstream.
 ///
 /// The body sits in a shared slot until the upstream connection first polls it. If connecting
-/// failed, nothing was read, and [`BodySlot::reclaim`] hands the body back so the request can
-/// go to the next target. One uncontended lock per request, none per frame.
+/// failed, nothing was read, and [`BodySlot::retry`] gives a fresh handle on the same body so
+/// the request can go to the next target. One uncontended lock per request, none per frame.
+/// A read error on the client's side is remembered, so the gateway can answer 400, not 502.
 pub struct UpstreamBody {
-    slot: Arc<Mutex<Option<Incoming>>>,
+    shared: Arc<Shared>,
     taken: Option<Incoming>,
-    hint: SizeHint,
-    end: bool,
 }
 
-/// The other half of an [`UpstreamBody`]: reclaims the body if it was never polled.
-pub struct BodySlot(Arc<Mutex<Option<Incoming>>>);
+struct Shared {
+    slot: Mutex<Option<Incoming>>,
+    hint: SizeHint,
+    end: bool,
+    client_fault: AtomicBool,
+}
+
+/// The other half of an [`UpstreamBody`].
+pub struct BodySlot(Arc<Shared>);
 
 impl BodySlot {
-    /// Takes the body back if the upstream never started reading it.
-    pub fn reclaim(&self) -> Option<Incoming> {
-        self.0.lock().ok()?.take()
+    /// A new handle on the body, if the upstream never started reading it.
+    pub fn retry(&self) -> Option<UpstreamBody> {
+        let untouched = self.0.slot.lock().ok()?.is_some();
+        untouched.then(|| UpstreamBody {
+            shared: self.0.clone(),
+            taken: None,
+        })
+    }
+
+    /// True when reading the client's body failed (malformed chunking, client gone).
+    pub fn client_fault(&self) -> bool {
+        self.0.client_fault.load(Ordering::Relaxed)
     }
 }
 
 impl UpstreamBody {
-    /// Wraps a body, returning the body to send and the slot to reclaim it from.
+    /// Wraps a body, returning the body to send and the slot to retry or inspect it from.
     pub fn new(body: Incoming) -> (Self, BodySlot) {
-        let hint = body.size_hint();
-        let end = body.is_end_stream();
-        let slot = Arc::new(Mutex::new(Some(body)));
+        let shared = Arc::new(Shared {
+            hint: body.size_hint(),
+            end: body.is_end_stream(),
+            slot: Mutex::new(Some(body)),
+            client_fault: AtomicBool::new(false),
+        });
         (
             UpstreamBody {
-                slot: slot.clone(),
+                shared: shared.clone(),
                 taken: None,
-                hint,
-                end,
             },
-            BodySlot(slot),
+            BodySlot(shared),
         )
     }
 }
@@ -127,10 +144,16 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         if this.taken.is_none() {
-            this.taken = this.slot.lock().ok().and_then(|mut s| s.take());
+            this.taken = this.shared.slot.lock().ok().and_then(|mut s| s.take());
         }
         match this.taken.as_mut() {
-            Some(b) => Pin::new(b).poll_frame(cx),
+            Some(b) => {
+                let polled = Pin::new(b).poll_frame(cx);
+                if let Poll::Ready(Some(Err(_))) = &polled {
+                    this.shared.client_fault.store(true, Ordering::Relaxed);
+                }
+                polled
+            }
             None => Poll::Ready(None),
         }
     }
@@ -138,14 +161,14 @@ impl Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match &self.taken {
             Some(b) => b.is_end_stream(),
-            None => self.end,
+            None => self.shared.end,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.taken {
             Some(b) => b.size_hint(),
-            None => self.hint,
+            None => self.shared.hint,
         }
     }
 }

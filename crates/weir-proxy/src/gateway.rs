@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use http::header::{self, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response, StatusCode, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use weir_config::{GatewayConfig, UpstreamScheme};
 use weir_core::GatewayError;
@@ -290,11 +291,18 @@ impl Gateway {
             }
             let body = match up_body.take() {
                 Some(b) => b,
-                None => match slot.reclaim() {
-                    Some(b) => UpstreamBody::new(b).0,
+                None => match slot.retry() {
+                    Some(b) => b,
                     None => break,
                 },
             };
+            // hyper sends no body on an HTTP/1.1 GET unless the framing says there is one.
+            if !h2_only && !body.is_end_stream() && !headers.contains_key(header::CONTENT_LENGTH) {
+                headers.insert(
+                    header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
+            }
             let mut up_req = Request::new(body);
             *up_req.method_mut() = parts.method.clone();
             *up_req.uri_mut() = uri;
@@ -322,6 +330,10 @@ impl Gateway {
                 Ok(Err(e)) if e.is_connect() && attempt + 1 < api.targets.len() => {
                     tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = %e, "upstream refused the connection; trying the next target");
                     continue;
+                }
+                Ok(Err(_)) if slot.client_fault() => {
+                    let e = GatewayError::BadRequest("the request body could not be read".into());
+                    return (gateway_error(&e, grpc), None, view);
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = ?e, "upstream request failed");

@@ -148,7 +148,13 @@ async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
 fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
     let opts = &gateway.config.http_server_options;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    let read_timeout = (!opts.read_timeout.is_zero()).then_some(opts.read_timeout);
+    // A client that never finishes its request head must not hold a connection forever:
+    // with read_timeout unset, hyper's own 30 s default applies.
+    let read_timeout = if opts.read_timeout.is_zero() {
+        Duration::from_secs(30)
+    } else {
+        opts.read_timeout
+    };
     builder
         .http1()
         .timer(TokioTimer::new())

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use weir_config::{ConfigError, check_api_set, load_app_dir, load_gateway_config, refuse_unbuilt_plugins};
+use weir_config::{
+    ConfigError, check_api_set, load_app_dir, load_gateway_config, refuse_unbuilt_plugins,
+};
 use weir_proxy::CompiledApi;
 use weir_proxy::metrics::Metrics;
 
@@ -34,7 +36,11 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
             config.http_server_options.enable_http2,
         )
     {
-        problems.push(ConfigError::new(conf, "http_server_options.certificates", e.to_string()));
+        problems.push(ConfigError::new(
+            conf,
+            "http_server_options.certificates",
+            e.to_string(),
+        ));
     }
     let metrics = Metrics::new();
     let mut apis = Vec::new();

@@ -18,7 +18,10 @@ pub fn run(conf: &Path, watch: bool) -> ExitCode {
             for e in &errors {
                 eprintln!("{e}");
             }
-            eprintln!("weir: cannot start: {} problem(s) in the gateway config", errors.len());
+            eprintln!(
+                "weir: cannot start: {} problem(s) in the gateway config",
+                errors.len()
+            );
             return ExitCode::from(2);
         }
     };
@@ -33,7 +36,10 @@ pub fn run(conf: &Path, watch: bool) -> ExitCode {
         .with_current_span(false)
         .init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("weir: cannot start the runtime: {e}");
