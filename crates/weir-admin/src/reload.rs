@@ -11,6 +11,27 @@ use weir_proxy::{CompiledApi, Gateway, RoutingTable};
 /// Plugin drivers this build has. None yet: APIs asking for plugins are refused at load.
 pub const BUILT_DRIVERS: &[&str] = &[];
 
+/// Refuses a definition that asks for something this build cannot do yet, rather than
+/// serving it without that part: a protected API must never be served open.
+pub fn refuse_unbuilt(def: &ApiDefinition) -> Result<(), ConfigError> {
+    refuse_unbuilt_plugins(def, BUILT_DRIVERS)?;
+    if !def.use_keyless {
+        let field = match def.format {
+            weir_config::DefinitionFormat::Classic => "use_keyless",
+            weir_config::DefinitionFormat::Oas => "x-tyk-api-gateway.server.authentication.enabled",
+        };
+        return Err(ConfigError::new(
+            &def.file,
+            field,
+            format!(
+                "API `{}` ({}) requires authentication, but key authentication is not built in this version; make it keyless or wait for keys",
+                def.api_id, def.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What one reload did.
 #[derive(Debug, Default, Clone)]
 pub struct ReloadReport {
@@ -129,7 +150,7 @@ impl Reloader {
         state: &LastGood,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Arc<CompiledApi>> {
-        if let Err(e) = refuse_unbuilt_plugins(&def, BUILT_DRIVERS) {
+        if let Err(e) = refuse_unbuilt(&def) {
             errors.push(e);
             return None;
         }

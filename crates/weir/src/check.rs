@@ -4,9 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use weir_config::{
-    ConfigError, check_api_set, load_app_dir, load_gateway_config, refuse_unbuilt_plugins,
-};
+use weir_config::{ConfigError, check_api_set, load_app_dir, load_gateway_config};
 use weir_proxy::CompiledApi;
 use weir_proxy::metrics::Metrics;
 
@@ -47,7 +45,7 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
     for (_, result) in load_app_dir(&config.app_path) {
         match result {
             Ok(def) => {
-                if let Err(e) = refuse_unbuilt_plugins(&def, weir_admin::BUILT_DRIVERS) {
+                if let Err(e) = weir_admin::refuse_unbuilt(&def) {
                     problems.push(e);
                     continue;
                 }
