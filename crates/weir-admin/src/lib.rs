@@ -7,5 +7,5 @@ pub mod reload;
 pub mod watch;
 
 pub use control::{ControlApi, ControlHandle};
-pub use reload::{BUILT_DRIVERS, ReloadReport, Reloader, refuse_unbuilt};
+pub use reload::{ReloadReport, Reloader, load_plugins};
 pub use watch::watch_app_path;

@@ -5,17 +5,20 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use weir_config::{ApiDefinition, ConfigError, load_app_dir, refuse_unbuilt_plugins};
+use weir_config::{ApiDefinition, ConfigError, load_app_dir};
+use weir_core::plugin::PluginChain;
+use weir_plugins::PluginHost;
 use weir_proxy::{CompiledApi, Gateway, RoutingTable};
 
-/// Plugin drivers this build has. None yet: APIs asking for plugins are refused at load.
-pub const BUILT_DRIVERS: &[&str] = &[];
-
-/// Refuses a definition that asks for something this build cannot do yet, rather than
-/// serving it without that part: a protected API must never be served open.
-pub fn refuse_unbuilt(def: &ApiDefinition) -> Result<(), ConfigError> {
-    refuse_unbuilt_plugins(def, BUILT_DRIVERS)?;
-    if !def.use_keyless {
+/// Loads an API's plugins, and refuses a definition that asks for something this build cannot
+/// do, rather than serving it without that part: a protected API is never served open.
+pub fn load_plugins(
+    def: &ApiDefinition,
+    host: &PluginHost,
+) -> Result<Option<PluginChain>, ConfigError> {
+    let chain = host.compile(def)?;
+    let custom_auth = chain.as_ref().is_some_and(|c| c.auth.is_some());
+    if !def.use_keyless && !custom_auth {
         let field = match def.format {
             weir_config::DefinitionFormat::Classic => "use_keyless",
             weir_config::DefinitionFormat::Oas => "x-tyk-api-gateway.server.authentication.enabled",
@@ -24,12 +27,12 @@ pub fn refuse_unbuilt(def: &ApiDefinition) -> Result<(), ConfigError> {
             &def.file,
             field,
             format!(
-                "API `{}` ({}) requires authentication, but key authentication is not built in this version; make it keyless or wait for keys",
+                "API `{}` ({}) requires authentication, but key authentication is not built in this version (only custom auth plugins are); make it keyless or add an auth_check plugin",
                 def.api_id, def.name
             ),
         ));
     }
-    Ok(())
+    Ok(chain)
 }
 
 /// What one reload did.
@@ -53,6 +56,7 @@ impl ReloadReport {
 /// Rebuilds the routing table from app_path on demand. Reloads are serialised.
 pub struct Reloader {
     gateway: Arc<Gateway>,
+    host: PluginHost,
     app_path: PathBuf,
     state: tokio::sync::Mutex<LastGood>,
 }
@@ -64,11 +68,12 @@ struct LastGood {
 }
 
 impl Reloader {
-    /// Creates a reloader for the gateway's app_path.
-    pub fn new(gateway: Arc<Gateway>) -> Arc<Self> {
+    /// Creates a reloader for the gateway's app_path, loading plugins with `host`'s drivers.
+    pub fn new(gateway: Arc<Gateway>, host: PluginHost) -> Arc<Self> {
         let app_path = gateway.config.app_path.clone();
         Arc::new(Reloader {
             gateway,
+            host,
             app_path,
             state: tokio::sync::Mutex::new(LastGood::default()),
         })
@@ -150,17 +155,23 @@ impl Reloader {
         state: &LastGood,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Arc<CompiledApi>> {
-        if let Err(e) = refuse_unbuilt(&def) {
-            errors.push(e);
-            return None;
-        }
-        // An unchanged definition keeps its compiled form (and round-robin position).
+        // An unchanged definition keeps its compiled form (its plugins, round-robin position).
+        // A changed plugin file (same definition) is picked up because the drivers compare
+        // file contents when they load.
         if let Some(old) = state.by_file.get(&def.file)
             && old.def == def
+            && old.plugins.is_none()
         {
             return Some(old.clone());
         }
-        match CompiledApi::compile(def, &self.gateway.metrics) {
+        let plugins = match load_plugins(&def, &self.host) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(e);
+                return None;
+            }
+        };
+        match CompiledApi::compile(def, &self.gateway.metrics, plugins) {
             Ok(api) => Some(Arc::new(api)),
             Err(e) => {
                 errors.push(e);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::header::{HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use weir_config::{ApiDefinition, ConfigError, CorsConfig, UpstreamScheme};
+use weir_core::plugin::PluginChain;
 
 use crate::metrics::{ApiMetrics, Metrics};
 
@@ -54,11 +55,18 @@ pub struct CompiledApi {
     pub hard_timeouts: Vec<(String, String, Duration)>,
     /// Metric handles.
     pub metrics: ApiMetrics,
+    /// The API's plugins, loaded by the plugin host.
+    pub plugins: Option<PluginChain>,
 }
 
 impl CompiledApi {
-    /// Compiles a definition; errors name the definition's file and field.
-    pub fn compile(def: ApiDefinition, metrics: &Metrics) -> Result<Self, ConfigError> {
+    /// Compiles a definition with its already-loaded plugins; errors name the definition's
+    /// file and field.
+    pub fn compile(
+        def: ApiDefinition,
+        metrics: &Metrics,
+        plugins: Option<PluginChain>,
+    ) -> Result<Self, ConfigError> {
         let err = |field: &str, reason: String| ConfigError {
             file: def.file.clone(),
             field: field.to_string(),
@@ -124,6 +132,7 @@ impl CompiledApi {
             next_target: AtomicUsize::new(0),
             headers,
             hard_timeouts,
+            plugins,
             def,
         })
     }

@@ -78,6 +78,44 @@ impl Body for ProxyBody {
     }
 }
 
+/// The client's request body: streamed as it arrives, or already read whole because a hook
+/// asked for it.
+pub enum RequestBody {
+    /// Straight from the client.
+    Streaming(Incoming),
+    /// Read whole (and possibly replaced) by request hooks.
+    Buffered(Full<Bytes>),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            RequestBody::Streaming(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            RequestBody::Buffered(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Streaming(b) => b.is_end_stream(),
+            RequestBody::Buffered(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Streaming(b) => b.size_hint(),
+            RequestBody::Buffered(b) => b.size_hint(),
+        }
+    }
+}
+
 /// The client's request body on its way upstream.
 ///
 /// The body sits in a shared slot until the upstream connection first polls it. If connecting
@@ -86,11 +124,11 @@ impl Body for ProxyBody {
 /// A read error on the client's side is remembered, so the gateway can answer 400, not 502.
 pub struct UpstreamBody {
     shared: Arc<Shared>,
-    taken: Option<Incoming>,
+    taken: Option<RequestBody>,
 }
 
 struct Shared {
-    slot: Mutex<Option<Incoming>>,
+    slot: Mutex<Option<RequestBody>>,
     hint: SizeHint,
     end: bool,
     client_fault: AtomicBool,
@@ -117,7 +155,7 @@ impl BodySlot {
 
 impl UpstreamBody {
     /// Wraps a body, returning the body to send and the slot to retry or inspect it from.
-    pub fn new(body: Incoming) -> (Self, BodySlot) {
+    pub fn new(body: RequestBody) -> (Self, BodySlot) {
         let shared = Arc::new(Shared {
             hint: body.size_hint(),
             end: body.is_end_stream(),
@@ -136,12 +174,12 @@ impl UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         if this.taken.is_none() {
             this.taken = this.shared.slot.lock().ok().and_then(|mut s| s.take());

@@ -10,19 +10,23 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response, StatusCode, Version};
 use http_body::Body as _;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use weir_config::{GatewayConfig, UpstreamScheme};
 use weir_core::GatewayError;
+use weir_core::plugin::{HookContext, HookRequest, HookResponse, PluginChain, ReturnOverrides};
 
 use crate::api::CompiledApi;
-use crate::body::{ProxyBody, UpstreamBody};
+use crate::body::{ProxyBody, RequestBody, UpstreamBody};
 use crate::cors;
 use crate::headers::{add_forwarded, is_websocket_upgrade, strip_hop_by_hop};
 use crate::metrics::{ApiMetrics, Metrics};
+use crate::pipeline;
 use crate::respond::{error_response, gateway_error};
 use crate::router::RoutingTable;
 use crate::upstream::Upstreams;
@@ -146,11 +150,42 @@ impl Gateway {
             return self.finish(&api, &req, resp, started, None);
         }
 
-        let method = req.method().as_str().to_string();
-        let timeout = api.timeout_for(&rest, &method, self.config.proxy_default_timeout);
-        let (mut resp, upstream_time, req_view) = self
-            .forward(&api, req, &rest, &host, conn, grpc, timeout)
+        let timeout = api.timeout_for(
+            &rest,
+            req.method().as_str(),
+            self.config.proxy_default_timeout,
+        );
+        let (mut parts, body) = req.into_parts();
+        let view = {
+            let mut v = Request::new(());
+            *v.method_mut() = parts.method.clone();
+            *v.uri_mut() = parts.uri.clone();
+            v
+        };
+        let mut body = RequestBody::Streaming(body);
+
+        // Plugin phases: pre, auth, post-key-auth, post. The request is handed to hooks whole.
+        let mut hook_ctx = None;
+        if let Some(chain) = &api.plugins {
+            match self.request_phases(chain, &mut parts, body, conn).await {
+                Ok((b, ctx)) => {
+                    body = b;
+                    hook_ctx = Some(ctx);
+                }
+                Err(resp) => return self.finish(&api, &view, resp, started, None),
+            }
+        }
+
+        let (mut resp, upstream_time) = self
+            .forward(&api, parts, body, &host, conn, grpc, timeout)
             .await;
+
+        if let (Some(chain), Some(ctx)) = (&api.plugins, hook_ctx.as_mut())
+            && !chain.response.is_empty()
+            && resp.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
+            resp = response_phase(chain, ctx, resp).await;
+        }
 
         let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
         let h = resp.headers_mut();
@@ -170,7 +205,7 @@ impl Gateway {
         if let Some(t) = upstream_time {
             api.metrics.upstream_duration.observe(t.as_secs_f64());
         }
-        self.finish(&api, &req_view, resp, started, upstream_time)
+        self.finish(&api, &view, resp, started, upstream_time)
     }
 
     fn finish<B>(
@@ -191,28 +226,111 @@ impl Gateway {
         resp
     }
 
-    /// Sends the request upstream. Returns the response, the upstream's latency, and a
-    /// body-less copy of the request head for logging.
+    /// Runs the request hooks. On success returns the body to send upstream (the hooks' body)
+    /// and the context response hooks continue with; otherwise the answer to send.
+    async fn request_phases(
+        &self,
+        chain: &PluginChain,
+        parts: &mut http::request::Parts,
+        body: RequestBody,
+        conn: ConnInfo,
+    ) -> Result<(RequestBody, HookContext), Response<ProxyBody>> {
+        let needs_body = chain.has_request_hooks();
+        let (body, bytes) = if needs_body {
+            let RequestBody::Streaming(incoming) = body else {
+                return Err(error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Middleware error",
+                ));
+            };
+            match Limited::new(incoming, MAX_HOOK_BODY).collect().await {
+                Ok(c) => (None, c.to_bytes()),
+                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                    return Err(error_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Request body too large for the API's plugins",
+                    ));
+                }
+                Err(_) => {
+                    return Err(error_response(
+                        StatusCode::BAD_REQUEST,
+                        "the request body could not be read",
+                    ));
+                }
+            }
+        } else {
+            (Some(body), Bytes::new())
+        };
+        let url = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_string();
+        // Response hooks see the request too; only then is a copy of the headers needed.
+        let headers = if chain.response.is_empty() {
+            std::mem::take(&mut parts.headers)
+        } else {
+            parts.headers.clone()
+        };
+        let request = HookRequest {
+            method: parts.method.as_str().to_string(),
+            request_uri: url.clone(),
+            url,
+            scheme: if conn.tls { "https" } else { "http" }.to_string(),
+            headers,
+            body: bytes,
+            return_overrides: ReturnOverrides::none(),
+        };
+        let mut ctx = pipeline::new_context(chain, request);
+        if !needs_body {
+            return Ok((
+                body.unwrap_or(RequestBody::Buffered(Full::new(Bytes::new()))),
+                ctx,
+            ));
+        }
+        if let Some(resp) = pipeline::run_request_hooks(chain, &mut ctx).await {
+            return Err(resp);
+        }
+        // Apply what the hooks changed.
+        let bad = |what: &str| {
+            tracing::warn!(api_id = %chain.spec.api_id, "a hook set an unusable {what}");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Middleware error")
+        };
+        parts.method =
+            http::Method::from_bytes(ctx.request.method.as_bytes()).map_err(|_| bad("method"))?;
+        if ctx.request.url != parts.uri.path_and_query().map_or("/", |pq| pq.as_str()) {
+            parts.uri = ctx.request.url.parse().map_err(|_| bad("url"))?;
+        }
+        parts.headers = if chain.response.is_empty() {
+            std::mem::take(&mut ctx.request.headers)
+        } else {
+            ctx.request.headers.clone()
+        };
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts.headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(ctx.request.body.len()),
+        );
+        Ok((
+            RequestBody::Buffered(Full::new(ctx.request.body.clone())),
+            ctx,
+        ))
+    }
+
+    /// Sends the request upstream. Returns the response and the upstream's latency.
     #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         api: &CompiledApi,
-        req: Request<Incoming>,
-        rest: &str,
+        mut parts: http::request::Parts,
+        body: RequestBody,
         host: &str,
         conn: ConnInfo,
         grpc: bool,
         timeout: Duration,
-    ) -> (Response<ProxyBody>, Option<Duration>, Request<()>) {
-        let (mut parts, body) = req.into_parts();
-        let view = {
-            let mut v = Request::new(());
-            *v.method_mut() = parts.method.clone();
-            *v.uri_mut() = parts.uri.clone();
-            v
-        };
+    ) -> (Response<ProxyBody>, Option<Duration>) {
         if api.targets.is_empty() {
-            return (gateway_error(&GatewayError::NoUpstream, grpc), None, view);
+            return (gateway_error(&GatewayError::NoUpstream, grpc), None);
         }
 
         let websocket = self.config.http_server_options.enable_websockets
@@ -226,10 +344,13 @@ impl Gateway {
         // The path the upstream sees. gRPC method paths are never cut: a gRPC call only works
         // with its full /package.Service/Method path (see README, "gRPC and strip_listen_path").
         let keep_full_path = grpc && api.def.enable_grpc;
+        let full_path = parts.uri.path();
         let sub_path = if api.def.strip_listen_path && !keep_full_path {
-            rest
+            full_path
+                .strip_prefix(api.match_prefix.as_str())
+                .unwrap_or(full_path)
         } else {
-            parts.uri.path()
+            full_path
         };
         let query = parts.uri.query().map(str::to_string);
 
@@ -262,7 +383,7 @@ impl Gateway {
             };
             let Ok(pq) = PathAndQuery::try_from(pq) else {
                 let e = GatewayError::BadRequest("the request path cannot be forwarded".into());
-                return (gateway_error(&e, grpc), None, view);
+                return (gateway_error(&e, grpc), None);
             };
             let uri = Uri::builder()
                 .scheme(target.uri_scheme.clone())
@@ -321,11 +442,7 @@ impl Gateway {
             };
             match tokio::time::timeout(timeout, client.request(up_req)).await {
                 Err(_) => {
-                    return (
-                        gateway_error(&GatewayError::UpstreamTimeout, grpc),
-                        None,
-                        view,
-                    );
+                    return (gateway_error(&GatewayError::UpstreamTimeout, grpc), None);
                 }
                 Ok(Err(e)) if e.is_connect() && attempt + 1 < api.targets.len() => {
                     tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = %e, "upstream refused the connection; trying the next target");
@@ -333,14 +450,13 @@ impl Gateway {
                 }
                 Ok(Err(_)) if slot.client_fault() => {
                     let e = GatewayError::BadRequest("the request body could not be read".into());
-                    return (gateway_error(&e, grpc), None, view);
+                    return (gateway_error(&e, grpc), None);
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = ?e, "upstream request failed");
                     return (
                         gateway_error(&GatewayError::UpstreamUnreachable, grpc),
                         None,
-                        view,
                     );
                 }
                 Ok(Ok(mut resp)) => {
@@ -349,25 +465,45 @@ impl Gateway {
                         websocket::splice(client_upgrade, hyper::upgrade::on(&mut resp));
                         let (p, _) = resp.into_parts();
                         let out = Response::from_parts(p, ProxyBody::empty());
-                        return (out, Some(took), view);
+                        return (out, Some(took));
                     }
                     let (mut p, b) = resp.into_parts();
                     // The client's connection has its own version; hyper picks the framing.
                     p.version = Version::HTTP_11;
-                    return (
-                        Response::from_parts(p, ProxyBody::Upstream(b)),
-                        Some(took),
-                        view,
-                    );
+                    return (Response::from_parts(p, ProxyBody::Upstream(b)), Some(took));
                 }
             }
         }
         (
             gateway_error(&GatewayError::UpstreamUnreachable, grpc),
             None,
-            view,
         )
     }
+}
+
+/// Largest body a hook is handed (request or response); larger ones are refused.
+const MAX_HOOK_BODY: usize = 64 * 1024 * 1024;
+
+/// Reads the upstream's response whole and runs the response hooks on it.
+async fn response_phase(
+    chain: &PluginChain,
+    ctx: &mut HookContext,
+    resp: Response<ProxyBody>,
+) -> Response<ProxyBody> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match Limited::new(body, MAX_HOOK_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            tracing::warn!(api_id = %chain.spec.api_id, error = %e, "cannot read the upstream response for response hooks");
+            return gateway_error(&GatewayError::UpstreamUnreachable, false);
+        }
+    };
+    let response = HookResponse {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: bytes,
+    };
+    pipeline::run_response_hooks(chain, ctx, response).await
 }
 
 /// Host as the client sent it: the :authority of HTTP/2, else the Host header.

@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod h2c_upgrade;
 pub mod headers;
 pub mod metrics;
+pub mod pipeline;
 pub mod respond;
 pub mod router;
 pub mod server;

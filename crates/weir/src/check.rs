@@ -41,15 +41,19 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
         ));
     }
     let metrics = Metrics::new();
+    let host = crate::drivers::plugin_host(&config);
     let mut apis = Vec::new();
     for (_, result) in load_app_dir(&config.app_path) {
         match result {
             Ok(def) => {
-                if let Err(e) = weir_admin::refuse_unbuilt(&def) {
-                    problems.push(e);
-                    continue;
-                }
-                match CompiledApi::compile(def.clone(), &metrics) {
+                let plugins = match weir_admin::load_plugins(&def, &host) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        problems.push(e);
+                        continue;
+                    }
+                };
+                match CompiledApi::compile(def.clone(), &metrics, plugins) {
                     Ok(_) => apis.push(def),
                     Err(e) => problems.push(e),
                 }

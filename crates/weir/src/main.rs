@@ -1,6 +1,7 @@
 //! `weir`: the gateway binary. `run` serves, `check` validates like `nginx -t`, `version` prints.
 
 mod check;
+mod drivers;
 mod run;
 
 use std::path::PathBuf;

@@ -57,7 +57,10 @@ async fn serve(config: weir_config::GatewayConfig) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let reloader = Reloader::new(gateway.clone());
+    let reloader = Reloader::new(
+        gateway.clone(),
+        crate::drivers::plugin_host(&gateway.config),
+    );
     let control = ControlApi::new(gateway.clone(), reloader.clone());
     gateway.set_control_plane(Arc::new(ControlHandle(control.clone())));
     let server = match Server::bind(gateway.clone()).await {

@@ -1,0 +1,312 @@
+//! The one request model every plugin driver works on, with the semantics of Tyk's coprocess
+//! `Object` (reference: tyk.md §1.5–1.7), and the [`Driver`] trait every driver implements.
+//!
+//! Drivers mutate a [`HookContext`] in place. The gRPC driver translates it to and from Tyk's
+//! protobuf `Object`; the native and Wasm drivers expose it through host calls. The pipeline
+//! then applies the outcome the same way whatever the driver: return overrides short-circuit,
+//! a custom auth hook must leave a session and `metadata["token"]`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+/// Hook points, in the order a request meets them (Tyk's chain order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookKind {
+    /// Before authentication; no session.
+    Pre,
+    /// Custom authentication (`auth_check`): must produce a session and `metadata["token"]`.
+    CustomAuth,
+    /// After authentication.
+    PostKeyAuth,
+    /// Just before the upstream call.
+    Post,
+    /// On the upstream's response.
+    Response,
+}
+
+impl HookKind {
+    /// The number Tyk's `coprocess.HookType` enum gives this hook.
+    pub fn tyk_hook_type(self) -> i32 {
+        match self {
+            HookKind::Pre => 1,
+            HookKind::Post => 2,
+            HookKind::PostKeyAuth => 3,
+            HookKind::CustomAuth => 4,
+            HookKind::Response => 5,
+        }
+    }
+
+    /// The name used in logs and in the native ABI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookKind::Pre => "pre",
+            HookKind::CustomAuth => "auth_check",
+            HookKind::PostKeyAuth => "post_key_auth",
+            HookKind::Post => "post",
+            HookKind::Response => "response",
+        }
+    }
+}
+
+/// Tyk's `ReturnOverrides`: how a hook answers the client instead of the upstream.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReturnOverrides {
+    /// Status to answer with; `-1` (see [`ReturnOverrides::none`]) means no override.
+    pub response_code: i32,
+    /// Error message (copied into the body when set).
+    pub response_error: String,
+    /// Headers of the answer.
+    pub headers: Vec<(String, String)>,
+    /// With a code >= 400: answer with the raw body instead of Tyk's error template.
+    pub override_error: bool,
+    /// Raw body of the answer.
+    pub response_body: String,
+}
+
+impl ReturnOverrides {
+    /// No override: Tyk's `-1` sentinel.
+    pub fn none() -> Self {
+        ReturnOverrides {
+            response_code: -1,
+            ..Default::default()
+        }
+    }
+}
+
+/// The request as hooks see and change it.
+#[derive(Debug, Clone)]
+pub struct HookRequest {
+    /// Method.
+    pub method: String,
+    /// Path and query, listen path included (as Tyk's `request.url`).
+    pub url: String,
+    /// The path and query as the client sent them, unchanged by hooks.
+    pub request_uri: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Headers, including `Host`.
+    pub headers: HeaderMap,
+    /// The whole body (empty when there is none).
+    pub body: Bytes,
+    /// How to answer instead of the upstream.
+    pub return_overrides: ReturnOverrides,
+}
+
+/// The upstream's response, for response hooks.
+#[derive(Debug, Clone)]
+pub struct HookResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers (all values).
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// A session (Tyk's SessionState, REST JSON names). Fields Weir does not use yet are kept in
+/// `extra` so they travel through plugins unchanged.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Session {
+    /// Requests allowed per `per` seconds.
+    pub rate: f64,
+    /// Rate window in seconds.
+    pub per: f64,
+    /// Remaining allowance.
+    pub allowance: f64,
+    /// Unix time of expiry (0 or -1 = never).
+    pub expires: i64,
+    /// Quota size (-1 = unlimited).
+    pub quota_max: i64,
+    /// Unix time the quota renews.
+    pub quota_renews: i64,
+    /// Quota left.
+    pub quota_remaining: i64,
+    /// Quota period in seconds.
+    pub quota_renewal_rate: i64,
+    /// Organisation.
+    pub org_id: String,
+    /// Metadata (`meta_data` in Tyk's JSON).
+    #[serde(rename = "meta_data")]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Alias.
+    pub alias: String,
+    /// Policies to apply.
+    pub apply_policies: Vec<String>,
+    /// Every other field, as written.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a hook knows about its API (Tyk's `spec` map).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiSpecInfo {
+    /// `org_id`.
+    pub org_id: String,
+    /// `api_id`.
+    pub api_id: String,
+    /// The API's `config_data` as JSON text, when set and not disabled.
+    pub config_data: Option<String>,
+    /// md5 hex of `custom_middleware_bundle`, when set.
+    pub bundle_hash: Option<String>,
+}
+
+/// One hook call: the request (and response, for response hooks), session and metadata.
+/// Drivers change it in place.
+#[derive(Debug, Clone)]
+pub struct HookContext {
+    /// Which hook.
+    pub kind: HookKind,
+    /// The hook's `name` from the definition (gRPC `hook_name`, native symbol, ...).
+    pub name: String,
+    /// The request.
+    pub request: HookRequest,
+    /// The upstream response (response hooks only).
+    pub response: Option<HookResponse>,
+    /// The session, when one exists (never for pre and custom auth, as in Tyk).
+    pub session: Option<Session>,
+    /// Metadata (for custom auth, `token` names the key).
+    pub metadata: BTreeMap<String, String>,
+    /// The API.
+    pub spec: Arc<ApiSpecInfo>,
+}
+
+/// Why a hook failed. Every variant fails only the request it happened on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    /// The hook ran past its deadline.
+    #[error("plugin `{hook}` ran past its {limit:?} deadline")]
+    Timeout {
+        /// Hook name.
+        hook: String,
+        /// The deadline.
+        limit: Duration,
+    },
+    /// The plugin crashed (panic, trap, memory limit).
+    #[error("plugin `{hook}` crashed: {reason}")]
+    Crashed {
+        /// Hook name.
+        hook: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The plugin answered something that cannot be applied.
+    #[error("plugin `{hook}` returned an unusable result: {reason}")]
+    BadReply {
+        /// Hook name.
+        hook: String,
+        /// Why it is unusable.
+        reason: String,
+    },
+    /// The plugin could not be reached (gRPC server down).
+    #[error("plugin `{hook}` is unavailable: {reason}")]
+    Unavailable {
+        /// Hook name.
+        hook: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A boxed future, as trait methods return them.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A plugin bound to one API, built once per load.
+pub trait LoadedPlugin: Send + Sync {
+    /// Runs one hook on the context.
+    fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<(), PluginError>>;
+}
+
+/// One hook as the definition declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookDecl {
+    /// Which hook point.
+    pub kind: HookKind,
+    /// `name` (OAS `functionName`).
+    pub name: String,
+    /// `path`: the file (.so, .wasm) for in-process drivers, empty for gRPC.
+    pub path: Option<PathBuf>,
+    /// `raw_body_only`.
+    pub raw_body_only: bool,
+    /// `require_session`.
+    pub require_session: bool,
+}
+
+/// Everything a driver needs to load an API's plugins.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// The driver name as written (`grpc`, `goplugin`, `native`, `wasm`, ...).
+    pub driver: String,
+    /// The hooks, in declaration order.
+    pub hooks: Vec<HookDecl>,
+    /// The API (ids and config_data).
+    pub api: Arc<ApiSpecInfo>,
+    /// The API's `config_data` as a JSON value (Null when unset).
+    pub config_data: serde_json::Value,
+    /// The definition file, for error messages.
+    pub file: PathBuf,
+}
+
+/// A plugin driver: loads an API's plugins into a [`LoadedPlugin`].
+pub trait Driver: Send + Sync {
+    /// Driver names this driver answers to in `custom_middleware.driver`.
+    fn names(&self) -> &'static [&'static str];
+    /// Loads (compiles, connects, dlopens) the API's plugins. Called once per load.
+    fn load(&self, spec: &PluginSpec) -> Result<Arc<dyn LoadedPlugin>, String>;
+}
+
+/// An API's compiled plugins: the loaded driver instance and its hooks by phase.
+#[derive(Clone)]
+pub struct PluginChain {
+    /// The driver's instance for this API.
+    pub plugin: Arc<dyn LoadedPlugin>,
+    /// `pre` hooks.
+    pub pre: Vec<HookDecl>,
+    /// `auth_check`, when custom authentication is on for this API.
+    pub auth: Option<HookDecl>,
+    /// `post_key_auth` hooks.
+    pub post_key_auth: Vec<HookDecl>,
+    /// `post` hooks.
+    pub post: Vec<HookDecl>,
+    /// `response` hooks.
+    pub response: Vec<HookDecl>,
+    /// Deadline for one hook call.
+    pub timeout: Duration,
+    /// The API, as hooks see it.
+    pub spec: Arc<ApiSpecInfo>,
+    /// The driver's name, for logs and errors.
+    pub driver: String,
+}
+
+impl PluginChain {
+    /// True when any hook runs before the upstream call (the request body is then read whole).
+    pub fn has_request_hooks(&self) -> bool {
+        !self.pre.is_empty()
+            || self.auth.is_some()
+            || !self.post_key_auth.is_empty()
+            || !self.post.is_empty()
+    }
+}
+
+impl std::fmt::Debug for PluginChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginChain")
+            .field("driver", &self.driver)
+            .field("pre", &self.pre)
+            .field("auth", &self.auth)
+            .field("post_key_auth", &self.post_key_auth)
+            .field("post", &self.post)
+            .field("response", &self.response)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
