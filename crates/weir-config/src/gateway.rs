@@ -47,7 +47,14 @@ fn defaults_document() -> Value {
         "graceful_shutdown_timeout_duration": 30,
         "watch_app_path": false,
         "access_logs": { "enabled": true },
-        "log_level": "info"
+        "log_level": "info",
+        "coprocess_options": {
+            "enable_coprocess": false,
+            "coprocess_grpc_server": "",
+            "grpc_recv_max_size": 0,
+            "grpc_send_max_size": 0,
+            "grpc_authority": ""
+        }
     })
 }
 
@@ -71,6 +78,7 @@ struct RawGateway {
     watch_app_path: bool,
     access_logs: RawAccessLogs,
     log_level: String,
+    coprocess_options: Value,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +346,7 @@ fn convert(
         watch_app_path: raw.watch_app_path,
         access_logs_enabled: raw.access_logs.enabled,
         log_level,
+        coprocess_options: raw.coprocess_options,
     }
 }
 

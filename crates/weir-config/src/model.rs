@@ -46,6 +46,8 @@ pub struct GatewayConfig {
     pub access_logs_enabled: bool,
     /// `log_level`: "debug", "info" (default), "warn", "error".
     pub log_level: String,
+    /// `coprocess_options`, as written (the gRPC plugin driver reads it).
+    pub coprocess_options: serde_json::Value,
 }
 
 /// `http_server_options`.
