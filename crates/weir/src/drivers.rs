@@ -9,6 +9,7 @@ use weir_plugins::PluginHost;
 /// The plugin host with every driver built into this binary.
 pub fn plugin_host(config: &GatewayConfig) -> PluginHost {
     let mut host = PluginHost::new();
+    host.register(Arc::new(weir_plugin_native::NativeDriver::new()));
     let grpc_server = config
         .coprocess_options
         .get("coprocess_grpc_server")

@@ -1,0 +1,168 @@
+//! Checks that `include/weir_plugin.h` and the Rust types agree: a C program built with gcc
+//! prints every size, offset and constant the header defines, and the test compares them with
+//! what Rust computes for the same names.
+
+use std::fmt::Write as _;
+use std::mem::{offset_of, size_of};
+use std::path::Path;
+use std::process::Command;
+
+use weir_plugin_abi::*;
+
+/// `(C expression, value Rust computes)` for every struct's size and every field's offset.
+macro_rules! layout {
+    ($out:ident, $ty:ident { $($field:ident),* $(,)? }) => {
+        $out.push((format!("sizeof({})", stringify!($ty)), size_of::<$ty>() as i64));
+        $(
+            $out.push((
+                format!("offsetof({}, {})", stringify!($ty), stringify!($field)),
+                offset_of!($ty, $field) as i64,
+            ));
+        )*
+    };
+}
+
+/// `(C expression, value)` for constants.
+macro_rules! constants {
+    ($out:ident, $($name:ident),* $(,)?) => {
+        $( $out.push((stringify!($name).to_string(), $name as i64)); )*
+    };
+}
+
+fn expected() -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    layout!(out, WeirStr { ptr, len });
+    layout!(out, WeirErrorBuf { ptr, cap, len });
+    layout!(
+        out,
+        WeirHostApi {
+            abi_version,
+            struct_size,
+            get_method,
+            set_method,
+            get_url,
+            set_url,
+            get_request_uri,
+            get_scheme,
+            get_request_header,
+            set_request_header,
+            delete_request_header,
+            get_request_body,
+            set_request_body,
+            get_query_param,
+            set_query_param,
+            delete_query_param,
+            get_response_status,
+            set_response_status,
+            get_response_header,
+            set_response_header,
+            delete_response_header,
+            get_response_body,
+            set_response_body,
+            set_return_override,
+            add_override_header,
+            get_metadata,
+            set_metadata,
+            get_session_json,
+            set_session_json,
+            get_config_data,
+            log,
+            set_error,
+            set_grpc_message,
+        }
+    );
+    layout!(
+        out,
+        WeirPluginV1 {
+            abi_version,
+            struct_size,
+            name,
+            init,
+            call,
+            drop,
+            on_grpc_message,
+        }
+    );
+    constants!(
+        out,
+        WEIR_PLUGIN_ABI_VERSION,
+        WEIR_OK,
+        WEIR_NOT_FOUND,
+        WEIR_ERR_INVALID,
+        WEIR_ERR_UNAVAILABLE,
+        WEIR_ERR_HOOK,
+        WEIR_ERR_PANIC,
+        WEIR_ERR_ABI,
+        WEIR_ERR_INTERNAL,
+        WEIR_HOOK_PRE,
+        WEIR_HOOK_POST,
+        WEIR_HOOK_POST_KEY_AUTH,
+        WEIR_HOOK_AUTH_CHECK,
+        WEIR_HOOK_RESPONSE,
+        WEIR_LOG_TRACE,
+        WEIR_LOG_DEBUG,
+        WEIR_LOG_INFO,
+        WEIR_LOG_WARN,
+        WEIR_LOG_ERROR,
+        WEIR_GRPC_CLIENT_TO_SERVER,
+        WEIR_GRPC_SERVER_TO_CLIENT,
+    );
+    out
+}
+
+#[test]
+fn header_matches_rust_types() {
+    let expected = expected();
+    let mut c = String::from(
+        "#include <stdio.h>\n#include <stddef.h>\n#include \"weir_plugin.h\"\nint main(void) {\n",
+    );
+    for (expr, _) in &expected {
+        writeln!(c, "  printf(\"%lld\\n\", (long long)({expr}));").unwrap();
+    }
+    c.push_str("  return 0;\n}\n");
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("weir-plugin-abi-header");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("layout.c");
+    let exe = dir.join("layout");
+    std::fs::write(&src, c).unwrap();
+    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+    let cc = Command::new("gcc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"])
+        .arg(&include)
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("gcc must be installed (scripts/setup-native-plugins.sh)");
+    assert!(
+        cc.status.success(),
+        "gcc failed on weir_plugin.h:\n{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let run = Command::new(&exe).output().unwrap();
+    assert!(run.status.success());
+    let got: Vec<i64> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    let mismatches: Vec<String> = expected
+        .iter()
+        .zip(&got)
+        .filter(|((_, rust), c)| rust != *c)
+        .map(|((expr, rust), c)| format!("{expr}: Rust {rust}, C {c}"))
+        .collect();
+    assert!(
+        mismatches.is_empty(),
+        "header and Rust disagree: {mismatches:#?}"
+    );
+}
+
+#[test]
+fn weir_str_views_bytes() {
+    let s = WeirStr::from_text("abc");
+    assert_eq!(unsafe { s.as_bytes() }, b"abc");
+    assert_eq!(unsafe { WeirStr::EMPTY.as_bytes() }, b"");
+}

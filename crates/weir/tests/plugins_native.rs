@@ -1,0 +1,266 @@
+//! Native plugins through the gateway: the Rust example (built like a third-party cdylib)
+//! and the C example (gcc), loaded by the real weir binary. Covers every hook kind, a panic
+//! that fails only its request, the seed's `goplugin` driver name, and patching a running
+//! gateway with a changed .so.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::bin;
+use weir_testkit::{Gateway, HttpUpstream};
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// Builds examples/plugins/native-rust as a third party would, once per test binary.
+fn rust_plugin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo().join("target"))
+                .join("native-plugin-examples");
+            let out = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--manifest-path"])
+                .arg(repo().join("examples/plugins/native-rust/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target)
+                .output()
+                .expect("run cargo");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            target.join("debug/libweir_example_native_rust.so")
+        })
+        .clone()
+}
+
+/// Compiles the C example with a build label into `dir/name`.
+fn c_plugin(dir: &Path, name: &str, build: &str) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("gcc")
+        .args(["-std=c11", "-shared", "-fPIC", "-O2", "-I"])
+        .arg(repo().join("crates/weir-plugin-abi/include"))
+        .arg(format!("-DWEIR_EXAMPLE_BUILD=\"{build}\""))
+        .arg(repo().join("examples/plugins/native-c/header_plugin.c"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("gcc (scripts/setup-native-plugins.sh installs it)");
+    assert!(status.success());
+    out
+}
+
+fn api(id: &str, target: &str, middleware: Value) -> Value {
+    json!({
+        "api_id": id, "name": id, "org_id": "1", "use_keyless": true, "active": true,
+        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
+        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
+        "config_data": {"header_name": "X-Hello", "header_value": "from config"},
+        "custom_middleware": middleware
+    })
+}
+
+fn hook(driver: &str, kind: &str, name: &str, path: &Path) -> Value {
+    json!({"driver": driver, kind: [{"name": name, "path": path}]})
+}
+
+async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut req = reqwest::Client::new().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    (status, h, resp.text().await.unwrap())
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test]
+async fn every_hook_kind_through_the_gateway() {
+    let so = rust_plugin();
+    let up = HttpUpstream::start();
+    let mut auth = api(
+        "auth",
+        &up.url(),
+        json!({"driver": "native",
+               "auth_check": {"name": "BearerAuth", "path": so},
+               "post_key_auth": [{"name": "Whoami", "path": so}]}),
+    );
+    auth["use_keyless"] = json!(false);
+    auth["custom_plugin_auth_enabled"] = json!(true);
+    let gw = Gateway::start(
+        bin(),
+        &[
+            (
+                "pre.json",
+                api("pre", &up.url(), hook("native", "pre", "AddHeader", &so)),
+            ),
+            (
+                "rw.json",
+                api("rw", &up.url(), hook("native", "pre", "Rewrite", &so)),
+            ),
+            (
+                "reply.json",
+                api("reply", &up.url(), hook("native", "pre", "Reply", &so)),
+            ),
+            (
+                "resp.json",
+                api(
+                    "resp",
+                    &up.url(),
+                    hook("native", "response", "Rewrite", &so),
+                ),
+            ),
+            ("auth.json", auth),
+        ],
+        json!({}),
+    );
+
+    let (status, _, body) = get(&gw.url("/pre/echo"), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body)["headers"]["x-hello"][0], "from config");
+
+    let (status, _, body) = get(&gw.url("/rw/echo?q=7&drop=1"), &[("x-remove", "1")]).await;
+    assert_eq!(status, 200, "{body}");
+    let echo = json_of(&body);
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/rewritten");
+    assert_eq!(echo["headers"]["x-q"][0], "7");
+    assert!(echo["headers"].get("x-remove").is_none());
+    let query = echo["query"].as_str().unwrap();
+    assert!(
+        query.contains("keep=1") && query.contains("added=a") && !query.contains("drop"),
+        "{query}"
+    );
+
+    // Short-circuits: >= 400 through the error template, with override_error raw, and 2xx.
+    let (status, h, body) = get(&gw.url("/reply/x"), &[]).await;
+    assert_eq!(
+        (status, h["content-type"].to_str().unwrap()),
+        (403, "application/json")
+    );
+    assert_eq!(json_of(&body)["error"], "reply from native-rust");
+    assert_eq!(h["x-replied"], "native-rust");
+    let (status, _, body) = get(
+        &gw.url("/reply/x"),
+        &[("x-override-error", "true"), ("x-reply-code", "418")],
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (418, "reply from native-rust"));
+    let (status, _, body) = get(&gw.url("/reply/x"), &[("x-reply-code", "200")]).await;
+    assert_eq!((status, body.as_str()), (200, "reply from native-rust"));
+
+    let (status, h, body) = get(&gw.url("/resp/status/201"), &[]).await;
+    assert_eq!(status, 202, "the response hook sets 202");
+    assert_eq!(h["x-response-plugin"], "native-rust");
+    assert_eq!(json_of(&body)["status"], 201);
+
+    let (status, _, body) = get(&gw.url("/auth/echo"), &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(json_of(&body)["error"], "invalid bearer token");
+    let (status, _, body) = get(&gw.url("/auth/echo"), &[("authorization", "Bearer good")]).await;
+    assert_eq!(status, 200, "{body}");
+    let echo = json_of(&body);
+    assert_eq!(echo["headers"]["x-user"][0], "good");
+    assert_eq!(echo["headers"]["x-token"][0], "good");
+    // Only the short-circuit-free requests reached the upstream.
+    assert_eq!(up.request_count(), 4);
+}
+
+#[tokio::test]
+async fn a_panicking_plugin_fails_only_its_request() {
+    let so = rust_plugin();
+    let up = HttpUpstream::start();
+    let gw = Gateway::start(
+        bin(),
+        &[(
+            "p.json",
+            api("p", &up.url(), hook("native", "pre", "MaybePanic", &so)),
+        )],
+        json!({}),
+    );
+    let (status, _, body) = get(&gw.url("/p/echo"), &[("x-panic", "yes")]).await;
+    assert_eq!(status, 500);
+    assert_eq!(json_of(&body)["error"], "Middleware error");
+    let (status, _, body) = get(&gw.url("/p/echo"), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body)["headers"]["x-survived"][0], "yes");
+}
+
+#[tokio::test]
+async fn seed_goplugin_driver_name_and_patching_a_running_gateway() {
+    let up = HttpUpstream::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let live = scratch.path().join("enricher.so");
+    std::fs::copy(c_plugin(scratch.path(), "v1.so", "1"), &live).unwrap();
+    let gw = Gateway::start(
+        bin(),
+        &[(
+            "g.json",
+            api("g", &up.url(), hook("goplugin", "pre", "AddHeader", &live)),
+        )],
+        json!({}),
+    );
+    let (status, _, body) = get(&gw.url("/g/echo"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["headers"]["x-plugin-build"][0], "1");
+
+    // Replace the library in place (write a new file, rename over), then reload.
+    let v2 = c_plugin(scratch.path(), "v2.so", "2");
+    std::fs::copy(&v2, scratch.path().join("next.so")).unwrap();
+    std::fs::rename(scratch.path().join("next.so"), &live).unwrap();
+    gw.reload();
+    let mut build = String::new();
+    for _ in 0..20 {
+        let (_, _, body) = get(&gw.url("/g/echo"), &[]).await;
+        build = json_of(&body)["headers"]["x-plugin-build"][0]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if build == "2" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(build, "2", "the reload did not pick up the changed plugin");
+}
+
+#[test]
+fn a_missing_library_is_refused_at_load_and_neighbours_serve() {
+    let up = HttpUpstream::start();
+    let gw = Gateway::start(
+        bin(),
+        &[
+            (
+                "m.json",
+                api(
+                    "m",
+                    &up.url(),
+                    hook("native", "pre", "AddHeader", Path::new("/nonexistent/x.so")),
+                ),
+            ),
+            ("ok.json", api("ok", &up.url(), Value::Null)),
+        ],
+        json!({}),
+    );
+    let logs = gw.logs();
+    assert!(
+        logs.contains("m.json") && logs.contains("/nonexistent/x.so"),
+        "{logs}"
+    );
+    assert_eq!(support::raw_get_status(gw.addr(), "/ok/echo"), Some(200));
+}

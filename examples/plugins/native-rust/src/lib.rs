@@ -1,0 +1,149 @@
+//! An example Weir native plugin. The hook `name` in the API definition selects a behaviour:
+//!
+//! | kind          | name         | what it does                                                  |
+//! |---------------|--------------|---------------------------------------------------------------|
+//! | pre, post     | `AddHeader`  | sets `config_data.header_name: header_value` on the request   |
+//! | pre           | `Rewrite`    | changes method, url, query parameters, headers and body       |
+//! | pre           | `Reply`      | answers instead of the upstream (`X-Reply-Code`, default 403; |
+//! |               |              | `X-Override-Error: true` sends the body raw; `X-Reply-Cancel: |
+//! |               |              | yes` takes the answer back)                                   |
+//! | pre           | `EchoConfig` | copies the API's config_data into `X-Config`                  |
+//! | pre           | `MaybePanic` | panics when `X-Panic: yes`                                    |
+//! | pre           | `Fail`       | fails with an error                                           |
+//! | auth_check    | `BearerAuth` | accepts `Authorization: Bearer good`                          |
+//! | post_key_auth | `Whoami`     | copies the session's user and the token into headers          |
+//! | response      | `Rewrite`    | adds a header and wraps the upstream's body in JSON           |
+
+use weir_plugin_sdk::{export_plugin, serde_json, Level, Plugin, Request};
+
+struct Example {
+    header_name: String,
+    header_value: String,
+}
+
+impl Plugin for Example {
+    const NAME: &'static str = "native-rust-example";
+
+    fn init(config: &serde_json::Value) -> Result<Self, String> {
+        let field = |key: &str| {
+            config[key]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("config_data.{key} must be a string"))
+        };
+        Ok(Example {
+            header_name: field("header_name")?,
+            header_value: field("header_value")?,
+        })
+    }
+
+    fn pre(&self, name: &str, req: &mut Request) -> Result<(), String> {
+        match name {
+            "AddHeader" => self.add_header(req),
+            "Rewrite" => rewrite(req),
+            "Reply" => {
+                let code = match req.header("x-reply-code")? {
+                    Some(c) => c.parse().map_err(|_| format!("bad X-Reply-Code {c}"))?,
+                    None => 403,
+                };
+                let raw = req.header("x-override-error")? == Some("true");
+                req.add_override_header("x-replied", "native-rust")?;
+                req.set_return_override(code, "reply from native-rust", raw)?;
+                if req.header("x-reply-cancel")? == Some("yes") {
+                    req.clear_return_override()?;
+                }
+                Ok(())
+            }
+            "EchoConfig" => {
+                let config = req.config_data()?.unwrap_or("none").to_owned();
+                Ok(req.set_header("x-config", &config)?)
+            }
+            "MaybePanic" => {
+                if req.header("x-panic")? == Some("yes") {
+                    panic!("boom on demand");
+                }
+                Ok(req.set_header("x-survived", "yes")?)
+            }
+            "Fail" => Err("failed on purpose".into()),
+            _ => Err(format!("no pre hook named {name}")),
+        }
+    }
+
+    fn auth_check(&self, name: &str, req: &mut Request) -> Result<(), String> {
+        if name != "BearerAuth" {
+            return Err(format!("no auth_check hook named {name}"));
+        }
+        if req.header("authorization")? != Some("Bearer good") {
+            req.log(Level::Info, "rejected a bearer token");
+            return Ok(req.set_return_override(401, "invalid bearer token", false)?);
+        }
+        let session = serde_json::json!({
+            "rate": 100.0, "per": 1.0, "alias": "good-user",
+            "meta_data": { "user": "good" }
+        });
+        req.set_session(&session)?;
+        Ok(req.set_metadata("token", "good")?)
+    }
+
+    fn post_key_auth(&self, name: &str, req: &mut Request) -> Result<(), String> {
+        if name != "Whoami" {
+            return Err(format!("no post_key_auth hook named {name}"));
+        }
+        let session = req.session()?.ok_or("no session")?;
+        let user = session["meta_data"]["user"].as_str().unwrap_or("unknown");
+        req.set_header("x-user", user)?;
+        let token = req.metadata("token")?.unwrap_or("none").to_owned();
+        Ok(req.set_header("x-token", &token)?)
+    }
+
+    fn post(&self, name: &str, req: &mut Request) -> Result<(), String> {
+        match name {
+            "AddHeader" => self.add_header(req),
+            _ => Err(format!("no post hook named {name}")),
+        }
+    }
+
+    fn response(&self, name: &str, req: &mut Request) -> Result<(), String> {
+        if name != "Rewrite" {
+            return Err(format!("no response hook named {name}"));
+        }
+        let status = req.response_status()?;
+        let upstream = String::from_utf8_lossy(req.response_body()?).into_owned();
+        let body = serde_json::json!({ "status": status, "upstream": upstream });
+        req.set_response_body(body.to_string().as_bytes())?;
+        req.set_response_header("content-type", "application/json")?;
+        req.set_response_header("x-response-plugin", "native-rust")?;
+        req.delete_response_header("x-upstream-secret")?;
+        Ok(req.set_response_status(202)?)
+    }
+}
+
+impl Example {
+    fn add_header(&self, req: &mut Request) -> Result<(), String> {
+        Ok(req.set_header(&self.header_name, &self.header_value)?)
+    }
+}
+
+fn rewrite(req: &mut Request) -> Result<(), String> {
+    let q = req.param("q")?.unwrap_or("none").to_owned();
+    // Each host value lives until the next host call: copy before asking for another.
+    let scheme = req.scheme()?.to_owned();
+    let seen = format!("{scheme} {}", req.request_uri()?);
+    let body = format!("{}+plugin", String::from_utf8_lossy(req.body()?));
+    let method = req.method()?.to_owned();
+    req.set_header("x-q", &q)?;
+    req.set_header("x-seen", &seen)?;
+    req.set_header("x-old-method", &method)?;
+    req.delete_header("x-remove")?;
+    req.set_method("POST")?;
+    let url = format!(
+        "/rewritten{}",
+        req.url()?.split_once('?').map_or("", |_| "?keep=1&drop=2")
+    );
+    req.set_url(&url)?;
+    req.set_param("added", "a b")?;
+    req.delete_param("drop")?;
+    Ok(req.set_body(body.as_bytes())?)
+}
+
+export_plugin!(Example);
