@@ -21,6 +21,7 @@ use crate::body::ProxyBody;
 use crate::gateway::{ConnInfo, Gateway, not_found};
 use crate::h2c_upgrade;
 use crate::tls::{self, TlsError};
+use crate::upstream::{H2_CONNECTION_WINDOW, H2_STREAM_WINDOW};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +166,8 @@ fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(opts.max_request_header_bytes.min(u32::MAX as usize) as u32)
-        .adaptive_window(true)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .max_concurrent_streams(1024);
     builder
 }
@@ -294,6 +296,8 @@ fn h2_builder(gateway: &Gateway) -> hyper::server::conn::http2::Builder<TokioExe
     let opts = &gateway.config.http_server_options;
     let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     b.timer(TokioTimer::new())
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .max_header_list_size(opts.max_request_header_bytes.min(u32::MAX as usize) as u32)
         .max_concurrent_streams(1024);
     b

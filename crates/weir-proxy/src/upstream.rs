@@ -15,6 +15,11 @@ use weir_config::{GatewayConfig, UpstreamScheme};
 use crate::body::UpstreamBody;
 use crate::tls::{self, TlsError};
 
+/// HTTP/2 flow-control window per stream (both directions of the proxy use it).
+pub const H2_STREAM_WINDOW: u32 = 1024 * 1024;
+/// HTTP/2 flow-control window per connection.
+pub const H2_CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
+
 /// A pooled client sending [`UpstreamBody`] requests.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
@@ -101,7 +106,11 @@ impl ClientSet {
             .build(connector(Alpn::Both));
         let h2 = Client::builder(TokioExecutor::new())
             .http2_only(true)
-            .http2_adaptive_window(true)
+            // Fixed, generous windows: with the adaptive window h2 starts at 64 KiB, and its
+            // guard against floods of small DATA frames (half the connection window) then
+            // kills a connection carrying ~130 concurrent small gRPC replies.
+            .http2_initial_stream_window_size(H2_STREAM_WINDOW)
+            .http2_initial_connection_window_size(H2_CONNECTION_WINDOW)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())

@@ -554,12 +554,19 @@ async fn protected_api_is_refused_until_keys_exist() {
     protected["use_keyless"] = json!(false);
     let files = [
         ("locked.json", protected.to_string()),
-        ("good.json", keyless("good", "/good/", &up.url()).to_string()),
+        (
+            "good.json",
+            keyless("good", "/good/", &up.url()).to_string(),
+        ),
     ];
     let gw = Gateway::start(bin(), &files, json!({}));
     assert_eq!(status_of(&gw.url("/good/echo")).await, 200);
     assert_eq!(status_of(&gw.url("/locked/echo")).await, 404);
-    assert_eq!(up.request_count(), 1, "the protected API reached the upstream");
+    assert_eq!(
+        up.request_count(),
+        1,
+        "the protected API reached the upstream"
+    );
     let logs = gw.logs();
     let refusal = logs
         .lines()
@@ -568,14 +575,20 @@ async fn protected_api_is_refused_until_keys_exist() {
     assert!(refusal.contains("not built"), "{refusal}");
 
     let out = run_weir(
-        &["check", "--conf", gw.dir().join("weir.json").to_str().unwrap()],
+        &[
+            "check",
+            "--conf",
+            gw.dir().join("weir.json").to_str().unwrap(),
+        ],
         &[],
         gw.dir(),
     );
     assert!(!out.status.success());
     let lines = stderr_lines(&out);
     assert!(
-        lines.iter().any(|l| l.contains("locked.json") && l.contains("use_keyless")),
+        lines
+            .iter()
+            .any(|l| l.contains("locked.json") && l.contains("use_keyless")),
         "{lines:?}"
     );
 }

@@ -230,3 +230,31 @@ async fn h2c_scheme_upstream_works_like_grpc() {
     let gw = start(&[grpc_api(&target, false)], json!({}));
     check_unary(&gw).await;
 }
+
+/// Hundreds of small unary calls in flight at once on one upstream HTTP/2 connection must
+/// all succeed (h2's small-frame flood guard once closed the connection at ~130).
+#[tokio::test]
+async fn many_concurrent_small_calls_share_one_upstream_connection() {
+    let up = GrpcUpstream::start();
+    let gw = start(&[grpc_api(&up.url(), false)], json!({}));
+    let c = client(&gw).await;
+    let calls = (0..400).map(|i| {
+        let mut c = c.clone();
+        async move {
+            c.unary(req(&format!("m{i}")))
+                .await
+                .map(|r| r.into_inner().message)
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let failed: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 400 calls failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.as_ref().unwrap(), &format!("m{i}"));
+    }
+}
