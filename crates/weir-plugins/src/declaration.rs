@@ -131,6 +131,23 @@ fn classic(api: &ApiDefinition) -> Result<Option<Declaration>, ConfigError> {
     let Some(mw) = doc.get("custom_middleware").filter(|v| v.is_object()) else {
         return Ok(None);
     };
+    if let Some(specific) = mw
+        .get("driver_specific_middleware")
+        .and_then(Value::as_object)
+    {
+        for (key, list) in specific {
+            if list.as_array().is_some_and(|l| !l.is_empty()) {
+                return Err(ConfigError::new(
+                    &api.file,
+                    format!("custom_middleware.driver_specific_middleware.{key}"),
+                    format!(
+                        "API `{}`: per-message stream hooks are not built in this version",
+                        api.api_id
+                    ),
+                ));
+            }
+        }
+    }
     let mut hooks = Vec::new();
     for (key, kind) in [
         ("pre", HookKind::Pre),

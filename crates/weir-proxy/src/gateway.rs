@@ -136,6 +136,19 @@ impl Gateway {
         let rest = route.rest.to_string();
         drop(table);
 
+        if api.def.enable_grpc_web
+            && req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc-web"))
+        {
+            // Said plainly rather than passed upstream as bytes the upstream cannot read.
+            let resp = error_response(
+                StatusCode::NOT_IMPLEMENTED,
+                "gRPC-Web translation is not built in this version",
+            );
+            return self.finish(&api, &req, resp, started, None);
+        }
         let origin = req.headers().get(header::ORIGIN).cloned();
         if let Some(cors_cfg) = &api.cors
             && cors::is_preflight(&req)

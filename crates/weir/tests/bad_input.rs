@@ -592,3 +592,40 @@ async fn protected_api_is_refused_until_keys_exist() {
         "{lines:?}"
     );
 }
+
+/// Features that come in later issues are clear errors, never silent no-ops: the seed's
+/// per-message stream hooks are refused at load, and a gRPC-Web call gets 501.
+#[tokio::test]
+async fn unbuilt_stream_hooks_and_grpc_web_are_clear_errors() {
+    let up = HttpUpstream::start();
+    let mut streams = keyless("streams", "/streams/", &up.url());
+    streams["custom_middleware"] = json!({
+        "driver": "goplugin",
+        "driver_specific_middleware": {"goplugin_streams": [{"path": "x.so", "symbol_name": "HandleStream"}]}
+    });
+    let mut web = keyless("web", "/web/", &up.url());
+    web["proxy"]["enable_grpc"] = json!(true);
+    web["proxy"]["enable_grpc_web"] = json!(true);
+    let files = [
+        ("streams.json", streams.to_string()),
+        ("web.json", web.to_string()),
+    ];
+    let gw = Gateway::start(bin(), &files, json!({}));
+    let logs = gw.logs();
+    assert!(
+        logs.lines().any(|l| l.contains("streams.json")
+            && l.contains("goplugin_streams")
+            && l.contains("not built")),
+        "{logs}"
+    );
+    let resp = reqwest::Client::new()
+        .post(gw.url("/web/pkg.Svc/Method"))
+        .header("content-type", "application/grpc-web+proto")
+        .body(vec![0u8, 0, 0, 0, 0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 501);
+    assert!(resp.text().await.unwrap().contains("gRPC-Web"));
+    assert_eq!(up.request_count(), 0);
+}
