@@ -10,6 +10,13 @@ use weir_plugins::PluginHost;
 pub fn plugin_host(config: &GatewayConfig) -> PluginHost {
     let mut host = PluginHost::new();
     host.register(Arc::new(weir_plugin_native::NativeDriver::new()));
+    match weir_plugin_wasm::WasmDriver::new(weir_plugin_wasm::WasmOptions::default()) {
+        Ok(driver) => host.register(Arc::new(driver)),
+        Err(e) => host.register(Arc::new(Unconfigured {
+            names: &["wasm"],
+            reason: format!("the Wasm engine could not start: {e}"),
+        })),
+    }
     let grpc_server = config
         .coprocess_options
         .get("coprocess_grpc_server")

@@ -1,0 +1,229 @@
+//! Wasm (proxy-wasm) filters through the gateway: filters written with the proxy-wasm Rust SDK
+//! (as for Envoy), built for wasm32-wasip1 by this test, loaded by the real weir binary.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::bin;
+use weir_testkit::{Gateway, HttpUpstream};
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// Builds examples/plugins/wasm once per test binary; returns the folder of .wasm files.
+fn wasm_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("target"))
+            .join("wasm-examples");
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip1",
+                "--manifest-path",
+            ])
+            .arg(repo().join("examples/plugins/wasm/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "building the wasm examples failed (scripts/setup-wasm.sh adds the target):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target.join("wasm32-wasip1/release")
+    })
+    .clone()
+}
+
+fn wasm(name: &str) -> PathBuf {
+    wasm_dir().join(format!("{name}.wasm"))
+}
+
+fn api(id: &str, target: &str, middleware: Value, config: Value) -> Value {
+    json!({
+        "api_id": id, "name": id, "org_id": "1", "use_keyless": true, "active": true,
+        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
+        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
+        "config_data": config,
+        "custom_middleware": middleware
+    })
+}
+
+async fn send(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut req = reqwest::Client::new()
+        .request(method, url)
+        .body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    (status, h, resp.text().await.unwrap())
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test]
+async fn envoy_style_filters_run_unchanged() {
+    let up = HttpUpstream::start();
+    let mut auth = api(
+        "auth",
+        &up.url(),
+        json!({"driver": "wasm", "auth_check": {"name": "auth", "path": wasm("auth_reject")}}),
+        Value::Null,
+    );
+    auth["use_keyless"] = json!(false);
+    auth["custom_plugin_auth_enabled"] = json!(true);
+    let gw = Gateway::start(
+        bin(),
+        &[
+            (
+                "hdr.json",
+                api(
+                    "hdr",
+                    &up.url(),
+                    json!({"driver": "wasm", "pre": [{"name": "hdr", "path": wasm("header_rewrite")}]}),
+                    Value::Null,
+                ),
+            ),
+            (
+                "cfg.json",
+                api(
+                    "cfg",
+                    &up.url(),
+                    json!({"driver": "wasm", "pre": [{"name": "cfg", "path": wasm("config_driven")}]}),
+                    json!({"add_headers": {"x-from-config": "yes"}}),
+                ),
+            ),
+            (
+                "body.json",
+                api(
+                    "body",
+                    &up.url(),
+                    json!({"driver": "wasm",
+                "pre": [{"name": "body", "path": wasm("body_rewrite")}],
+                "response": [{"name": "body", "path": wasm("body_rewrite")}]}),
+                    Value::Null,
+                ),
+            ),
+            ("auth.json", auth),
+        ],
+        json!({}),
+    );
+
+    let (status, _, body) = send(
+        reqwest::Method::GET,
+        &gw.url("/hdr/echo"),
+        &[("x-remove-me", "1")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let echo = json_of(&body);
+    assert_eq!(echo["headers"]["x-weir-wasm"][0], "header-rewrite");
+    assert!(echo["headers"].get("x-remove-me").is_none());
+
+    let (status, _, body) = send(reqwest::Method::GET, &gw.url("/cfg/echo"), &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json_of(&body)["headers"]["x-from-config"][0],
+        "yes",
+        "{body}"
+    );
+
+    let (status, _, body) = send(reqwest::Method::GET, &gw.url("/auth/echo"), &[], "").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body) = send(
+        reqwest::Method::GET,
+        &gw.url("/auth/echo"),
+        &[("x-api-key", "secret")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The request body is rewritten on the way up, the response body on the way back.
+    let (status, _, body) = send(
+        reqwest::Method::POST,
+        &gw.url("/body/echo"),
+        &[("x-note", "upstream")],
+        "an apple a day",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let echo = json_of(&body);
+    assert_eq!(echo["body"], "an orange a day");
+    assert_eq!(echo["headers"]["x-note"][0], "wasm");
+}
+
+#[tokio::test]
+async fn a_looping_or_trapping_filter_fails_only_its_request() {
+    let up = HttpUpstream::start();
+    let gw = Gateway::start(
+        bin(),
+        &[(
+            "m.json",
+            api(
+                "m",
+                &up.url(),
+                json!({"driver": "wasm", "pre": [{"name": "m", "path": wasm("misbehave")}]}),
+                Value::Null,
+            ),
+        )],
+        json!({}),
+    );
+    let started = Instant::now();
+    let (status, _, body) = send(
+        reqwest::Method::GET,
+        &gw.url("/m/echo"),
+        &[("x-misbehave", "loop")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(json_of(&body)["error"], "Middleware error");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the loop was not pre-empted"
+    );
+    let (status, _, _) = send(
+        reqwest::Method::GET,
+        &gw.url("/m/echo"),
+        &[("x-misbehave", "panic")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 500);
+    let (status, _, _) = send(reqwest::Method::GET, &gw.url("/m/echo"), &[], "").await;
+    assert_eq!(status, 200, "the filter did not recover");
+    let (status, h, body) = send(
+        reqwest::Method::GET,
+        &gw.url("/m/echo"),
+        &[("x-misbehave", "reply")],
+        "",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "Hello from wasm"));
+    assert_eq!(h["x-from"], "wasm");
+    assert_eq!(up.request_count(), 1);
+}
