@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Side-by-side proxy benchmark: weir vs nginx, in front of the same origin.
 #
-#   bench/run.sh [--rounds N] [--duration S] [--warmup S] [--only http,h2,grpc]
+#   bench/run.sh [--rounds N] [--duration S] [--warmup S] [--only http,h2,grpc,plugins]
 #                [--grpc-streams M] [--no-build] [--no-markdown]
 #
 # Benchmarks (each round measures weir and nginx back to back, order alternating):
-#   http  wrk -t1 -c64 --latency     → proxy (HTTP/1.1) → nginx origin (HTTP/1.1, keepalive)
-#   h2    h2load -c16 -m10 (h2c)     → proxy (h2 prior knowledge) → nginx origin (HTTP/1.1)
-#   grpc  h2load unary POST          → proxy (h2c) → grpc-origin (tonic, cleartext h2)
+#   http     wrk -t1 -c64 --latency  → proxy (HTTP/1.1) → nginx origin (HTTP/1.1, keepalive)
+#   h2       h2load -c16 -m10 (h2c)  → proxy (h2 prior knowledge) → nginx origin (HTTP/1.1)
+#   grpc     h2load unary POST       → proxy (h2c) → grpc-origin (tonic, cleartext h2)
+#   plugins  wrk as http → weir with a pre hook (none, native, wasm, gRPC over a Unix
+#            socket, gRPC over TCP; bench/grpc-plugin on CPU 0) → nginx origin; no nginx
 #
-# Pinning: origin(s) and the load generator on CPU 0, the proxy under test on CPU 1.
+# Pinning: origin(s), gRPC plugin server and load generator on CPU 0, the proxy on CPU 1.
 # Everything listens on 127.0.0.1 on ports picked free at run time, and everything
 # started here is stopped on exit. Raw outputs go to bench/results/<UTC stamp>/,
-# medians (and weir/nginx ratios) to BENCHMARKS.md at the repo root.
+# medians to BENCHMARKS.md at the repo root: one marked section per benchmark; a run
+# replaces only the sections of the benchmarks it ran (--only keeps the others).
 # Tools: bench/install.sh installs nginx, wrk and h2load from Debian packages.
 set -euo pipefail
 
@@ -26,12 +29,12 @@ H2_STREAMS=10
 # fails above ~130 concurrent small responses (h2 DATA-frame budget, see BENCHMARKS.md);
 # --grpc-streams 10 shows the failure.
 GRPC_STREAMS=4
-BENCHES="http,h2,grpc"
+BENCHES="http,h2,grpc,plugins"
 BUILD=1
 WRITE_MD=1
 INVOCATION="bench/run.sh $*"
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -50,7 +53,7 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --duration must be a positive integer" >&2; exit 2; }
 [[ $WARMUP =~ ^[0-9]+$ ]] || { echo "run.sh: --warmup must be an integer" >&2; exit 2; }
 for b in ${BENCHES//,/ }; do
-    case $b in http | h2 | grpc) ;; *) echo "run.sh: unknown benchmark '$b' (http, h2, grpc)" >&2; exit 2 ;; esac
+    case $b in http | h2 | grpc | plugins) ;; *) echo "run.sh: unknown benchmark '$b' (http, h2, grpc, plugins)" >&2; exit 2 ;; esac
 done
 want() { [[ ",$BENCHES," == *",$1,"* ]]; }
 
@@ -61,11 +64,11 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$REPO/bench
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH_DIR/results/$STAMP
-mkdir -p "$OUT"/{conf,raw,logs,origin,proxy,weir/apps}
+mkdir -p "$OUT"/{conf,raw,logs,origin,proxy,sections,weir/apps}
 
 # ---------------------------------------------------------------- tools
 missing=()
-for tool in nginx wrk h2load taskset curl ss awk sort; do
+for tool in nginx wrk h2load taskset curl ss awk sort gcc; do
     command -v "$tool" >/dev/null 2>&1 || [[ -x /usr/sbin/$tool ]] || missing+=("$tool")
 done
 if [[ $BUILD -eq 1 ]]; then command -v cargo >/dev/null 2>&1 || missing+=(cargo); fi
@@ -80,6 +83,15 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------- build
 WEIR_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/weir
 GRPC_BIN=${CARGO_TARGET_DIR:-$BENCH_DIR/grpc-origin/target}/release/grpc-origin
+PLUGIN_SERVER_BIN=${CARGO_TARGET_DIR:-$BENCH_DIR/grpc-plugin/target}/release/grpc-plugin
+WASM_DIR=$REPO/examples/plugins/wasm
+WASM_FILE=${CARGO_TARGET_DIR:-$WASM_DIR/target}/wasm32-wasip1/release/header_rewrite.wasm
+# The wasm case runs once the weir binary has the wasm driver; until then it is skipped (the
+# reason goes into the output and BENCHMARKS.md) and the other plugin cases still run.
+WASM_SKIP=""
+if want plugins && ! grep -q 'weir_plugin_wasm' "$REPO/crates/weir/src/drivers.rs"; then
+    WASM_SKIP="wasm driver not built yet: crates/weir/src/drivers.rs does not register weir_plugin_wasm"
+fi
 if [[ $BUILD -eq 1 ]]; then
     log "building weir (release)"
     (cd "$REPO" && cargo build --release -p weir) || die "cargo build of weir failed"
@@ -87,10 +99,37 @@ if [[ $BUILD -eq 1 ]]; then
         log "building bench/grpc-origin (release)"
         (cd "$BENCH_DIR/grpc-origin" && cargo build --release) || die "cargo build of grpc-origin failed"
     fi
+    if want plugins; then
+        log "building bench/grpc-plugin (release)"
+        (cd "$BENCH_DIR/grpc-plugin" && cargo build --release) || die "cargo build of grpc-plugin failed"
+        if [[ -z $WASM_SKIP ]]; then
+            log "building examples/plugins/wasm header-rewrite (release, wasm32-wasip1)"
+            (cd "$WASM_DIR" && cargo build --release --target wasm32-wasip1 -p header-rewrite) ||
+                WASM_SKIP="wasm driver not built yet: the header-rewrite filter failed to build (wasm32-wasip1)"
+        fi
+    fi
 fi
 [[ -x $WEIR_BIN ]] || die "weir binary not found at $WEIR_BIN (build it: cargo build --release -p weir)"
 if want grpc; then
     [[ -x $GRPC_BIN ]] || die "grpc-origin not found at $GRPC_BIN (cd bench/grpc-origin && cargo build --release)"
+fi
+NATIVE_SO=$OUT/plugins/header_plugin.so
+if want plugins; then
+    [[ -x $PLUGIN_SERVER_BIN ]] ||
+        die "grpc-plugin not found at $PLUGIN_SERVER_BIN (cd bench/grpc-plugin && cargo build --release)"
+    # Panic locations name the crate's sources, so a binary without the driver lacks the string.
+    if [[ -z $WASM_SKIP ]] && ! grep -qF 'weir-plugin-wasm' "$WEIR_BIN"; then
+        WASM_SKIP="wasm driver not built yet: $WEIR_BIN has no weir-plugin-wasm (run without --no-build)"
+    fi
+    if [[ -z $WASM_SKIP && ! -f $WASM_FILE ]]; then
+        WASM_SKIP="wasm driver not built yet: no filter at $WASM_FILE (cd examples/plugins/wasm && cargo build --release --target wasm32-wasip1)"
+    fi
+    if [[ -n $WASM_SKIP ]]; then log "plugins: the wasm case is SKIPPED: $WASM_SKIP"; fi
+    # The native example is one small C file: always built, into this run's directory.
+    mkdir -p "$OUT/plugins"
+    gcc -std=c11 -shared -fPIC -O2 -I "$REPO/crates/weir-plugin-abi/include" \
+        "$REPO/examples/plugins/native-c/header_plugin.c" -o "$NATIVE_SO" ||
+        die "gcc of examples/plugins/native-c/header_plugin.c failed"
 fi
 
 # ---------------------------------------------------------------- processes
@@ -156,6 +195,11 @@ free_port; WEIR_PORT=$PORT
 free_port; NGX_H1_PORT=$PORT
 free_port; NGX_H2_PORT=$PORT
 free_port; NGX_GRPC_PORT=$PORT
+free_port; WEIR_PLUG_PORT=$PORT       # weir for the plugins bench, gRPC plugins over a Unix socket
+free_port; WEIR_PLUG_TCP_PORT=$PORT   # weir for the plugins bench, gRPC plugins over TCP
+free_port; PLUGIN_TCP_PORT=$PORT      # bench/grpc-plugin on TCP
+PLUGIN_SOCK=$OUT/plugins/grpc-plugin.sock
+[[ ${#PLUGIN_SOCK} -lt 100 ]] || die "Unix socket path too long (${#PLUGIN_SOCK} bytes): $PLUGIN_SOCK"
 
 # The origin: nginx, fixed small body, keepalive on, no logs; pinned to CPU 0.
 cat >"$OUT/conf/origin.conf" <<EOF
@@ -178,6 +222,13 @@ http {
     server {
         listen 127.0.0.1:$ORIGIN_PORT;
         location / { return 200 "hello world\n"; }
+        # The plugins bench: same body, and the response tells which hook headers arrived
+        # (nginx adds no header when the variable is empty).
+        location /plugins/ {
+            add_header X-Got-Hello \$http_x_hello;
+            add_header X-Got-Wasm \$http_x_weir_wasm;
+            return 200 "hello world\n";
+        }
     }
 }
 EOF
@@ -262,6 +313,53 @@ EOF
 cp "$OUT/weir/weir.json" "$OUT/conf/weir.json"
 cp "$OUT/weir/apps/"*.json "$OUT/conf/"
 
+# The plugins bench: two more weir instances (the gRPC plugin server address is gateway-wide):
+# weir-plugins (APIs none, native, wasm, grpc-uds; coprocess over the Unix socket) and
+# weir-plugins-tcp (API grpc-tcp; coprocess over TCP). Every hook is the pre hook AddHeader
+# (wasm: the header-rewrite filter, which adds x-weir-wasm). listen_path /plugins/VARIANT/,
+# not stripped, so the origin's /plugins/ location answers and reports the headers.
+PLUGIN_VARIANTS=(none native wasm grpc-uds grpc-tcp)
+plugin_api() { # VARIANT [CUSTOM_MIDDLEWARE-JSON]
+    local mw=""
+    [[ $# -gt 1 ]] && mw=",
+ \"custom_middleware\":$2"
+    cat <<EOF
+{"api_id":"$1","name":"$1","org_id":"1","use_keyless":true,"active":true,
+ "proxy":{"listen_path":"/plugins/$1/","target_url":"http://127.0.0.1:$ORIGIN_PORT","strip_listen_path":false},
+ "version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},
+ "config_data":{"header_name":"X-Hello","header_value":"v"}$mw}
+EOF
+}
+plugin_gateway() { # PORT COPROCESS-SERVER
+    cat <<EOF
+{
+  "listen_address": "127.0.0.1",
+  "listen_port": $1,
+  "secret": "bench",
+  "app_path": "apps",
+  "access_logs": { "enabled": false },
+  "coprocess_options": { "enable_coprocess": true, "coprocess_grpc_server": "$2" }
+}
+EOF
+}
+if want plugins; then
+    mkdir -p "$OUT"/weir-plugins/apps "$OUT"/weir-plugins-tcp/apps
+    plugin_gateway "$WEIR_PLUG_PORT" "unix://$PLUGIN_SOCK" >"$OUT/weir-plugins/weir.json"
+    plugin_gateway "$WEIR_PLUG_TCP_PORT" "tcp://127.0.0.1:$PLUGIN_TCP_PORT" >"$OUT/weir-plugins-tcp/weir.json"
+    plugin_api none >"$OUT/weir-plugins/apps/none.json"
+    plugin_api native "{\"driver\":\"native\",\"pre\":[{\"name\":\"AddHeader\",\"path\":\"$NATIVE_SO\"}]}" \
+        >"$OUT/weir-plugins/apps/native.json"
+    if [[ -z $WASM_SKIP ]]; then
+        plugin_api wasm "{\"driver\":\"wasm\",\"pre\":[{\"name\":\"AddHeader\",\"path\":\"$WASM_FILE\"}]}" \
+            >"$OUT/weir-plugins/apps/wasm.json"
+    fi
+    plugin_api grpc-uds '{"driver":"grpc","pre":[{"name":"AddHeader"}]}' >"$OUT/weir-plugins/apps/grpc-uds.json"
+    plugin_api grpc-tcp '{"driver":"grpc","pre":[{"name":"AddHeader"}]}' >"$OUT/weir-plugins-tcp/apps/grpc-tcp.json"
+    cp "$OUT/weir-plugins/weir.json" "$OUT/conf/weir-plugins.json"
+    cp "$OUT/weir-plugins-tcp/weir.json" "$OUT/conf/weir-plugins-tcp.json"
+    cp "$OUT"/weir-plugins/apps/*.json "$OUT"/weir-plugins-tcp/apps/*.json "$OUT/conf/"
+fi
+
 # The gRPC request: 5-byte prefix (uncompressed, length 13) + EchoMessage{payload: "hello world"}.
 printf '\x00\x00\x00\x00\x0d\x0a\x0bhello world' >"$OUT/conf/grpc-request.bin"
 
@@ -297,6 +395,30 @@ WEIR_PID=$!
 PIDS+=("$WEIR_PID")
 wait_until "weir" "$WEIR_PID" curl -fsS "http://127.0.0.1:$WEIR_PORT/hello"
 
+if want plugins; then
+    log "starting grpc-plugin on unix://$PLUGIN_SOCK and tcp://127.0.0.1:$PLUGIN_TCP_PORT (CPU 0)"
+    taskset -c 0 "$PLUGIN_SERVER_BIN" --unix "$PLUGIN_SOCK" >"$OUT/logs/grpc-plugin-uds.out" 2>&1 &
+    PLUGIN_UDS_PID=$!
+    PIDS+=("$PLUGIN_UDS_PID")
+    taskset -c 0 "$PLUGIN_SERVER_BIN" --tcp "127.0.0.1:$PLUGIN_TCP_PORT" >"$OUT/logs/grpc-plugin-tcp.out" 2>&1 &
+    PLUGIN_TCP_PID=$!
+    PIDS+=("$PLUGIN_TCP_PID")
+    wait_until "grpc-plugin (unix)" "$PLUGIN_UDS_PID" test -S "$PLUGIN_SOCK"
+    wait_until "grpc-plugin (tcp)" "$PLUGIN_TCP_PID" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PLUGIN_TCP_PORT"
+
+    log "starting weir-plugins on :$WEIR_PLUG_PORT and weir-plugins-tcp on :$WEIR_PLUG_TCP_PORT (CPU 1)"
+    (cd "$OUT/weir-plugins" && exec taskset -c 1 "$WEIR_BIN" run --conf weir.json) \
+        >"$OUT/logs/weir-plugins.out" 2>"$OUT/logs/weir-plugins.err" &
+    WEIR_PLUG_PID=$!
+    PIDS+=("$WEIR_PLUG_PID")
+    (cd "$OUT/weir-plugins-tcp" && exec taskset -c 1 "$WEIR_BIN" run --conf weir.json) \
+        >"$OUT/logs/weir-plugins-tcp.out" 2>"$OUT/logs/weir-plugins-tcp.err" &
+    WEIR_PLUG_TCP_PID=$!
+    PIDS+=("$WEIR_PLUG_TCP_PID")
+    wait_until "weir-plugins" "$WEIR_PLUG_PID" curl -fsS "http://127.0.0.1:$WEIR_PLUG_PORT/hello"
+    wait_until "weir-plugins-tcp" "$WEIR_PLUG_TCP_PID" curl -fsS "http://127.0.0.1:$WEIR_PLUG_TCP_PORT/hello"
+fi
+
 # nginx proxy: master + its worker(s).
 mapfile -t NGX_WORKERS < <(pgrep -P "$NGX_PID")
 [[ ${#NGX_WORKERS[@]} -ge 1 ]] || die "nginx proxy has no worker process"
@@ -331,12 +453,39 @@ if want grpc; then
     grpc_check nginx "$NGX_GRPC_PORT"
 fi
 
+# The plugins bench: one request per variant; the origin's X-Got-* response headers say
+# whether the hook's header arrived. A variant whose hook did not run fails the benchmark.
+plugin_port() { # VARIANT → the weir instance serving it
+    if [[ $1 == grpc-tcp ]]; then echo "$WEIR_PLUG_TCP_PORT"; else echo "$WEIR_PLUG_PORT"; fi
+}
+plugin_check() { # VARIANT
+    local v=$1 hdrs="$OUT/raw/plugins-check-$1.txt" body hello wasm
+    body=$(curl -fsS -D "$hdrs" "http://127.0.0.1:$(plugin_port "$v")/plugins/$v/") ||
+        die "plugins $v: request through weir failed (see $OUT/logs/weir-plugins*.err)"
+    [[ $body == "hello world" ]] || die "plugins $v: unexpected body: $body"
+    hello=$(awk -F': ' 'tolower($1) == "x-got-hello" {sub(/\r$/, "", $2); print $2}' "$hdrs")
+    wasm=$(awk -F': ' 'tolower($1) == "x-got-wasm" {sub(/\r$/, "", $2); print $2}' "$hdrs")
+    case $v in
+        none) [[ -z $hello && -z $wasm ]] || die "plugins none: the origin got hook headers ($hdrs)" ;;
+        wasm) [[ $wasm == header-rewrite ]] || die "plugins wasm: the origin did not get x-weir-wasm: header-rewrite ($hdrs)" ;;
+        *) [[ $hello == v ]] || die "plugins $v: the origin did not get X-Hello: v, the hook did not run ($hdrs)" ;;
+    esac
+    log "plugins $v: hook verified (origin got X-Hello='$hello' x-weir-wasm='$wasm')"
+}
+if want plugins; then
+    for v in "${PLUGIN_VARIANTS[@]}"; do
+        if [[ $v == wasm && -n $WASM_SKIP ]]; then log "plugins wasm: SKIPPED: $WASM_SKIP"; continue; fi
+        plugin_check "$v"
+    done
+fi
+
 WEIR_THREADS=$(cat /proc/"$WEIR_PID"/task/*/comm | sort | uniq -c | awk '{printf "%s%s×%s", sep, $2, $1; sep=", "}')
 log "weir threads: $WEIR_THREADS"
 
 # ---------------------------------------------------------------- measuring
 RESULTS=$OUT/results.tsv
-printf 'bench\tproxy\tround\treq_per_s\tp50_ms\tp99_ms\tcpu_s_per_10k\trequests\terrors\n' >"$RESULTS"
+# plugin_cpu_s_per_10k: the gRPC plugin server's CPU (plugins bench, grpc-* rows; else "-").
+printf 'bench\tproxy\tround\treq_per_s\tp50_ms\tp99_ms\tcpu_s_per_10k\trequests\terrors\tplugin_cpu_s_per_10k\n' >"$RESULTS"
 
 # Latency from wrk ("310.00us", "1.20ms", "2.00s") in ms.
 wrk_ms() {
@@ -347,12 +496,12 @@ wrk_ms() {
         else { sub(/s$/, "", v); printf "%.3f", v * 1000 } }'
 }
 
-# load_cmd BENCH PORT [DURATION [LOGFILE]]: prints the load command, one argument per line.
+# load_cmd BENCH PORT [DURATION [LOGFILE [PATH]]]: prints the load command, one argument per line.
 load_cmd() {
-    local bench=$1 port=$2 dur=${3:-$DURATION} logfile=${4:-/dev/null}
+    local bench=$1 port=$2 dur=${3:-$DURATION} logfile=${4:-/dev/null} path=${5:-/bench/}
     case $bench in
-        http) printf '%s\n' taskset -c 0 wrk -t1 "-c$WRK_CONNS" "-d${dur}s" --latency \
-            "http://127.0.0.1:$port/bench/" ;;
+        http | plugins) printf '%s\n' taskset -c 0 wrk -t1 "-c$WRK_CONNS" "-d${dur}s" --latency \
+            "http://127.0.0.1:$port$path" ;;
         h2) printf '%s\n' taskset -c 0 h2load -t1 "-c$H2_CLIENTS" "-m$H2_STREAMS" -D "$dur" \
             "--log-file=$logfile" "http://127.0.0.1:$port/bench/" ;;
         grpc) printf '%s\n' taskset -c 0 h2load -t1 "-c$H2_CLIENTS" "-m$GRPC_STREAMS" -D "$dur" \
@@ -368,26 +517,36 @@ proxy_port() { # BENCH PROXY
     esac
 }
 
-measure() { # BENCH PROXY ROUND
-    local bench=$1 proxy=$2 round=$3 port raw lat before after ticks
-    local rps p50 p99 requests errors
-    local -a cmd pids
-    port=$(proxy_port "$bench" "$proxy")
-    if [[ $proxy == weir ]]; then pids=("$WEIR_PID"); else pids=("${NGX_ALL[@]}"); fi
+# measure BENCH PROXY ROUND: PROXY is weir or nginx; for the plugins bench, the variant.
+measure() {
+    local bench=$1 proxy=$2 round=$3 port path=/bench/ raw lat before after ticks
+    local rps p50 p99 requests errors aux_before=0 aux_after=0
+    local -a cmd pids aux=()
+    if [[ $bench == plugins ]]; then
+        port=$(plugin_port "$proxy")
+        path=/plugins/$proxy/
+        if [[ $proxy == grpc-tcp ]]; then pids=("$WEIR_PLUG_TCP_PID"); else pids=("$WEIR_PLUG_PID"); fi
+        case $proxy in grpc-uds) aux=("$PLUGIN_UDS_PID") ;; grpc-tcp) aux=("$PLUGIN_TCP_PID") ;; esac
+    else
+        port=$(proxy_port "$bench" "$proxy")
+        if [[ $proxy == weir ]]; then pids=("$WEIR_PID"); else pids=("${NGX_ALL[@]}"); fi
+    fi
     raw=$OUT/raw/$bench-$proxy-r$round.txt
     lat=$OUT/raw/$bench-$proxy-r$round.latency.tsv
 
     if [[ $WARMUP -gt 0 ]]; then
-        mapfile -t cmd < <(load_cmd "$bench" "$port" "$WARMUP")
+        mapfile -t cmd < <(load_cmd "$bench" "$port" "$WARMUP" /dev/null "$path")
         "${cmd[@]}" >"$OUT/raw/$bench-$proxy-r$round.warmup.txt" 2>&1 || die "warm-up failed: ${cmd[*]}"
     fi
-    mapfile -t cmd < <(load_cmd "$bench" "$port" "$DURATION" "$lat")
+    mapfile -t cmd < <(load_cmd "$bench" "$port" "$DURATION" "$lat" "$path")
     before=$(cpu_ticks "${pids[@]}")
+    if [[ ${#aux[@]} -gt 0 ]]; then aux_before=$(cpu_ticks "${aux[@]}"); fi
     "${cmd[@]}" >"$raw" 2>&1 || die "load run failed: ${cmd[*]} (see $raw)"
     after=$(cpu_ticks "${pids[@]}")
+    if [[ ${#aux[@]} -gt 0 ]]; then aux_after=$(cpu_ticks "${aux[@]}"); fi
     ticks=$((after - before))
 
-    if [[ $bench == http ]]; then
+    if [[ $bench == http || $bench == plugins ]]; then
         rps=$(awk '/^Requests\/sec:/ {print $2}' "$raw")
         p50=$(wrk_ms "$(awk '$1 == "50%" {print $2}' "$raw")")
         p99=$(wrk_ms "$(awk '$1 == "99%" {print $2}' "$raw")")
@@ -410,12 +569,16 @@ measure() { # BENCH PROXY ROUND
         gzip -f "$lat"
     fi
     [[ -n $rps && -n $requests && $requests -gt 0 ]] || die "could not parse $raw"
-    local cpu10k
+    local cpu10k aux10k=-
     cpu10k=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.4f", t / hz / n * 10000}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$proxy" "$round" "$rps" "$p50" "$p99" \
-        "$cpu10k" "$requests" "$errors" >>"$RESULTS"
-    log "$(printf '%-4s %-5s round %s: %10s req/s  p50 %7s ms  p99 %7s ms  cpu %s s/10k  errors %s' \
-        "$bench" "$proxy" "$round" "$rps" "$p50" "$p99" "$cpu10k" "$errors")"
+    if [[ ${#aux[@]} -gt 0 ]]; then
+        aux10k=$(awk -v t="$((aux_after - aux_before))" -v hz="$CLK_TCK" -v n="$requests" \
+            'BEGIN {printf "%.4f", t / hz / n * 10000}')
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$bench" "$proxy" "$round" "$rps" "$p50" "$p99" \
+        "$cpu10k" "$requests" "$errors" "$aux10k" >>"$RESULTS"
+    log "$(printf '%-4s %-8s round %s: %10s req/s  p50 %7s ms  p99 %7s ms  cpu %s s/10k  plugin cpu %s  errors %s' \
+        "$bench" "$proxy" "$round" "$rps" "$p50" "$p99" "$cpu10k" "$aux10k" "$errors")"
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -424,6 +587,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
         want "$bench" || continue
         for proxy in "${order[@]}"; do measure "$bench" "$proxy" "$round"; done
     done
+    if want plugins; then
+        # Variants in a rotated order each round (round 1: none first, round 2: native first, ...).
+        n=${#PLUGIN_VARIANTS[@]}
+        for ((i = 0; i < n; i++)); do
+            v=${PLUGIN_VARIANTS[(i + round - 1) % n]}
+            if [[ $v == wasm && -n $WASM_SKIP ]]; then continue; fi
+            measure plugins "$v" "$round"
+        done
+    fi
 done
 
 # ---------------------------------------------------------------- report
@@ -439,6 +611,9 @@ rounds_of() { # BENCH PROXY COLUMN → "a / b / c"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 fmt() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.*f", d, v }'; }
+errors_of() { # BENCH PROXY → errors summed over rounds
+    awk -F'\t' -v b="$1" -v p="$2" 'NR > 1 && $1 == b && $2 == p {e += $9} END {print e + 0}' "$RESULTS"
+}
 
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$REPO" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then
@@ -451,21 +626,46 @@ CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
-section() { # BENCH TITLE
-    local b=$1 title=$2 m w n
-    local -a cmd
-    echo "## $title"
-    echo
-    echo "Load command (weir; for nginx only the port differs), one per proxy per round after a ${WARMUP} s warm-up:"
-    echo
-    mapfile -t cmd < <(load_cmd "$b" PORT "$DURATION" "raw/LOG")
-    echo '```'
+# The load command as shown in BENCHMARKS.md: PORT for the port, paths under conf/ shortened.
+shown_cmd() { # BENCH [PATH]
     local out="" a
+    local -a cmd
+    mapfile -t cmd < <(load_cmd "$1" PORT "$DURATION" "raw/LOG" "${2:-/bench/}")
     for a in "${cmd[@]}"; do
         if [[ $a == *" "* ]]; then out+="'$a' "; else out+="$a "; fi
     done
     out=${out% }
     echo "${out//"$OUT/conf/"/}"
+}
+
+run_line() { # BENCH
+    echo "Run: \`$INVOCATION\` on $DATE, weir commit $COMMIT, release profile (thin LTO)."
+    echo "Load average (1/5/15 min) at start $LOAD_START, at end $LOAD_END. Medians over $ROUNDS rounds"
+    echo "of ${DURATION} s, each after a ${WARMUP} s warm-up run. weir threads: $WEIR_THREADS."
+    echo "Raw outputs: bench/results/$STAMP/ (git-ignored)."
+}
+
+raw_rows() { # BENCH: this benchmark's rows of results.tsv (the plugin CPU column only for plugins)
+    local cols=1-9
+    [[ $1 == plugins ]] && cols=1-10
+    echo "Raw rows:"
+    echo
+    echo '```'
+    awk -F'\t' -v b="$1" 'NR == 1 || $1 == b' "$RESULTS" | cut -f"$cols" |
+        { column -t -s $'\t' 2>/dev/null || cat; }
+    echo '```'
+}
+
+section() { # BENCH TITLE
+    local b=$1 title=$2 m w n
+    echo "## $title"
+    echo
+    run_line "$b"
+    echo
+    echo "Load command (weir; for nginx only the port differs), one per proxy per round after a ${WARMUP} s warm-up:"
+    echo
+    echo '```'
+    shown_cmd "$b"
     echo '```'
     echo
     echo "| metric | weir | nginx | weir/nginx | weir per round | nginx per round |"
@@ -477,11 +677,8 @@ section() { # BENCH TITLE
         n=$(median "$b" nginx "$col")
         echo "| $label | $(fmt "$w" "$digits") | $(fmt "$n" "$digits") | $(ratio "$w" "$n") | $(rounds_of "$b" weir "$col") | $(rounds_of "$b" nginx "$col") |"
     done
-    local we ne
-    we=$(awk -F'\t' -v b="$b" 'NR > 1 && $1 == b && $2 == "weir" {e += $9} END {print e + 0}' "$RESULTS")
-    ne=$(awk -F'\t' -v b="$b" 'NR > 1 && $1 == b && $2 == "nginx" {e += $9} END {print e + 0}' "$RESULTS")
     echo
-    echo "Errors (failed requests or non-2xx, all rounds): weir $we, nginx $ne."
+    echo "Errors (failed requests or non-2xx, all rounds): weir $(errors_of "$b" weir), nginx $(errors_of "$b" nginx)."
     echo
     if [[ $b == grpc ]]; then
         cat <<'NOTE'
@@ -494,38 +691,162 @@ in trials). h2 0.4.20's small-DATA-frame budget is half the connection window, a
 NOTE
         echo
     fi
+    raw_rows "$b"
 }
+
+# The cost targets of the plugin drivers (throughput lost against no plugin).
+plugin_target() { # VARIANT → "max-cost-percent label" or nothing
+    case $1 in
+        native) echo "2 native" ;;
+        wasm) echo "10 wasm" ;;
+        grpc-uds) echo "35 gRPC-UDS" ;;
+    esac
+}
+
+plugins_section() {
+    local v base_rps rps rel cost target limit verdict p50 p99 cpu base_cpu aux d99 base_p99 grpc_notes=""
+    echo "## Plugins: wrk → weir with a pre hook → nginx origin"
+    echo
+    run_line plugins
+    echo
+    echo "Load command, one per variant per round after a ${WARMUP} s warm-up (the variant order is"
+    echo "rotated by one each round; VARIANT is none, native, wasm, grpc-uds or grpc-tcp):"
+    echo
+    echo '```'
+    shown_cmd plugins /plugins/VARIANT/
+    echo '```'
+    echo
+    cat <<'NOTE'
+- One API per variant, `/plugins/VARIANT/` → the origin's `/plugins/` location (same
+  `hello world` body). Each hook is a `pre` hook named `AddHeader` with
+  `config_data {"header_name":"X-Hello","header_value":"v"}`:
+  - none: no `custom_middleware` (the baseline);
+  - native: `examples/plugins/native-c/header_plugin.c`, `gcc -std=c11 -shared -fPIC -O2`,
+    sets `X-Hello: v` (and `X-Plugin-Build`);
+  - wasm: the proxy-wasm filter `examples/plugins/wasm/header-rewrite` (wasm32-wasip1,
+    release), adds `x-weir-wasm: header-rewrite`;
+  - grpc-uds / grpc-tcp: `bench/grpc-plugin` (Rust, tonic 0.14, multi-thread runtime: one
+    worker under its CPU-0 mask), a Tyk coprocess `Dispatcher` whose `Dispatch` sets
+    `request.set_headers["X-Hello"] = "v"`; reached over a Unix socket / TCP 127.0.0.1.
+- weir instances, both on CPU 1 (the gRPC server address is gateway-wide, so two): one with
+  the APIs none, native, wasm and grpc-uds (`coprocess_grpc_server: unix:///…sock`), one with
+  grpc-tcp (`tcp://127.0.0.1:PORT`); only the instance under load is busy.
+- **The gRPC plugin server is pinned to CPU 0, with the origin and wrk**: it competes with
+  them, so on this 2-core machine the gRPC rows are partly limited by CPU 0, not by weir.
+  Its CPU is the "plugin server CPU" column (utime+stime of its process per 10k requests).
+- Hooks verified before measuring: one curl per variant, and the origin's
+  `add_header X-Got-Hello $http_x_hello; add_header X-Got-Wasm $http_x_weir_wasm;` must
+  report the hook's header (and none for the baseline), else the benchmark fails.
+- "vs no plugin" is the variant's median req/s over the baseline's; cost = 1 − that.
+  "weir CPU vs no plugin" compares weir's CPU-seconds per request, the steadier figure on a
+  shared machine. Targets: native < 2 %, wasm < 10 %, gRPC over a Unix socket < 35 %
+  throughput cost. Tyk's published figure for its gRPC plugin: −45 % throughput, +3 ms p95.
+NOTE
+    echo
+    echo "| variant | req/s | vs no plugin | target (cost) | p50 ms | p99 ms | p99 − baseline, ms | weir CPU-s / 10k req | weir CPU vs no plugin | plugin server CPU-s / 10k req | req/s per round |"
+    echo "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    base_rps=$(median plugins none 4)
+    base_cpu=$(median plugins none 7)
+    base_p99=$(median plugins none 6)
+    for v in "${PLUGIN_VARIANTS[@]}"; do
+        if [[ $v == wasm && -n $WASM_SKIP ]]; then
+            echo "| wasm | skipped: $WASM_SKIP | | < 10 % | | | | | | | |"
+            continue
+        fi
+        rps=$(median plugins "$v" 4)
+        p50=$(median plugins "$v" 5)
+        p99=$(median plugins "$v" 6)
+        cpu=$(median plugins "$v" 7)
+        aux=-
+        [[ $v == grpc-* ]] && aux=$(fmt "$(median plugins "$v" 10)" 4)
+        rel=$(ratio "$rps" "$base_rps")
+        cost=$(awk -v r="$rps" -v b="$base_rps" 'BEGIN { printf "%+.1f %%", (r / b - 1) * 100 }')
+        d99=$(awk -v a="$p99" -v b="$base_p99" 'BEGIN { printf "%+.3f", a - b }')
+        target=$(plugin_target "$v")
+        if [[ $v == none ]]; then
+            verdict="baseline"
+            rel="1.00"
+            d99="—"
+        elif [[ -n $target ]]; then
+            limit=${target%% *}
+            if awk -v r="$rps" -v b="$base_rps" -v l="$limit" 'BEGIN { exit !((1 - r / b) * 100 < l) }'; then
+                verdict="< $limit %: met"
+            else
+                verdict="< $limit %: **missed**"
+            fi
+        else
+            verdict="none (Tyk: −45 %)"
+        fi
+        echo "| $v | $(fmt "$rps" 0) | $rel ($cost) | $verdict | $(fmt "$p50" 3) | $(fmt "$p99" 3) | $d99 | $(fmt "$cpu" 4) | $(ratio "$cpu" "$base_cpu") | $aux | $(rounds_of plugins "$v" 4) |"
+    done
+    echo
+    if [[ -n $WASM_SKIP ]]; then
+        echo "**wasm: skipped — $WASM_SKIP.** Rerun \`bench/run.sh --only plugins\` once it is."
+        echo
+    fi
+    for v in "${PLUGIN_VARIANTS[@]}"; do
+        [[ $v == wasm && -n $WASM_SKIP ]] && continue
+        grpc_notes+="$v $(errors_of plugins "$v"), "
+    done
+    echo "Errors (failed requests or non-2xx, all rounds): ${grpc_notes%, }."
+    echo
+    raw_rows plugins
+}
+
+# BENCHMARKS.md: a regenerated header, then one section per benchmark between
+# `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`. Benchmarks this run measured get new
+# sections; the others are copied from the existing BENCHMARKS.md, so `--only` keeps them.
+OLD_MD=$REPO/BENCHMARKS.md
+wrap() { # BENCH FUNCTION ARGS... → the function's output between the markers
+    local b=$1
+    shift
+    echo "<!-- bench:$b -->"
+    "$@"
+    echo "<!-- /bench:$b -->"
+}
+old_section() { # BENCH → the section from the existing BENCHMARKS.md, markers included
+    [[ -f $OLD_MD ]] || return 0
+    awk -v b="$1" '$0 == "<!-- bench:" b " -->" {on = 1} on {print} $0 == "<!-- /bench:" b " -->" {on = 0}' "$OLD_MD"
+}
+want http && wrap http section http "HTTP/1.1: wrk → proxy → nginx origin" >"$OUT/sections/http.md"
+want h2 && wrap h2 section h2 "HTTP/2 (h2c prior knowledge): h2load → proxy → nginx origin (HTTP/1.1)" >"$OUT/sections/h2.md"
+want grpc && wrap grpc section grpc "gRPC unary: h2load → proxy (h2c) → tonic origin" >"$OUT/sections/grpc.md"
+want plugins && wrap plugins plugins_section >"$OUT/sections/plugins.md"
 
 {
     echo "# Benchmarks: weir vs nginx"
     echo
-    echo "Generated by \`$INVOCATION\` (see \`bench/run.sh --help\`; tools via \`bench/install.sh\`)."
+    echo "Generated by \`bench/run.sh\` (see \`bench/run.sh --help\`; tools via \`bench/install.sh\`). Each section"
+    echo "states the run it comes from: a run rewrites the sections of the benchmarks it measured and"
+    echo "copies the others from the previous BENCHMARKS.md (between \`<!-- bench:NAME -->\` markers), so"
+    echo "\`bench/run.sh --only plugins\` leaves the http, h2 and grpc sections as they were. Text outside"
+    echo "the markers is regenerated."
     echo
-    echo "- Date: $DATE; weir commit $COMMIT, release profile (thin LTO)."
-    echo "- Machine: 2 cores, shared; proxy pinned to CPU 1, origin+load on CPU 0 ($CPU_MODEL)."
-    echo "- Load average (1/5/15 min) at start: $LOAD_START; at end: $LOAD_END (incl. this benchmark's"
-    echo "  own ~2; more means other work shared the 2 CPUs and the req/s and latency figures are noisy;"
-    echo "  CPU-seconds per request is the most stable column)."
-    echo "- Medians over $ROUNDS rounds of ${DURATION} s per proxy per benchmark; each round runs weir and nginx"
-    echo "  back to back (order alternating between rounds), each after a ${WARMUP} s warm-up run."
+    echo "- Machine: 2 cores, shared; proxy pinned to CPU 1, origin(s), load generator and (plugins bench)"
+    echo "  gRPC plugin server on CPU 0 ($CPU_MODEL)."
+    echo "- Load average: in each section's Run line, at start and end (incl. the benchmark's own ~2; more"
+    echo "  means other work shared the 2 CPUs and the req/s and latency figures are noisy; CPU-seconds"
+    echo "  per request is the most stable column)."
+    echo "- Each round runs weir and nginx back to back (order alternating between rounds), each after a"
+    echo "  warm-up run; the tables give medians over the rounds and every round's value."
     echo "- Ratio column is weir/nginx: above 1 is better for weir on req/s, worse on latency and CPU."
     echo "- Proxy CPU = utime+stime from /proc/<pid>/stat around each measured run (nginx: master + worker)."
     echo "- Origin: nginx ($NGINX_VERSION), 1 worker, \`return 200 \"hello world\\n\"\`, keepalive on, access_log off."
     echo "  gRPC origin: bench/grpc-origin (tonic 0.14, current-thread runtime), unary \`weir.bench.Echo/Unary\` echo."
     echo "- weir: access logs off (\`\"access_logs\":{\"enabled\":false}\`), default log level; tokio sees 1 CPU"
-    echo "  through the affinity mask (threads: $WEIR_THREADS; tokio gives its blocking-pool threads the worker name, and one worker thread did the work). Upstream: pooled keepalive (HTTP/1.1) / one h2c connection (gRPC)."
+    echo "  through the affinity mask (tokio gives its blocking-pool threads the worker name, and one worker"
+    echo "  thread did the work). Upstream: pooled keepalive (HTTP/1.1) / one h2c connection (gRPC)."
     echo "- nginx proxy: worker_processes 1, access_log off, \`upstream { keepalive 64; }\`, proxy_http_version 1.1,"
     echo "  \`proxy_set_header Connection \"\"\`; h2c and gRPC via \`listen PORT http2\` (prior knowledge); \`grpc_pass grpc://\`."
-    echo "- Tools: $WRK_VERSION, $H2LOAD_VERSION. Raw outputs: bench/results/$STAMP/ (git-ignored)."
-    echo
-    want http && section http "HTTP/1.1: wrk → proxy → nginx origin"
-    want h2 && section h2 "HTTP/2 (h2c prior knowledge): h2load → proxy → nginx origin (HTTP/1.1)"
-    want grpc && section grpc "gRPC unary: h2load → proxy (h2c) → tonic origin"
-    echo "## Raw rows"
-    echo
-    echo '```'
-    column -t -s $'\t' "$RESULTS" 2>/dev/null || cat "$RESULTS"
-    echo '```'
+    echo "- Tools: $WRK_VERSION, $H2LOAD_VERSION."
+    for b in http h2 grpc plugins; do
+        echo
+        if want "$b"; then
+            cat "$OUT/sections/$b.md"
+        else
+            old_section "$b"
+        fi
+    done
 } >"$OUT/BENCHMARKS.md"
 
 if [[ $WRITE_MD -eq 1 ]]; then
@@ -534,3 +855,4 @@ if [[ $WRITE_MD -eq 1 ]]; then
 fi
 log "results in $OUT"
 cat "$OUT/BENCHMARKS.md"
+if want plugins && [[ -n $WASM_SKIP ]]; then log "plugins: the wasm case was SKIPPED: $WASM_SKIP"; fi
