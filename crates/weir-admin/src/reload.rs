@@ -35,6 +35,9 @@ pub fn load_plugins(
     Ok(chain)
 }
 
+/// Work done at the start of each reload, before definitions are read.
+pub type BeforeReload = Box<dyn Fn() + Send + Sync>;
+
 /// What one reload did.
 #[derive(Debug, Default, Clone)]
 pub struct ReloadReport {
@@ -57,6 +60,7 @@ impl ReloadReport {
 pub struct Reloader {
     gateway: Arc<Gateway>,
     host: PluginHost,
+    before_reload: Option<BeforeReload>,
     app_path: PathBuf,
     state: tokio::sync::Mutex<LastGood>,
 }
@@ -69,11 +73,17 @@ struct LastGood {
 
 impl Reloader {
     /// Creates a reloader for the gateway's app_path, loading plugins with `host`'s drivers.
-    pub fn new(gateway: Arc<Gateway>, host: PluginHost) -> Arc<Self> {
+    /// `before_reload` runs at the start of every reload (the binary re-reads driver settings).
+    pub fn new(
+        gateway: Arc<Gateway>,
+        host: PluginHost,
+        before_reload: Option<BeforeReload>,
+    ) -> Arc<Self> {
         let app_path = gateway.config.app_path.clone();
         Arc::new(Reloader {
             gateway,
             host,
+            before_reload,
             app_path,
             state: tokio::sync::Mutex::new(LastGood::default()),
         })
@@ -87,6 +97,9 @@ impl Reloader {
     /// Reads every definition, compiles what loads, and swaps the routing table.
     pub async fn reload(&self) -> ReloadReport {
         let mut state = self.state.lock().await;
+        if let Some(hook) = &self.before_reload {
+            hook();
+        }
         let files = {
             let dir = self.app_path.clone();
             tokio::task::spawn_blocking(move || load_app_dir(&dir))

@@ -41,7 +41,7 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
         ));
     }
     let metrics = Metrics::new();
-    let host = crate::drivers::plugin_host(&config);
+    let (host, _) = crate::drivers::plugin_host(&config);
     let mut apis = Vec::new();
     for (_, result) in load_app_dir(&config.app_path) {
         match result {

@@ -1,13 +1,15 @@
 //! The plugin drivers this binary is built with. Adding a language is one line here.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use weir_config::GatewayConfig;
 use weir_core::plugin::{Driver, LoadedPlugin, PluginSpec};
+use weir_plugin_grpc::{GrpcDriver, GrpcOptions};
 use weir_plugins::PluginHost;
 
-/// The plugin host with every driver built into this binary.
-pub fn plugin_host(config: &GatewayConfig) -> PluginHost {
+/// The plugin host with every driver built into this binary, and the handle that re-applies
+/// the gateway config's `coprocess_options` at each reload.
+pub fn plugin_host(config: &GatewayConfig) -> (PluginHost, Arc<GrpcSlot>) {
     let mut host = PluginHost::new();
     host.register(Arc::new(weir_plugin_native::NativeDriver::new()));
     match weir_plugin_wasm::WasmDriver::new(weir_plugin_wasm::WasmOptions::default()) {
@@ -17,31 +19,67 @@ pub fn plugin_host(config: &GatewayConfig) -> PluginHost {
             reason: format!("the Wasm engine could not start: {e}"),
         })),
     }
-    let grpc_server = config
-        .coprocess_options
-        .get("coprocess_grpc_server")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    if grpc_server.is_empty() {
-        host.register(Arc::new(Unconfigured {
-            names: &["grpc"],
-            reason: "coprocess_options.coprocess_grpc_server is not set in the gateway config"
-                .into(),
-        }));
-    } else {
-        match weir_plugin_grpc::GrpcOptions::from_json(&config.coprocess_options) {
-            Ok(options) => host.register(Arc::new(weir_plugin_grpc::GrpcDriver::new(options))),
-            Err(e) => host.register(Arc::new(Unconfigured {
-                names: &["grpc"],
-                reason: format!("coprocess_options: {e}"),
-            })),
-        }
-    }
-    host
+    let grpc = Arc::new(GrpcSlot::default());
+    grpc.configure(&config.coprocess_options);
+    host.register(grpc.clone());
+    (host, grpc)
 }
 
-/// A driver that is built but cannot work with this gateway config: every API that asks for
-/// it is refused at load with the reason, instead of the driver looking absent.
+/// The gRPC driver, configured from `coprocess_options`, which a reload may change (a new
+/// plugin server address is picked up without a restart).
+pub struct GrpcSlot {
+    state: Mutex<Result<Arc<GrpcDriver>, String>>,
+}
+
+impl Default for GrpcSlot {
+    fn default() -> Self {
+        GrpcSlot {
+            state: Mutex::new(Err("the grpc driver is not configured".into())),
+        }
+    }
+}
+
+impl GrpcSlot {
+    /// Applies a `coprocess_options` block: a new address or limits take effect for plugins
+    /// loaded from now on; requests in flight keep the connection they started with.
+    pub fn configure(&self, options: &serde_json::Value) {
+        let server = options
+            .get("coprocess_grpc_server")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if server.is_empty() {
+            *state = Err(
+                "coprocess_options.coprocess_grpc_server is not set in the gateway config".into(),
+            );
+            return;
+        }
+        match GrpcOptions::from_json(options) {
+            Ok(parsed) => match &*state {
+                Ok(driver) => driver.reconfigure(parsed),
+                Err(_) => *state = Ok(Arc::new(GrpcDriver::new(parsed))),
+            },
+            Err(e) => *state = Err(format!("coprocess_options: {e}")),
+        }
+    }
+}
+
+impl Driver for GrpcSlot {
+    fn names(&self) -> &'static [&'static str] {
+        &["grpc"]
+    }
+
+    fn load(&self, spec: &PluginSpec) -> Result<Arc<dyn LoadedPlugin>, String> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*state {
+            Ok(driver) => driver.load(spec),
+            Err(reason) => Err(reason.clone()),
+        }
+    }
+}
+
+/// A driver that is built but cannot work here: every API that asks for it is refused at
+/// load with the reason, instead of the driver looking absent.
 struct Unconfigured {
     names: &'static [&'static str],
     reason: String,

@@ -51,10 +51,10 @@ pub fn run(conf: &Path, watch: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, conf))
 }
 
-async fn serve(config: weir_config::GatewayConfig) -> ExitCode {
+async fn serve(config: weir_config::GatewayConfig, conf: &Path) -> ExitCode {
     let gateway = match Gateway::new(config) {
         Ok(g) => g,
         Err(e) => {
@@ -62,10 +62,19 @@ async fn serve(config: weir_config::GatewayConfig) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let reloader = Reloader::new(
-        gateway.clone(),
-        crate::drivers::plugin_host(&gateway.config),
-    );
+    let (host, grpc) = crate::drivers::plugin_host(&gateway.config);
+    // A reload also re-reads the gateway config's coprocess_options (a new gRPC plugin server
+    // address takes effect without a restart).
+    let conf_path = conf.to_path_buf();
+    let before_reload = move || match load_gateway_config(&conf_path) {
+        Ok(c) => grpc.configure(&c.coprocess_options),
+        Err(errors) => {
+            for e in errors {
+                tracing::error!(error = %e, "gateway config not re-read; keeping coprocess_options");
+            }
+        }
+    };
+    let reloader = Reloader::new(gateway.clone(), host, Some(Box::new(before_reload)));
     let control = ControlApi::new(gateway.clone(), reloader.clone());
     gateway.set_control_plane(Arc::new(ControlHandle(control.clone())));
     let server = match Server::bind(gateway.clone()).await {

@@ -323,3 +323,43 @@ fn grpc_driver_without_a_server_address_is_refused_at_load() {
         "no refusal naming the missing setting:\n{logs}"
     );
 }
+
+/// Patching a running gateway: a reload re-reads coprocess_options, so a new plugin server
+/// address takes effect without a restart.
+#[tokio::test]
+async fn reload_picks_up_a_new_plugin_server_address() {
+    let first = PluginServer::python("127.0.0.1:0");
+    let up = HttpUpstream::start();
+    let gw = Gateway::start(
+        bin(),
+        &[("p.json", api("p", &up.url(), hooks("pre", "MyPreHook")))],
+        conf(&first),
+    );
+    assert_eq!(
+        client()
+            .get(gw.url("/p/echo"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let second = PluginServer::node("127.0.0.1:0");
+    drop(first);
+    let conf_file = gw.dir().join("weir.json");
+    let mut weir_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&conf_file).unwrap()).unwrap();
+    weir_json["coprocess_options"]["coprocess_grpc_server"] =
+        json!(format!("tcp://{}", second.addr));
+    std::fs::write(&conf_file, weir_json.to_string()).unwrap();
+    gw.reload();
+
+    let r = client().get(gw.url("/p/echo")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let echo = json_of(r).await;
+    assert_eq!(
+        echo["headers"]["x-pre"][0], "done-by-node",
+        "still the old server: {echo}"
+    );
+}
