@@ -21,10 +21,11 @@ command -v curl >/dev/null || apt_install curl
 command -v python3 >/dev/null || apt_install python3
 
 # What the plugin examples need: gcc (native), a Python venv with grpcio and Node modules (gRPC),
-# the wasm32-wasip1 target (Wasm filters are built by the tests).
+# the wasm32-wasip1 target (Wasm filters are built by the tests), the gRPC-Web browser clients.
 bash scripts/setup-native-plugins.sh
 bash scripts/setup-grpc-plugins.sh
 bash scripts/setup-wasm.sh
+bash scripts/setup-grpc-web.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -85,6 +85,8 @@ pub enum RequestBody {
     Streaming(Incoming),
     /// Read whole (and possibly replaced) by request hooks.
     Buffered(Full<Bytes>),
+    /// Translated on the way (gRPC-Web to gRPC).
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
 impl Body for RequestBody {
@@ -98,6 +100,7 @@ impl Body for RequestBody {
         match self.get_mut() {
             RequestBody::Streaming(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
             RequestBody::Buffered(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
+            RequestBody::Boxed(b) => Pin::new(b).poll_frame(cx),
         }
     }
 
@@ -105,6 +108,7 @@ impl Body for RequestBody {
         match self {
             RequestBody::Streaming(b) => b.is_end_stream(),
             RequestBody::Buffered(b) => b.is_end_stream(),
+            RequestBody::Boxed(b) => b.is_end_stream(),
         }
     }
 
@@ -112,6 +116,7 @@ impl Body for RequestBody {
         match self {
             RequestBody::Streaming(b) => b.size_hint(),
             RequestBody::Buffered(b) => b.size_hint(),
+            RequestBody::Boxed(b) => b.size_hint(),
         }
     }
 }

@@ -24,6 +24,7 @@ use weir_core::plugin::{HookContext, HookRequest, HookResponse, PluginChain, Ret
 use crate::api::CompiledApi;
 use crate::body::{ProxyBody, RequestBody, UpstreamBody};
 use crate::cors;
+use crate::grpc_web;
 use crate::headers::{add_forwarded, is_websocket_upgrade, strip_hop_by_hop};
 use crate::metrics::{ApiMetrics, Metrics};
 use crate::pipeline;
@@ -136,17 +137,18 @@ impl Gateway {
         let rest = route.rest.to_string();
         drop(table);
 
-        if api.def.enable_grpc_web
-            && req
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc-web"))
-        {
-            // Said plainly rather than passed upstream as bytes the upstream cannot read.
-            let resp = error_response(
-                StatusCode::NOT_IMPLEMENTED,
-                "gRPC-Web translation is not built in this version",
-            );
+        // gRPC-Web (enable_grpc_web): translated to gRPC toward the upstream and back.
+        let web = if api.def.enable_grpc_web {
+            grpc_web::grpc_web_mode(req.headers())
+        } else {
+            None
+        };
+        let grpc = grpc || web.is_some();
+        if api.def.enable_grpc_web && api.cors.is_none() && cors::is_preflight(&req) {
+            // A browser asks before every gRPC-Web call; answer it even without a CORS block.
+            let mut resp = Response::new(ProxyBody::empty());
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            *resp.headers_mut() = grpc_web::preflight_response_headers(req.headers());
             return self.finish(&api, &req, resp, started, None);
         }
         let origin = req.headers().get(header::ORIGIN).cloned();
@@ -185,13 +187,29 @@ impl Gateway {
                     body = b;
                     hook_ctx = Some(ctx);
                 }
-                Err(resp) => return self.finish(&api, &view, resp, started, None),
+                Err(resp) => {
+                    let resp = match web {
+                        Some(mode) => web_response(resp, mode, &api, origin.as_ref()),
+                        None => resp,
+                    };
+                    return self.finish(&api, &view, resp, started, None);
+                }
             }
         }
 
+        if let Some(mode) = web {
+            let req = grpc_web::to_grpc_request(Request::from_parts(parts, body), mode);
+            let (p, b) = req.into_parts();
+            parts = p;
+            body = RequestBody::Boxed(b.boxed_unsync());
+        }
         let (mut resp, upstream_time) = self
             .forward(&api, parts, body, &host, conn, grpc, timeout)
             .await;
+        if let Some(mode) = web {
+            // Before response hooks: the trailers then travel inside the body and survive them.
+            resp = web_response(resp, mode, &api, origin.as_ref());
+        }
 
         if let (Some(chain), Some(ctx)) = (&api.plugins, hook_ctx.as_mut())
             && !chain.response.is_empty()
@@ -212,7 +230,9 @@ impl Gateway {
         for (name, value) in &api.headers.response_set {
             h.insert(name.clone(), value.clone());
         }
-        if let Some(cors_cfg) = &api.cors {
+        if let Some(cors_cfg) = &api.cors
+            && web.is_none()
+        {
             cors::decorate_response(cors_cfg, origin.as_ref(), h);
         }
         if let Some(t) = upstream_time {
@@ -356,7 +376,7 @@ impl Gateway {
 
         // The path the upstream sees. gRPC method paths are never cut: a gRPC call only works
         // with its full /package.Service/Method path (see README, "gRPC and strip_listen_path").
-        let keep_full_path = grpc && api.def.enable_grpc;
+        let keep_full_path = grpc && (api.def.enable_grpc || api.def.enable_grpc_web);
         let full_path = parts.uri.path();
         let sub_path = if api.def.strip_listen_path && !keep_full_path {
             full_path
@@ -492,6 +512,30 @@ impl Gateway {
             None,
         )
     }
+}
+
+/// Turns any answer to a gRPC-Web call into gRPC-Web (gateway errors and plugin rejections
+/// included), with the CORS headers a browser needs to read its status.
+fn web_response(
+    resp: Response<ProxyBody>,
+    mode: grpc_web::GrpcWebMode,
+    api: &CompiledApi,
+    origin: Option<&HeaderValue>,
+) -> Response<ProxyBody> {
+    let mut resp =
+        grpc_web::to_grpc_web_response(resp, mode).map(|b| ProxyBody::Boxed(b.boxed_unsync()));
+    let h = resp.headers_mut();
+    match &api.cors {
+        Some(cors_cfg) => cors::decorate_response(cors_cfg, origin, h),
+        None => {
+            if let Some(o) = origin {
+                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+                h.append(header::VARY, HeaderValue::from_static("Origin"));
+            }
+        }
+    }
+    grpc_web::expose_headers(h);
+    resp
 }
 
 /// Largest body a hook is handed (request or response); larger ones are refused.

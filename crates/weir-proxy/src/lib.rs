@@ -8,6 +8,8 @@ pub mod api;
 pub mod body;
 pub mod cors;
 pub mod gateway;
+pub mod grpc_web;
+pub mod grpc_web_text;
 pub mod h2c_upgrade;
 pub mod headers;
 pub mod metrics;

@@ -594,21 +594,21 @@ async fn protected_api_is_refused_until_keys_exist() {
 }
 
 /// Features that come in later issues are clear errors, never silent no-ops: the seed's
-/// per-message stream hooks are refused at load, and a gRPC-Web call gets 501.
+/// per-message stream hooks are refused at load, naming the field.
 #[tokio::test]
-async fn unbuilt_stream_hooks_and_grpc_web_are_clear_errors() {
+async fn unbuilt_stream_hooks_are_refused_at_load() {
     let up = HttpUpstream::start();
     let mut streams = keyless("streams", "/streams/", &up.url());
     streams["custom_middleware"] = json!({
         "driver": "goplugin",
         "driver_specific_middleware": {"goplugin_streams": [{"path": "x.so", "symbol_name": "HandleStream"}]}
     });
-    let mut web = keyless("web", "/web/", &up.url());
-    web["proxy"]["enable_grpc"] = json!(true);
-    web["proxy"]["enable_grpc_web"] = json!(true);
     let files = [
         ("streams.json", streams.to_string()),
-        ("web.json", web.to_string()),
+        (
+            "good.json",
+            keyless("good", "/good/", &up.url()).to_string(),
+        ),
     ];
     let gw = Gateway::start(bin(), &files, json!({}));
     let logs = gw.logs();
@@ -618,14 +618,6 @@ async fn unbuilt_stream_hooks_and_grpc_web_are_clear_errors() {
             && l.contains("not built")),
         "{logs}"
     );
-    let resp = reqwest::Client::new()
-        .post(gw.url("/web/pkg.Svc/Method"))
-        .header("content-type", "application/grpc-web+proto")
-        .body(vec![0u8, 0, 0, 0, 0])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 501);
-    assert!(resp.text().await.unwrap().contains("gRPC-Web"));
-    assert_eq!(up.request_count(), 0);
+    assert_eq!(status_of(&gw.url("/good/echo")).await, 200);
+    assert_eq!(status_of(&gw.url("/streams/echo")).await, 404);
 }
