@@ -34,6 +34,7 @@ mod wasi;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -99,7 +100,8 @@ pub(crate) struct Core {
     pub upstreams: Arc<HashMap<String, Upstream>>,
     pub options: WasmOptions,
     pub client: callout::Client,
-    _ticker: Ticker,
+    /// Started with the first module: a gateway without Wasm APIs runs no epoch thread.
+    ticker: OnceLock<Result<Ticker, String>>,
 }
 
 /// The Wasm driver.
@@ -108,8 +110,9 @@ pub struct WasmDriver {
 }
 
 impl WasmDriver {
-    /// A driver with the given limits. Starts one thread that advances the engine's epoch
-    /// every 10 ms (it ends when the driver and every plugin it loaded are dropped).
+    /// A driver with the given limits. Its first module starts one thread that advances the
+    /// engine's epoch every 10 ms (it ends when the driver and every plugin it loaded are
+    /// dropped).
     pub fn new(options: WasmOptions) -> Result<Self, String> {
         let mut config = Config::new();
         config.epoch_interruption(true);
@@ -132,17 +135,6 @@ impl WasmDriver {
                 },
             );
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ticking, stop2) = (engine.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("weir-wasm-epoch".into())
-            .spawn(move || {
-                while !stop2.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    ticking.increment_epoch();
-                }
-            })
-            .map_err(|e| format!("starting the wasm epoch thread: {e}"))?;
         Ok(WasmDriver {
             core: Arc::new(Core {
                 engine,
@@ -153,7 +145,7 @@ impl WasmDriver {
                 upstreams: Arc::new(upstreams),
                 options,
                 client: callout::client(),
-                _ticker: Ticker { stop },
+                ticker: OnceLock::new(),
             }),
         })
     }
@@ -166,8 +158,27 @@ impl WasmDriver {
 }
 
 impl Core {
+    fn start_ticker(&self) -> Result<(), String> {
+        let started = self.ticker.get_or_init(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (ticking, stop2) = (self.engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("weir-wasm-epoch".into())
+                .spawn(move || {
+                    while !stop2.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        ticking.increment_epoch();
+                    }
+                })
+                .map(|_| Ticker { stop })
+                .map_err(|e| format!("starting the wasm epoch thread: {e}"))
+        });
+        started.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
     /// The pre-linked module for a file, compiling only when its content changed.
     pub(crate) fn module(&self, path: &Path) -> Result<InstancePre<HostState>, String> {
+        self.start_ticker()?;
         let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
         bytes.hash(&mut h);
