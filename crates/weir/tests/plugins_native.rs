@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::bin;
+use support::{bin, json_of, send};
 use weir_testkit::{Gateway, HttpUpstream};
 
 fn repo() -> PathBuf {
@@ -75,18 +75,7 @@ fn hook(driver: &str, kind: &str, name: &str, path: &Path) -> Value {
 }
 
 async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, String) {
-    let mut req = reqwest::Client::new().get(url);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let h = resp.headers().clone();
-    (status, h, resp.text().await.unwrap())
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    send(reqwest::Method::GET, url, headers, "").await
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::bin;
+use support::{bin, json_of, send};
 use weir_testkit::{Gateway, HttpUpstream};
 
 fn repo() -> PathBuf {
@@ -59,28 +59,6 @@ fn api(id: &str, target: &str, middleware: Value, config: Value) -> Value {
         "config_data": config,
         "custom_middleware": middleware
     })
-}
-
-async fn send(
-    method: reqwest::Method,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, reqwest::header::HeaderMap, String) {
-    let mut req = reqwest::Client::new()
-        .request(method, url)
-        .body(body.to_string());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let h = resp.headers().clone();
-    (status, h, resp.text().await.unwrap())
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 #[tokio::test]

@@ -148,3 +148,27 @@ pub fn stderr_lines(out: &Output) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Sends one request; returns status, headers and body text.
+pub async fn send(
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut req = reqwest::Client::new()
+        .request(method, url)
+        .body(body.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    (status, h, resp.text().await.unwrap())
+}
+
+/// Parses a body as JSON, naming the body when it is not.
+pub fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
