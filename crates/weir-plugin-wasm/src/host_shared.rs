@@ -5,7 +5,7 @@
 use wasmtime::Linker;
 
 use crate::abi::status;
-use crate::mem::{Cx, give, memory, put_u32, put_u64, slice, tri};
+use crate::mem::{Cx, give, guest_string, lock, memory, put_u32, put_u64, slice, tri};
 use crate::state::{HostState, Metric};
 
 type R = wasmtime::Result<i32>;
@@ -22,16 +22,8 @@ fn shared_data(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_get_shared_data",
         |mut c: Cx<'_>, kp: i32, kl: i32, ptr_out: i32, size_out: i32, cas_out: i32| -> R {
-            let m = tri!(memory(&c));
-            let key = String::from_utf8_lossy(tri!(slice(m.data(&c), kp, kl))).into_owned();
-            let found = c
-                .data()
-                .shared
-                .data
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&key)
-                .cloned();
+            let key = tri!(guest_string(&c, kp, kl));
+            let found = lock(&c.data().shared.data).get(&key).cloned();
             let Some((value, cas)) = found else {
                 return Ok(status::NOT_FOUND);
             };
@@ -47,12 +39,7 @@ fn shared_data(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let data = m.data(&c);
             let key = String::from_utf8_lossy(tri!(slice(data, kp, kl))).into_owned();
             let value = tri!(slice(data, vp, vl)).to_vec();
-            let mut map = c
-                .data()
-                .shared
-                .data
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut map = lock(&c.data().shared.data);
             let cas = cas as u32;
             match map.get_mut(&key) {
                 Some((_, current)) if cas != 0 && cas != *current => Ok(status::CAS_MISMATCH),
@@ -77,15 +64,9 @@ fn queues(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_register_shared_queue",
         |mut c: Cx<'_>, np: i32, nl: i32, ret: i32| -> R {
-            let m = tri!(memory(&c));
-            let name = String::from_utf8_lossy(tri!(slice(m.data(&c), np, nl))).into_owned();
+            let name = tri!(guest_string(&c, np, nl));
             let id = {
-                let mut q = c
-                    .data()
-                    .shared
-                    .queues
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let mut q = lock(&c.data().shared.queues);
                 let next = q.by_name.len() as u32 + 1;
                 let id = *q.by_name.entry(name).or_insert(next);
                 q.items.entry(id).or_default();
@@ -98,17 +79,8 @@ fn queues(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_resolve_shared_queue",
         |mut c: Cx<'_>, _vp: i32, _vl: i32, np: i32, nl: i32, ret: i32| -> R {
-            let m = tri!(memory(&c));
-            let name = String::from_utf8_lossy(tri!(slice(m.data(&c), np, nl))).into_owned();
-            let id = c
-                .data()
-                .shared
-                .queues
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .by_name
-                .get(&name)
-                .copied();
+            let name = tri!(guest_string(&c, np, nl));
+            let id = lock(&c.data().shared.queues).by_name.get(&name).copied();
             match id {
                 Some(id) => Ok(put_u32(&mut c, ret, id).err().unwrap_or(status::OK)),
                 None => Ok(status::NOT_FOUND),
@@ -121,12 +93,7 @@ fn queues(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         |c: Cx<'_>, id: i32, vp: i32, vl: i32| -> R {
             let m = tri!(memory(&c));
             let value = tri!(slice(m.data(&c), vp, vl)).to_vec();
-            let mut q = c
-                .data()
-                .shared
-                .queues
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut q = lock(&c.data().shared.queues);
             match q.items.get_mut(&(id as u32)) {
                 Some(items) => {
                     items.push_back(value);
@@ -141,12 +108,7 @@ fn queues(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "proxy_dequeue_shared_queue",
         |mut c: Cx<'_>, id: i32, ptr_out: i32, size_out: i32| -> R {
             let item = {
-                let mut q = c
-                    .data()
-                    .shared
-                    .queues
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let mut q = lock(&c.data().shared.queues);
                 match q.items.get_mut(&(id as u32)) {
                     Some(items) => items.pop_front(),
                     None => return Ok(status::NOT_FOUND),
@@ -169,15 +131,9 @@ fn metrics(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             if !(0..=2).contains(&kind) {
                 return Ok(status::BAD_ARGUMENT);
             }
-            let m = tri!(memory(&c));
-            let name = String::from_utf8_lossy(tri!(slice(m.data(&c), np, nl))).into_owned();
+            let name = tri!(guest_string(&c, np, nl));
             let id = {
-                let mut list = c
-                    .data()
-                    .shared
-                    .metrics
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
+                let mut list = lock(&c.data().shared.metrics);
                 match list.iter().position(|x| x.name == name && x.kind == kind) {
                     Some(i) => i,
                     None => {
@@ -197,12 +153,7 @@ fn metrics(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_record_metric",
         |c: Cx<'_>, id: i32, value: i64| {
-            let mut list = c
-                .data()
-                .shared
-                .metrics
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut list = lock(&c.data().shared.metrics);
             match list.get_mut(id as u32 as usize) {
                 Some(m) => {
                     m.value = value;
@@ -216,12 +167,7 @@ fn metrics(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_increment_metric",
         |c: Cx<'_>, id: i32, delta: i64| {
-            let mut list = c
-                .data()
-                .shared
-                .metrics
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut list = lock(&c.data().shared.metrics);
             match list.get_mut(id as u32 as usize) {
                 Some(m) if m.kind == 2 => status::BAD_ARGUMENT,
                 Some(m) => {
@@ -236,12 +182,7 @@ fn metrics(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_get_metric",
         |mut c: Cx<'_>, id: i32, ret: i32| -> R {
-            let value = c
-                .data()
-                .shared
-                .metrics
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            let value = lock(&c.data().shared.metrics)
                 .get(id as u32 as usize)
                 .map(|m| m.value);
             match value {

@@ -184,7 +184,7 @@ impl Core {
         bytes.hash(&mut h);
         let hash = h.finish();
         let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-        let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+        let mut modules = crate::mem::lock(&self.modules);
         if let Some(c) = modules.get(&key).filter(|c| c.hash == hash) {
             return Ok(c.pre.clone());
         }

@@ -22,6 +22,18 @@ pub(crate) fn slice(data: &[u8], ptr: i32, len: i32) -> Result<&[u8], i32> {
         .ok_or(status::INVALID_MEMORY_ACCESS)
 }
 
+/// A string argument (a key or name) read from guest memory; invalid UTF-8 is replaced.
+pub(crate) fn guest_string(c: &Cx<'_>, ptr: i32, len: i32) -> Result<String, i32> {
+    let m = memory(c)?;
+    Ok(String::from_utf8_lossy(slice(m.data(c), ptr, len)?).into_owned())
+}
+
+/// Locks host-side shared state. A guest cannot poison it (host code does not panic while
+/// holding it), so a poisoned lock's data is used as is.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Writes `bytes` at `ptr`.
 pub(crate) fn put(data: &mut [u8], ptr: i32, bytes: &[u8]) -> Result<(), i32> {
     let p = ptr as u32 as usize;

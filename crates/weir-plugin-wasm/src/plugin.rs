@@ -23,14 +23,14 @@ struct Pool {
 
 impl Pool {
     fn take(&self) -> Result<WasmInstance, String> {
-        if let Some(i) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+        if let Some(i) = crate::mem::lock(&self.idle).pop() {
             return Ok(i);
         }
         WasmInstance::new(&self.pre, &self.cfg)
     }
 
     fn give_back(&self, inst: WasmInstance) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = crate::mem::lock(&self.idle);
         if idle.len() < self.max_idle {
             idle.push(inst);
         }
