@@ -29,6 +29,8 @@ pub enum HookKind {
     Post,
     /// On the upstream's response.
     Response,
+    /// On each message of a gRPC call, either way (a Weir stream hook; not a Tyk hook type).
+    GrpcMessage,
 }
 
 impl HookKind {
@@ -40,6 +42,8 @@ impl HookKind {
             HookKind::PostKeyAuth => 3,
             HookKind::CustomAuth => 4,
             HookKind::Response => 5,
+            // Tyk's HookType has no such hook: 0 is its `Unknown`.
+            HookKind::GrpcMessage => 0,
         }
     }
 
@@ -51,6 +55,7 @@ impl HookKind {
             HookKind::PostKeyAuth => "post_key_auth",
             HookKind::Post => "post",
             HookKind::Response => "response",
+            HookKind::GrpcMessage => "grpc_message",
         }
     }
 }
@@ -217,6 +222,63 @@ pub enum PluginError {
     },
 }
 
+/// Which way a gRPC message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageDirection {
+    /// Upstream to client (the response body).
+    FromUpstream,
+    /// Client to upstream (the request body).
+    ToUpstream,
+}
+
+impl MessageDirection {
+    /// `from_upstream` or `to_upstream`, as logs and the Wasm and gRPC ABIs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageDirection::FromUpstream => "from_upstream",
+            MessageDirection::ToUpstream => "to_upstream",
+        }
+    }
+}
+
+/// One message of a gRPC call as a stream hook sees it. A hook replaces the message by
+/// assigning a new `payload`.
+#[derive(Debug, Clone)]
+pub struct GrpcMessage {
+    /// The stream hook's name (`symbol_name` / `functionName`).
+    pub hook: String,
+    /// Which way it travels.
+    pub direction: MessageDirection,
+    /// The call's method, `/package.Service/Method`.
+    pub method: Arc<str>,
+    /// The protobuf bytes, without the gRPC frame and decompressed.
+    pub payload: Bytes,
+    /// Position in this direction of the call, from 0, counting dropped messages.
+    pub index: u64,
+    /// The call's request headers, as sent upstream (after the request hooks).
+    pub headers: Arc<HeaderMap>,
+    /// The session, when a custom auth hook made one.
+    pub session: Option<Arc<Session>>,
+    /// The API (ids and config_data).
+    pub spec: Arc<ApiSpecInfo>,
+}
+
+/// What happens to a message after its hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageVerdict {
+    /// Send it on: the payload as it came, or as the hook replaced it.
+    Pass,
+    /// Do not send it; the stream goes on.
+    Drop,
+    /// End the call with this gRPC status; nothing more is read or sent.
+    End {
+        /// gRPC status code.
+        code: u8,
+        /// Status message (sent percent-encoded, as gRPC requires).
+        message: String,
+    },
+}
+
 /// A boxed future, as trait methods return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -224,6 +286,20 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait LoadedPlugin: Send + Sync {
     /// Runs one hook on the context.
     fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<(), PluginError>>;
+
+    /// Runs the stream hook `msg.hook` on one gRPC message. Drivers that load stream hooks
+    /// implement it; the default fails the call, for a driver that refused none at load.
+    fn on_grpc_message<'a>(
+        &'a self,
+        msg: &'a mut GrpcMessage,
+    ) -> BoxFuture<'a, Result<MessageVerdict, PluginError>> {
+        Box::pin(async move {
+            Err(PluginError::Unavailable {
+                hook: msg.hook.clone(),
+                reason: "this driver does not run stream hooks".into(),
+            })
+        })
+    }
 }
 
 /// One hook as the definition declares it.
@@ -279,6 +355,8 @@ pub struct PluginChain {
     pub post: Vec<HookDecl>,
     /// `response` hooks.
     pub response: Vec<HookDecl>,
+    /// Stream hooks, run in order on every gRPC message of a call.
+    pub grpc_message: Vec<HookDecl>,
     /// Deadline for one hook call.
     pub timeout: Duration,
     /// The API, as hooks see it.
@@ -306,6 +384,7 @@ impl std::fmt::Debug for PluginChain {
             .field("post_key_auth", &self.post_key_auth)
             .field("post", &self.post)
             .field("response", &self.response)
+            .field("grpc_message", &self.grpc_message)
             .field("timeout", &self.timeout)
             .finish()
     }

@@ -131,23 +131,6 @@ fn classic(api: &ApiDefinition) -> Result<Option<Declaration>, ConfigError> {
     let Some(mw) = doc.get("custom_middleware").filter(|v| v.is_object()) else {
         return Ok(None);
     };
-    if let Some(specific) = mw
-        .get("driver_specific_middleware")
-        .and_then(Value::as_object)
-    {
-        for (key, list) in specific {
-            if list.as_array().is_some_and(|l| !l.is_empty()) {
-                return Err(ConfigError::new(
-                    &api.file,
-                    format!("custom_middleware.driver_specific_middleware.{key}"),
-                    format!(
-                        "API `{}`: per-message stream hooks are not built in this version",
-                        api.api_id
-                    ),
-                ));
-            }
-        }
-    }
     let mut hooks = Vec::new();
     for (key, kind) in [
         ("pre", HookKind::Pre),
@@ -162,6 +145,7 @@ fn classic(api: &ApiDefinition) -> Result<Option<Declaration>, ConfigError> {
             }
         }
     }
+    hooks.extend(classic_stream_hooks(api, mw)?);
     let auth_enabled = [
         "custom_plugin_auth_enabled",
         "enable_coprocess_auth",
@@ -217,6 +201,57 @@ fn classic(api: &ApiDefinition) -> Result<Option<Declaration>, ConfigError> {
     }))
 }
 
+/// Stream hooks, the way seed 000 declares them:
+/// `driver_specific_middleware.<driver>_streams: [{path, symbol_name}]`, `<driver>` being the
+/// API's own `custom_middleware.driver` (so the seed's `goplugin_streams` under driver
+/// `goplugin`). A list under another driver's name is refused: an API has one driver.
+fn classic_stream_hooks(api: &ApiDefinition, mw: &Value) -> Result<Vec<HookDecl>, ConfigError> {
+    let Some(specific) = mw
+        .get("driver_specific_middleware")
+        .filter(|v| !v.is_null())
+    else {
+        return Ok(Vec::new());
+    };
+    let base = "custom_middleware.driver_specific_middleware";
+    let Some(specific) = specific.as_object() else {
+        return Err(ConfigError::new(&api.file, base, "expected an object"));
+    };
+    let driver = str_at(mw, "driver");
+    let expected = format!("{driver}_streams");
+    let mut hooks = Vec::new();
+    for (key, list) in specific {
+        let field = format!("{base}.{key}");
+        let Some(list) = list.as_array() else {
+            return Err(ConfigError::new(&api.file, field, "expected a list"));
+        };
+        if list.is_empty() {
+            continue;
+        }
+        if *key != expected {
+            return Err(ConfigError::new(
+                &api.file,
+                field,
+                format!(
+                    "API `{}`: stream hooks run in the API's driver (`{driver}`); declare them \
+                     as `{expected}`",
+                    api.api_id
+                ),
+            ));
+        }
+        for (i, entry) in list.iter().enumerate() {
+            let field = format!("{field}[{i}]");
+            hooks.extend(hook(
+                api,
+                HookKind::GrpcMessage,
+                entry,
+                CLASSIC_KEYS,
+                &field,
+            )?);
+        }
+    }
+    Ok(hooks)
+}
+
 fn oas(api: &ApiDefinition) -> Result<Option<Declaration>, ConfigError> {
     let Some(gw) = api.document.get("x-tyk-api-gateway") else {
         return Ok(None);
@@ -233,6 +268,8 @@ fn oas(api: &ApiDefinition) -> Result<Option<Declaration>, ConfigError> {
         ("postAuthenticationPlugins", HookKind::PostKeyAuth),
         ("postPlugins", HookKind::Post),
         ("responsePlugins", HookKind::Response),
+        // Weir: stream hooks (see docs/plugins.md).
+        ("grpcMessagePlugins", HookKind::GrpcMessage),
     ] {
         if let Some(list) = global.get(key).and_then(Value::as_array) {
             for (i, entry) in list.iter().enumerate() {

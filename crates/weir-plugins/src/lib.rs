@@ -109,6 +109,7 @@ impl PluginHost {
             post_key_auth: Vec::new(),
             post: Vec::new(),
             response: Vec::new(),
+            grpc_message: Vec::new(),
             timeout: decl.timeout.unwrap_or(DEFAULT_HOOK_TIMEOUT),
             spec: decl.spec.api.clone(),
             driver: decl.spec.driver.clone(),
@@ -121,6 +122,7 @@ impl PluginHost {
                 HookKind::PostKeyAuth => chain.post_key_auth.push(hook),
                 HookKind::Post => chain.post.push(hook),
                 HookKind::Response => chain.response.push(hook),
+                HookKind::GrpcMessage => chain.grpc_message.push(hook),
             }
         }
         Ok(Some(chain))

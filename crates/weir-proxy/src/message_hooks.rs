@@ -28,14 +28,7 @@ use weir_core::plugin::BoxFuture;
 use crate::body::BoxError;
 use crate::grpc_frame::{Encoding, FrameDecoder, FrameError, RawMessage, code};
 
-/// Which way a message travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// Upstream to client (the response body).
-    FromUpstream,
-    /// Client to upstream (the request body).
-    ToUpstream,
-}
+pub use weir_core::plugin::{MessageDirection as Direction, MessageVerdict};
 
 /// One message as a hook sees it.
 #[derive(Debug, Clone)]
@@ -49,22 +42,6 @@ pub struct StreamMessage {
     pub payload: Bytes,
     /// Position in this direction of the call, from 0, counting dropped messages too.
     pub index: u64,
-}
-
-/// What happens to a message after its hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageVerdict {
-    /// Send it on: the payload as it came, or as the hook replaced it.
-    Pass,
-    /// Do not send it; the stream goes on.
-    Drop,
-    /// End the call with this gRPC status; nothing more is read or sent.
-    End {
-        /// gRPC status code.
-        code: u8,
-        /// Status message (sent percent-encoded, as gRPC requires).
-        message: String,
-    },
 }
 
 /// A per-message hook. Calls for one stream come one at a time, in order. A hook that fails

@@ -593,14 +593,14 @@ async fn protected_api_is_refused_until_keys_exist() {
     );
 }
 
-/// Features that come in later issues are clear errors, never silent no-ops: the seed's
-/// per-message stream hooks are refused at load, naming the field.
+/// Stream hooks declared under another driver's name than the API's are refused at load,
+/// naming the field and the name that would work (an API has one driver).
 #[tokio::test]
-async fn unbuilt_stream_hooks_are_refused_at_load() {
+async fn stream_hooks_under_another_drivers_name_are_refused_at_load() {
     let up = HttpUpstream::start();
     let mut streams = keyless("streams", "/streams/", &up.url());
     streams["custom_middleware"] = json!({
-        "driver": "goplugin",
+        "driver": "wasm",
         "driver_specific_middleware": {"goplugin_streams": [{"path": "x.so", "symbol_name": "HandleStream"}]}
     });
     let files = [
@@ -614,8 +614,8 @@ async fn unbuilt_stream_hooks_are_refused_at_load() {
     let logs = gw.logs();
     assert!(
         logs.lines().any(|l| l.contains("streams.json")
-            && l.contains("goplugin_streams")
-            && l.contains("not built")),
+            && l.contains("driver_specific_middleware.goplugin_streams")
+            && l.contains("`wasm_streams`")),
         "{logs}"
     );
     assert_eq!(status_of(&gw.url("/good/echo")).await, 200);
