@@ -48,6 +48,7 @@ fn defaults_document() -> Value {
         "watch_app_path": false,
         "access_logs": { "enabled": true },
         "log_level": "info",
+        "grpc_max_message_size": 4194304,
         "coprocess_options": {
             "enable_coprocess": false,
             "coprocess_grpc_server": "",
@@ -78,6 +79,7 @@ struct RawGateway {
     watch_app_path: bool,
     access_logs: RawAccessLogs,
     log_level: String,
+    grpc_max_message_size: u64,
     coprocess_options: Value,
 }
 
@@ -284,6 +286,13 @@ fn convert(
         p
     });
 
+    if raw.grpc_max_message_size == 0 {
+        err(
+            "grpc_max_message_size",
+            "must be a positive number of bytes".to_string(),
+        );
+    }
+
     let http = raw.http_server_options;
     let mut certificates = Vec::new();
     for (i, c) in http.certificates.into_iter().enumerate() {
@@ -346,6 +355,7 @@ fn convert(
         watch_app_path: raw.watch_app_path,
         access_logs_enabled: raw.access_logs.enabled,
         log_level,
+        grpc_max_message_size: to_usize(raw.grpc_max_message_size).max(1),
         coprocess_options: raw.coprocess_options,
     }
 }

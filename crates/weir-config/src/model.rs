@@ -46,6 +46,10 @@ pub struct GatewayConfig {
     pub access_logs_enabled: bool,
     /// `log_level`: "debug", "info" (default), "warn", "error".
     pub log_level: String,
+    /// `grpc_max_message_size` (Weir): largest gRPC message a stream hook is handed, on the
+    /// wire and decompressed (default 4 MiB, gRPC's own default); a larger one ends the call
+    /// with RESOURCE_EXHAUSTED. Calls without stream hooks are not limited.
+    pub grpc_max_message_size: usize,
     /// `coprocess_options`, as written (the gRPC plugin driver reads it).
     pub coprocess_options: serde_json::Value,
 }

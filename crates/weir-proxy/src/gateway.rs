@@ -30,6 +30,7 @@ use crate::metrics::{ApiMetrics, Metrics};
 use crate::pipeline;
 use crate::respond::{error_response, gateway_error};
 use crate::router::RoutingTable;
+use crate::stream_hooks::{HookedCall, PluginMessageHook};
 use crate::upstream::Upstreams;
 use crate::websocket;
 
@@ -203,9 +204,22 @@ impl Gateway {
             parts = p;
             body = RequestBody::Boxed(b.boxed_unsync());
         }
+        // Stream hooks, on the gRPC side of a gRPC-Web call.
+        let mut hooked = None;
+        if grpc && let Some(chain) = api.plugins.as_ref().filter(|c| !c.grpc_message.is_empty()) {
+            let session = hook_ctx.as_ref().and_then(|c| c.session.clone());
+            let hook = PluginMessageHook::new(chain.clone(), parts.headers.clone(), session);
+            let mut call =
+                HookedCall::new(hook, parts.uri.path(), self.config.grpc_max_message_size);
+            body = call.wrap_request(body, &parts.headers);
+            hooked = Some(call);
+        }
         let (mut resp, upstream_time) = self
             .forward(&api, parts, body, &host, conn, grpc, timeout)
             .await;
+        if let Some(call) = &hooked {
+            resp = call.wrap_response(resp);
+        }
         if let Some(mode) = web {
             // Before response hooks: the trailers then travel inside the body and survive them.
             resp = web_response(resp, mode, &api, origin.as_ref());
@@ -300,10 +314,13 @@ impl Gateway {
             .map_or("/", |pq| pq.as_str())
             .to_string();
         // Response hooks see the request too; only then is a copy of the headers needed.
-        let headers = if chain.response.is_empty() {
+        // Without request hooks the headers stay where they are (stream hooks get their own).
+        let headers = if !chain.response.is_empty() {
+            parts.headers.clone()
+        } else if needs_body {
             std::mem::take(&mut parts.headers)
         } else {
-            parts.headers.clone()
+            http::HeaderMap::new()
         };
         let request = HookRequest {
             method: parts.method.as_str().to_string(),

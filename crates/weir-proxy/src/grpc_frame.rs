@@ -23,6 +23,8 @@ pub mod code {
     pub const UNIMPLEMENTED: u8 = 12;
     /// Broken framing or corrupt compressed data.
     pub const INTERNAL: u8 = 13;
+    /// A service the call needs (a plugin server) could not be reached.
+    pub const UNAVAILABLE: u8 = 14;
 }
 
 /// The size of the prefix in front of every message.

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod respond;
 pub mod router;
 pub mod server;
+pub mod stream_hooks;
 pub mod tls;
 pub mod upstream;
 pub mod websocket;

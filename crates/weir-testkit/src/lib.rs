@@ -18,12 +18,14 @@ mod http;
 mod rawhttp;
 mod runtime;
 mod tls;
+mod vision;
 mod ws;
 
 pub use gateway::{ApiText, Gateway, SECRET};
 pub use grpc::GrpcUpstream;
 pub use http::{HttpUpstream, checksum};
 pub use tls::{HttpsUpstream, SelfSigned, insecure_client_config};
+pub use vision::VisionUpstream;
 pub use ws::{UpgradeRequest, WsEchoUpstream};
 
 /// Code generated from `proto/echo.proto` (package `weir.test`): the `Echo`
@@ -31,6 +33,14 @@ pub use ws::{UpgradeRequest, WsEchoUpstream};
 pub mod pb {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("weir.test");
+}
+
+/// Code generated from seed 000's `examples/vision/proto/vision.proto` (package `vision`):
+/// the `VisionService` client ([`vision_pb::vision_service_client::VisionServiceClient`]),
+/// server and messages.
+pub mod vision_pb {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("vision");
 }
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago (bind `:0`,

@@ -1,0 +1,163 @@
+//! Seed 000's vision stream for the stream-hook tests: the API definition, and clients that
+//! call `vision.VisionService/StreamDetections` through weir (tonic over gRPC, and gRPC-Web
+//! clients nobody here wrote, under Node).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use tonic::metadata::MetadataValue;
+use weir_testkit::vision_pb::DetectionRequest;
+use weir_testkit::vision_pb::vision_service_client::VisionServiceClient;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// The lookup table the enricher test plugins read from config_data.
+pub fn enricher_config() -> Value {
+    json!({
+        "cameras": {
+            "cam-1": {"location": "Assembly line 1", "status": "active", "install_date": "2023-04-01"},
+            "cam-2": {"location": "Loading dock", "status": "maintenance", "install_date": "2021-11-30"}
+        },
+        "aliases": {"front-door": "cam-1"},
+        "blocked": ["cam-blocked"],
+        "dropped": ["cam-drop"]
+    })
+}
+
+/// Seed 000's definition (vision-api.json) pointed at `target`, with `custom_middleware`
+/// replaced by `middleware` (Null: no plugins) and `config_data` set.
+pub fn vision_api(target: &str, middleware: Value, config_data: Value) -> Value {
+    // The seed's own file, as written (CI has ../shared beside the checkout).
+    let seed = std::fs::read_to_string(repo().join("../shared/seeds/configs/vision-api.json"))
+        .expect("../shared/seeds/configs/vision-api.json");
+    let mut def: Value = serde_json::from_str(&seed).expect("vision-api.json");
+    def["proxy"]["target_url"] = json!(target);
+    def.as_object_mut()
+        .unwrap()
+        .remove("custom_middleware_bundle");
+    def.as_object_mut()
+        .unwrap()
+        .remove("middleware_global_config");
+    if middleware.is_null() {
+        def.as_object_mut().unwrap().remove("custom_middleware");
+    } else {
+        def["custom_middleware"] = middleware;
+    }
+    if !config_data.is_null() {
+        def["config_data"] = config_data;
+    }
+    def
+}
+
+/// What a client received: the events (as JSON) and the final gRPC status.
+#[derive(Debug)]
+pub struct Received {
+    /// One object per DetectionEvent, in order.
+    pub events: Vec<Value>,
+    /// The call's gRPC status code.
+    pub status: i64,
+    /// The status message.
+    pub message: String,
+}
+
+impl Received {
+    /// The camera ids, in order.
+    pub fn cameras(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .map(|e| e["camera_id"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+/// Calls through a gRPC-Web client under Node: `client` is `connect-binary`, `grpcweb-text`
+/// or `grpcweb-binary` (examples/grpc-web-client/vision.mjs).
+pub fn node_call(base: &str, camera: &str, client: &str, headers: &[(&str, &str)]) -> Received {
+    let dir = repo().join("examples/grpc-web-client");
+    assert!(
+        dir.join("node_modules").exists(),
+        "run scripts/setup-grpc-web.sh first"
+    );
+    let out = Command::new("node")
+        .arg(dir.join("vision.mjs"))
+        .arg(base)
+        .arg(camera)
+        .arg(client)
+        .args(headers.iter().map(|(k, v)| format!("{k}={v}")))
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "vision.mjs {client} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let last = lines.pop().expect("a status line");
+    Received {
+        events: lines,
+        status: last["status"].as_i64().expect("status"),
+        message: last["message"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// Calls over plain gRPC with tonic.
+pub async fn grpc_call(base: &str, camera: &str, headers: &[(&str, &str)]) -> Received {
+    let mut client = VisionServiceClient::connect(base.to_string())
+        .await
+        .expect("connect to weir");
+    let mut req = tonic::Request::new(DetectionRequest {
+        camera_id: camera.to_string(),
+    });
+    for (k, v) in headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(k.as_bytes()).unwrap();
+        req.metadata_mut()
+            .insert(key, MetadataValue::try_from(*v).unwrap());
+    }
+    let mut events = Vec::new();
+    let mut stream = match client.stream_detections(req).await {
+        Ok(r) => r.into_inner(),
+        Err(s) => {
+            return Received {
+                events,
+                status: s.code() as i64,
+                message: s.message().to_string(),
+            };
+        }
+    };
+    loop {
+        match stream.message().await {
+            Ok(Some(ev)) => events.push(json!({
+                "camera_id": ev.camera_id,
+                "timestamp_ms": ev.timestamp_ms,
+                "camera_location": ev.camera_location,
+                "camera_status": ev.camera_status,
+                "install_date": ev.install_date,
+                "labels": ev.objects.iter().map(|o| o.label.clone()).collect::<Vec<_>>(),
+            })),
+            Ok(None) => {
+                return Received {
+                    events,
+                    status: 0,
+                    message: String::new(),
+                };
+            }
+            Err(s) => {
+                return Received {
+                    events,
+                    status: s.code() as i64,
+                    message: s.message().to_string(),
+                };
+            }
+        }
+    }
+}
