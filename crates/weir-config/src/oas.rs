@@ -104,6 +104,10 @@ struct RawServer {
     listen_path: RawListenPath,
     custom_domain: RawCustomDomain,
     authentication: RawAuthentication,
+    /// Weir: `server.grpc.enabled`, the OAS form of classic `proxy.enable_grpc`.
+    grpc: Enabled,
+    /// Weir: `server.grpcWeb.enabled`, the OAS form of classic `proxy.enable_grpc_web`.
+    grpc_web: Enabled,
 }
 
 #[derive(Deserialize, Default)]
@@ -292,8 +296,8 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         transport: Transport {
             ssl_insecure_skip_verify: gw.upstream.tls_transport.insecure_skip_verify,
         },
-        enable_grpc: false,
-        enable_grpc_web: false,
+        enable_grpc: gw.server.grpc.enabled,
+        enable_grpc_web: gw.server.grpc_web.enabled,
         headers,
         cors,
         // OAS timeouts are per operation (`enforceTimeout`), not read yet.

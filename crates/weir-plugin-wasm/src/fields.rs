@@ -145,6 +145,10 @@ pub(crate) fn write(state: &mut HostState, map_id: i32, key: &[u8], val: &[u8], 
     let Some(s) = state.stream.as_mut() else {
         return status::NOT_FOUND;
     };
+    if s.grpc.is_some() {
+        // A message hook sees the call's request headers after they went upstream.
+        return status::BAD_ARGUMENT;
+    }
     let r = match map_id {
         map::HTTP_REQUEST_HEADERS => {
             let req = &mut s.ctx.request;
@@ -188,6 +192,9 @@ pub(crate) fn remove(state: &mut HostState, map_id: i32, key: &[u8]) -> i32 {
     let Some(s) = state.stream.as_mut() else {
         return status::NOT_FOUND;
     };
+    if s.grpc.is_some() {
+        return status::BAD_ARGUMENT;
+    }
     let headers = match map_id {
         map::HTTP_REQUEST_HEADERS => &mut s.ctx.request.headers,
         map::HTTP_RESPONSE_HEADERS => match s.ctx.response.as_mut() {
@@ -216,6 +223,9 @@ pub(crate) fn replace_all(state: &mut HostState, map_id: i32, pairs: &[(&[u8], &
     let Some(s) = state.stream.as_mut() else {
         return status::NOT_FOUND;
     };
+    if s.grpc.is_some() {
+        return status::BAD_ARGUMENT;
+    }
     let mut fresh = HeaderMap::new();
     for (k, v) in pairs.iter().filter(|(k, _)| !k.starts_with(b":")) {
         let e = write_headers(&mut fresh, &k.to_ascii_lowercase(), v, Write::Add);
@@ -251,6 +261,10 @@ pub(crate) fn replace_all(state: &mut HostState, map_id: i32, pairs: &[(&[u8], &
 /// The bytes of a buffer.
 pub(crate) fn buffer(state: &HostState, id: i32) -> Result<Bytes, i32> {
     let s = state.stream.as_ref();
+    let in_message = s.is_some_and(|s| s.grpc.is_some());
+    if in_message && matches!(id, buffer::HTTP_REQUEST_BODY | buffer::HTTP_RESPONSE_BODY) {
+        return Err(status::NOT_FOUND);
+    }
     match id {
         buffer::HTTP_REQUEST_BODY => Ok(s.ok_or(status::NOT_FOUND)?.ctx.request.body.clone()),
         buffer::HTTP_RESPONSE_BODY => Ok(s
@@ -281,6 +295,10 @@ pub(crate) fn set_buffer(
     let Some(s) = state.stream.as_mut() else {
         return status::NOT_FOUND;
     };
+    if s.grpc.is_some() {
+        // A message call has no body buffers: the message is read with weir_get_grpc_message.
+        return status::NOT_FOUND;
+    }
     let body = match id {
         buffer::HTTP_REQUEST_BODY => &mut s.ctx.request.body,
         buffer::HTTP_RESPONSE_BODY => match s.ctx.response.as_mut() {

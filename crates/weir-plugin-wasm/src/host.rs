@@ -314,6 +314,10 @@ fn streams(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let Some(s) = st.stream.as_mut() else {
                 return Ok(status::NOT_FOUND);
             };
+            if s.grpc.is_some() {
+                // A message hook ends its call with weir_end_grpc_stream instead.
+                return Ok(status::BAD_ARGUMENT);
+            }
             Ok(fields::local_response(s, code, body, &headers, grpc))
         },
     )?;
@@ -347,8 +351,9 @@ fn streams(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 .collect();
             st.next_call_id = st.next_call_id.wrapping_add(1).max(1);
             let id = st.next_call_id;
-            let Some(s) = st.stream.as_mut() else {
-                // Calls from the root context would need a stream-less dispatcher.
+            let Some(s) = st.stream.as_mut().filter(|s| s.grpc.is_none()) else {
+                // Calls from the root context would need a stream-less dispatcher; a message
+                // hook cannot wait (its action has no PAUSE).
                 return Ok(status::UNIMPLEMENTED);
             };
             s.pending.push(PendingCall {

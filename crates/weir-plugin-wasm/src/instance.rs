@@ -9,11 +9,13 @@ use bytes::Bytes;
 use http::HeaderMap;
 use wasmtime::{Instance, InstancePre, Store, Trap, TypedFunc};
 use weir_core::plugin::{
-    ApiSpecInfo, HookContext, HookKind, HookRequest, PluginError, ReturnOverrides,
+    ApiSpecInfo, GrpcMessage, HookContext, HookKind, HookRequest, MessageVerdict, PluginError,
+    ReturnOverrides,
 };
 
 use crate::abi::ACTION_PAUSE;
 use crate::callout::{self, Client};
+use crate::grpc_ext;
 use crate::state::{HostState, Shared, Stream, Upstream};
 
 /// The root context id (Weir runs one plugin context per instance).
@@ -46,6 +48,7 @@ struct Exports {
     log: Option<TypedFunc<i32, ()>>,
     delete: Option<TypedFunc<i32, ()>>,
     call_response: Option<Cb5>,
+    grpc_message: Option<Cb3>,
 }
 
 fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
@@ -154,6 +157,7 @@ impl WasmInstance {
             log: export(&inst, &mut store, "proxy_on_log")?,
             delete: export(&inst, &mut store, "proxy_on_delete")?,
             call_response: export(&inst, &mut store, "proxy_on_http_call_response")?,
+            grpc_message: export(&inst, &mut store, grpc_ext::EXPORT)?,
         };
         if let Some(f) = &ex.context_create {
             f.call(&mut store, (ROOT as i32, 0))
@@ -210,8 +214,7 @@ impl WasmInstance {
             spec: ctx.spec.clone(),
         };
         let hook = ctx.name.clone();
-        let id = self.next_id;
-        self.next_id = self.next_id.checked_add(1).unwrap_or(ROOT + 1);
+        let id = self.context_id();
         let st = self.store.data_mut();
         st.last_error = None;
         st.effective = id;
@@ -223,6 +226,7 @@ impl WasmInstance {
             scratch: HashMap::new(),
             pending: Vec::new(),
             call_response: None,
+            grpc: None,
         });
         self.store.set_epoch_deadline(self.ticks);
         let result = self.drive(id, client).await;
@@ -233,6 +237,70 @@ impl WasmInstance {
             Fail::Wasm(e) => explain(&e, &self.store, self.deadline, &hook),
             Fail::Reply(reason) => PluginError::BadReply { hook, reason },
         })
+    }
+
+    /// Runs a stream hook on one gRPC message: a fresh HTTP context gets
+    /// `proxy_on_grpc_message`, then `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`.
+    /// Synchronous: a message hook cannot wait on HTTP calls. On error the instance must be
+    /// discarded.
+    pub fn run_message(&mut self, msg: &mut GrpcMessage) -> Result<MessageVerdict, PluginError> {
+        let hook = msg.hook.clone();
+        let bad = |reason: String| PluginError::BadReply {
+            hook: hook.clone(),
+            reason,
+        };
+        let Some(on_message) = self.ex.grpc_message.clone() else {
+            return Err(bad(format!(
+                "the module does not export `{}`",
+                grpc_ext::EXPORT
+            )));
+        };
+        let size = i32::try_from(msg.payload.len())
+            .map_err(|_| bad(format!("a {} byte message is too big", msg.payload.len())))?;
+        let id = self.context_id();
+        let st = self.store.data_mut();
+        st.last_error = None;
+        st.effective = id;
+        st.stream = Some(grpc_ext::stream(id, msg));
+        self.store.set_epoch_deadline(self.ticks);
+        let direction = grpc_ext::direction_code(msg.direction);
+        let result = self.drive_message(id as i32, on_message, direction, size);
+        let call = self.store.data_mut().stream.take().and_then(|s| s.grpc);
+        match (result, call) {
+            (Ok(action), Some(call)) => grpc_ext::verdict(action, call, msg).map_err(bad),
+            (Ok(_), None) => Err(bad("the message call lost its state".into())),
+            (Err(e), _) => Err(explain(&e, &self.store, self.deadline, &hook)),
+        }
+    }
+
+    fn drive_message(
+        &mut self,
+        id: i32,
+        f: Cb3,
+        direction: i32,
+        size: i32,
+    ) -> wasmtime::Result<i32> {
+        if let Some(c) = &self.ex.context_create {
+            c.call(&mut self.store, (id, ROOT as i32))?;
+        }
+        let action = f.call(&mut self.store, (id, direction, size))?;
+        if let Some(f) = &self.ex.done {
+            f.call(&mut self.store, id)?;
+        }
+        if let Some(f) = &self.ex.log {
+            f.call(&mut self.store, id)?;
+        }
+        if let Some(f) = &self.ex.delete {
+            f.call(&mut self.store, id)?;
+        }
+        Ok(action)
+    }
+
+    /// A new HTTP context id (ids wrap, skipping the root's).
+    fn context_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.checked_add(1).unwrap_or(ROOT + 1);
+        id
     }
 
     async fn drive(&mut self, id: u32, client: &Client) -> Result<(), Fail> {

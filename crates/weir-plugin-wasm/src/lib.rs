@@ -14,6 +14,10 @@
 //! `proxy_on_response_body`; then `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`. See
 //! the crate README for how the ABI maps onto [`HookContext`](weir_core::plugin::HookContext).
 //!
+//! Stream hooks (`HookKind::GrpcMessage`) use Weir's extension: the module exports
+//! `proxy_on_grpc_message` and reads, replaces or ends each gRPC message through `weir_*` host
+//! functions (`docs/stream-hooks-wasm.md`).
+//!
 //! Wasm runs synchronously inside the hook's future: filters are short, reusing a warm
 //! instance costs a few microseconds, and the epoch deadline bounds the worst case a
 //! misbehaving filter can hold a runtime worker. Only `proxy_http_call` waits, and that wait
@@ -22,6 +26,7 @@
 mod abi;
 mod callout;
 mod fields;
+mod grpc_ext;
 mod host;
 mod host_shared;
 mod instance;
@@ -120,6 +125,7 @@ impl WasmDriver {
         let mut linker = Linker::new(&engine);
         host::link(&mut linker).map_err(|e| format!("linking host functions: {e}"))?;
         wasi::link(&mut linker).map_err(|e| format!("linking WASI functions: {e}"))?;
+        grpc_ext::link(&mut linker).map_err(|e| format!("linking weir_ functions: {e}"))?;
         let mut upstreams = HashMap::new();
         for (name, base) in &options.http_upstreams {
             let base = base.trim_end_matches('/');

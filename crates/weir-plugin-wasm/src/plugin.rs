@@ -5,9 +5,13 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use wasmtime::InstancePre;
-use weir_core::plugin::{BoxFuture, HookContext, HookKind, LoadedPlugin, PluginError, PluginSpec};
+use weir_core::plugin::{
+    BoxFuture, GrpcMessage, HookContext, HookKind, LoadedPlugin, MessageVerdict, PluginError,
+    PluginSpec,
+};
 
 use crate::Core;
+use crate::grpc_ext;
 use crate::instance::{InstanceConfig, WasmInstance};
 use crate::state::HostState;
 
@@ -120,6 +124,16 @@ impl WasmPlugin {
                     pool
                 }
             };
+            if decl.kind == HookKind::GrpcMessage {
+                grpc_ext::check_export(pool.pre.module()).map_err(|e| {
+                    format!(
+                        "{}: wasm module {}: stream hook `{}` (grpc_message): {e}",
+                        spec.file.display(),
+                        path.display(),
+                        decl.name
+                    )
+                })?;
+            }
             hooks.push(Hook {
                 kind: decl.kind,
                 name: decl.name.clone(),
@@ -130,22 +144,57 @@ impl WasmPlugin {
     }
 }
 
+impl WasmPlugin {
+    fn hook(&self, kind: HookKind, name: &str) -> Option<&Hook> {
+        self.hooks.iter().find(|h| h.kind == kind && h.name == name)
+    }
+}
+
+fn starting(hook: &str, reason: String) -> PluginError {
+    PluginError::Crashed {
+        hook: hook.to_owned(),
+        reason: format!("starting a new instance: {reason}"),
+    }
+}
+
 impl LoadedPlugin for WasmPlugin {
     fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<(), PluginError>> {
         Box::pin(async move {
+            if ctx.kind == HookKind::GrpcMessage {
+                return Err(PluginError::BadReply {
+                    hook: ctx.name.clone(),
+                    reason: "a stream hook runs per message, through on_grpc_message".into(),
+                });
+            }
             let hook = self
-                .hooks
-                .iter()
-                .find(|h| h.kind == ctx.kind && h.name == ctx.name)
+                .hook(ctx.kind, &ctx.name)
                 .ok_or_else(|| PluginError::Unavailable {
                     hook: ctx.name.clone(),
                     reason: format!("no wasm hook `{}` for {}", ctx.name, ctx.kind.as_str()),
                 })?;
-            let mut inst = hook.pool.take().map_err(|reason| PluginError::Crashed {
-                hook: ctx.name.clone(),
-                reason: format!("starting a new instance: {reason}"),
-            })?;
+            let mut inst = hook.pool.take().map_err(|r| starting(&ctx.name, r))?;
             let result = inst.run(ctx, &self.core.client).await;
+            if result.is_ok() {
+                hook.pool.give_back(inst);
+            }
+            result
+        })
+    }
+
+    fn on_grpc_message<'a>(
+        &'a self,
+        msg: &'a mut GrpcMessage,
+    ) -> BoxFuture<'a, Result<MessageVerdict, PluginError>> {
+        Box::pin(async move {
+            let hook = self.hook(HookKind::GrpcMessage, &msg.hook).ok_or_else(|| {
+                PluginError::Unavailable {
+                    hook: msg.hook.clone(),
+                    reason: format!("no wasm stream hook `{}`", msg.hook),
+                }
+            })?;
+            // Each concurrent call takes its own instance; the pool grows on demand.
+            let mut inst = hook.pool.take().map_err(|r| starting(&msg.hook, r))?;
+            let result = inst.run_message(msg);
             if result.is_ok() {
                 hook.pool.give_back(inst);
             }

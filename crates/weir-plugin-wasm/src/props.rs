@@ -10,7 +10,11 @@
 //! | `weir.api_id`, `weir.org_id` | yes | no |
 //! | `weir.session` (session JSON, Tyk REST names) | yes | yes: authenticates an `auth_check` hook |
 //! | `weir.metadata.<key>` (e.g. `token`) | yes | yes |
+//! | `grpc.method`, `grpc.direction` (`to_upstream` / `from_upstream`), `grpc.index` (decimal) (stream hooks) | yes | no |
 //! | any other path | what the filter set in this call | yes (kept for the call only) |
+//!
+//! In a stream hook call (one gRPC message) nothing under `weir` can be set: the session and
+//! metadata were settled before the call started.
 
 use http::header::HOST;
 use weir_core::plugin::Session;
@@ -27,6 +31,7 @@ pub(crate) fn get(state: &HostState, raw: &[u8], path: &[&str]) -> Result<Vec<u8
     let stream = state.stream.as_ref();
     let ctx = stream.map(|s| &s.ctx);
     let req = ctx.map(|c| &c.request);
+    let grpc = stream.and_then(|s| s.grpc.as_ref());
     let header = |h: &http::HeaderMap, name: &str| h.get(name).map(|v| v.as_bytes().to_vec());
     let v = match path {
         ["request", "path"] => req.and_then(|r| text(&r.url)),
@@ -56,7 +61,11 @@ pub(crate) fn get(state: &HostState, raw: &[u8], path: &[&str]) -> Result<Vec<u8
         ["weir", "org_id"] => text(&state.api.org_id),
         ["weir", "session"] => ctx
             .and_then(|c| c.session.as_ref())
+            .or_else(|| grpc.and_then(|g| g.session.as_deref()))
             .and_then(|s| serde_json::to_vec(s).ok()),
+        ["grpc", "method"] => grpc.and_then(|g| text(&g.method)),
+        ["grpc", "direction"] => grpc.and_then(|g| text(g.direction.as_str())),
+        ["grpc", "index"] => grpc.and_then(|g| text(&g.index.to_string())),
         ["weir", "metadata", key] => ctx.and_then(|c| c.metadata.get(*key)).and_then(|v| text(v)),
         _ => stream.and_then(|s| s.scratch.get(raw).cloned()),
     };
@@ -69,7 +78,9 @@ pub(crate) fn set(state: &mut HostState, raw: &[u8], path: &[&str], value: &[u8]
         // Outside a hook call there is nothing to attach a property to.
         return status::NOT_FOUND;
     };
+    let read_only = stream.grpc.is_some() && path.first() == Some(&"weir");
     match path {
+        _ if read_only => status::BAD_ARGUMENT,
         ["weir", "session"] => match serde_json::from_slice::<Session>(value) {
             Ok(s) => {
                 stream.ctx.session = Some(s);
@@ -87,7 +98,9 @@ pub(crate) fn set(state: &mut HostState, raw: &[u8], path: &[&str], value: &[u8]
             }
             Err(_) => status::BAD_ARGUMENT,
         },
-        ["weir", ..] | ["request", ..] | ["response", ..] | ["source", ..] => status::BAD_ARGUMENT,
+        ["weir", ..] | ["request", ..] | ["response", ..] | ["source", ..] | ["grpc", ..] => {
+            status::BAD_ARGUMENT
+        }
         _ => {
             stream.scratch.insert(raw.to_vec(), value.to_vec());
             status::OK

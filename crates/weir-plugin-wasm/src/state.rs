@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use wasmtime::{Memory, ResourceLimiter, TypedFunc};
-use weir_core::plugin::{ApiSpecInfo, HookContext};
+use weir_core::plugin::{ApiSpecInfo, HookContext, MessageDirection, Session};
 
 /// State shared by every instance a driver creates (proxy-wasm's "shared" key-value store,
 /// queues and metrics are host-wide).
@@ -70,6 +70,24 @@ pub(crate) struct Stream {
     pub scratch: HashMap<Vec<u8>, Vec<u8>>,
     pub pending: Vec<PendingCall>,
     pub call_response: Option<CallResponse>,
+    /// Set when the call is a stream hook on one gRPC message (`proxy_on_grpc_message`);
+    /// `ctx` then only carries the call's request headers, read-only.
+    pub grpc: Option<GrpcCall>,
+}
+
+/// The gRPC message a stream hook call works on, and what the filter asked for.
+pub(crate) struct GrpcCall {
+    pub direction: MessageDirection,
+    pub method: Arc<str>,
+    pub index: u64,
+    /// The message as it stands: the original, or the filter's replacement.
+    pub payload: Bytes,
+    /// The filter called `weir_set_grpc_message`.
+    pub replaced: bool,
+    /// The filter called `weir_end_grpc_stream(code, message)`.
+    pub end: Option<(u8, String)>,
+    /// Shared with the gateway rather than copied into `ctx` for every message.
+    pub session: Option<Arc<Session>>,
 }
 
 /// Per-instance host state (the wasmtime `Store` data).

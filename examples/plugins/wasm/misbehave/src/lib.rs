@@ -3,11 +3,17 @@
 //! memory limit), `reply` (answers 200 itself), `inspect` (copies properties into request
 //! headers and rewrites `:path`), `shared` (counts calls in shared data with CAS, round-trips
 //! a shared queue, increments a counter metric, and reports all three in headers). Anything else sets `x-misbehave-ok: 1` and continues.
+//!
+//! As a stream hook (`proxy_on_grpc_message`, written against the raw ABI on purpose) the
+//! message text selects: `panic`, `loop`, `action:N` (returns action N), `end-bad` (tries
+//! status 99, then reports the host's answer as the new message), `inspect` (replaces the
+//! message with what the host tells about the call); anything else passes unchanged.
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, Status};
 use std::hint::black_box;
+use weir_grpc_ext::{ACTION_PASS, end_stream, get_message, set_message};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -103,5 +109,68 @@ impl Filter {
         self.set_http_request_header("x-job", Some(&String::from_utf8_lossy(&job)));
         self.set_http_request_header("x-queue-after", Some(&format!("{empty:?}")));
         self.set_http_request_header("x-metric", Some(&count.to_string()));
+    }
+}
+
+#[link(wasm_import_module = "env")]
+unsafe extern "C" {
+    // Declared here too: the SDK's wrapper panics on the BAD_ARGUMENT the probe expects.
+    fn proxy_replace_header_map_value(map: u32, kp: *const u8, kl: usize, vp: *const u8, vl: usize) -> u32;
+}
+
+/// Stream hook entry point, raw: the host's numbers are visible in tests.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_message(_context_id: u32, direction: u32, size: u32) -> u32 {
+    let msg = get_message().unwrap_or_default();
+    match msg.as_slice() {
+        b"panic" => panic!("misbehave: asked to panic in a message hook"),
+        b"loop" => {
+            let mut n = 0u64;
+            loop {
+                n = black_box(n.wrapping_add(1));
+            }
+        }
+        b"end-bad" => {
+            let answer = format!("{:?}", end_stream(99, "nope"));
+            set_message(answer.as_bytes()).unwrap();
+            ACTION_PASS
+        }
+        b"inspect" => {
+            let prop = |path: Vec<&str>| {
+                proxy_wasm::hostcalls::get_property(path)
+                    .ok()
+                    .flatten()
+                    .map(|v| String::from_utf8_lossy(&v).into_owned())
+                    .unwrap_or_else(|| "<none>".into())
+            };
+            let header = |name: &str| {
+                proxy_wasm::hostcalls::get_map_value(proxy_wasm::types::MapType::HttpRequestHeaders, name)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "<none>".into())
+            };
+            let (k, v) = ("x-new", "1");
+            // SAFETY: both slices outlive the call.
+            let write = unsafe { proxy_replace_header_map_value(0, k.as_ptr(), k.len(), v.as_ptr(), v.len()) };
+            let report = [
+                format!("direction={direction}"),
+                format!("size={size}"),
+                format!("method={}", prop(vec!["grpc", "method"])),
+                format!("dir={}", prop(vec!["grpc", "direction"])),
+                format!("index={}", prop(vec!["grpc", "index"])),
+                format!("path={}", header(":path")),
+                format!("tag={}", header("x-enrich-tag")),
+                format!("api={}", prop(vec!["weir", "api_id"])),
+                format!("plugin={}", prop(vec!["plugin_name"])),
+                format!("session={}", prop(vec!["weir", "session"]).contains("\"alias\":\"cam-user\"")),
+                format!("write={write}"),
+            ];
+            set_message(report.join(" ").as_bytes()).unwrap();
+            ACTION_PASS
+        }
+        m => match std::str::from_utf8(m).ok().and_then(|m| m.strip_prefix("action:")) {
+            Some(n) => n.parse().unwrap_or(ACTION_PASS),
+            None => ACTION_PASS,
+        },
     }
 }
