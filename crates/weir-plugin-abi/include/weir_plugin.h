@@ -25,7 +25,11 @@
  *    its deadline fails the request only after it returns. A crash (segfault, abort) takes the
  *    gateway down: unlike Wasm and gRPC plugins, native plugins are trusted code.
  *  - Version 1 grows only by appending fields to WeirHostApi and WeirPluginV1; each side checks
- *    the other's struct_size and reads only fields that exist on both.
+ *    the other's struct_size and reads only fields that exist on both (WEIR_HOST_HAS below).
+ *
+ * Stream hooks (on_grpc_message) answer with their status: WEIR_OK passes the message (replaced
+ * if the hook called set_grpc_message), WEIR_GRPC_DROP drops it, WEIR_GRPC_END ends the call
+ * with the status given to set_grpc_status; an error fails the call with gRPC INTERNAL.
  */
 #ifndef WEIR_PLUGIN_H
 #define WEIR_PLUGIN_H
@@ -52,6 +56,10 @@ typedef int32_t WeirStatus;
 #define WEIR_ERR_PANIC (-4)       /* the hook panicked/threw; message via set_error */
 #define WEIR_ERR_ABI (-5)         /* the other side's struct_size is too small */
 #define WEIR_ERR_INTERNAL (-6)    /* a host bug; nothing was changed */
+
+/* on_grpc_message verdicts (besides WEIR_OK = pass). */
+#define WEIR_GRPC_DROP 2 /* do not send this message; the stream goes on */
+#define WEIR_GRPC_END 3  /* end the call with the status given to set_grpc_status */
 
 /* hook_kind values (Tyk's coprocess.HookType numbers). */
 #define WEIR_HOOK_PRE 1u
@@ -152,9 +160,20 @@ typedef struct WeirHostApi {
   WeirStatus (*log)(WeirCtx *ctx, uint32_t level, WeirStr msg);
   /* says why the hook failed, before returning WEIR_ERR_HOOK */
   WeirStatus (*set_error)(WeirCtx *ctx, WeirStr msg);
-  /* replaces the message being processed; on_grpc_message only */
+  /* replaces the message being processed (bytes); on_grpc_message only, then return WEIR_OK */
   WeirStatus (*set_grpc_message)(WeirCtx *ctx, WeirStr message);
+
+  /* Appended for stream hooks: check WEIR_HOST_HAS(host, field) before calling them. */
+  /* the gRPC status ending the call (code 0..=16, message UTF-8); on_grpc_message only, then
+   * return WEIR_GRPC_END */
+  WeirStatus (*set_grpc_status)(WeirCtx *ctx, uint32_t code, WeirStr message);
+  /* the message's position in its direction, from 0, counting dropped ones; on_grpc_message only */
+  WeirStatus (*get_grpc_message_index)(WeirCtx *ctx, uint64_t *out);
 } WeirHostApi;
+
+/* True when the host's table has `field` (host is a const WeirHostApi *). */
+#define WEIR_HOST_HAS(host, field)                                                              \
+  ((size_t)(host)->struct_size >= offsetof(WeirHostApi, field) + sizeof((host)->field))
 
 /* The exported descriptor. */
 typedef struct WeirPluginV1 {
@@ -175,11 +194,13 @@ typedef struct WeirPluginV1 {
   /* Frees an instance, once, after its last call has returned. */
   void (*drop)(void *instance);
 
-  /* Reserved for stream plugins; may be NULL. Sees one gRPC message (direction is
-   * WEIR_GRPC_*, method_path "/package.Service/Method", message the protobuf bytes without
-   * framing) and may replace it with host->set_grpc_message. Request getters work on ctx,
-   * setters return WEIR_ERR_UNAVAILABLE. Hosts before Weir's stream plugins (issue 4) never
-   * call it. */
+  /* Stream hooks; NULL when the plugin has none (declaring one for it is a load error). Sees
+   * one gRPC message (direction is WEIR_GRPC_*, method_path "/package.Service/Method", message
+   * the protobuf bytes without framing, decompressed; both valid for the whole call) and
+   * returns WEIR_OK (pass; replaced after set_grpc_message), WEIR_GRPC_DROP, WEIR_GRPC_END
+   * (after set_grpc_status) or an error (after set_error). Request getters (headers, session,
+   * config data) work on ctx; get_method says "POST"; url, body, query parameters and the
+   * response are WEIR_ERR_UNAVAILABLE, and so are setters other than the message ones. */
   WeirStatus (*on_grpc_message)(void *instance, const WeirHostApi *host, WeirCtx *ctx,
                                 WeirStr hook_name, uint32_t direction, WeirStr method_path,
                                 WeirStr message);

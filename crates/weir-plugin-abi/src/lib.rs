@@ -23,7 +23,14 @@
 //! - `call` may run on several threads at once with the same instance; a `ctx` belongs to one
 //!   call on one thread and is dead once the call returns.
 //! - Growth within version 1 only appends fields: each side checks `struct_size` and reads
-//!   only the fields it knows that the other side has.
+//!   only the fields it knows that the other side has ([`host_api_has`] tells a plugin whether
+//!   the host's table reaches a field).
+//!
+//! # Stream hooks
+//! `on_grpc_message` sees one gRPC message at a time. Its return status is the verdict:
+//! [`WEIR_OK`] passes the message (replaced when the hook called `set_grpc_message`),
+//! [`WEIR_GRPC_DROP`] drops it, [`WEIR_GRPC_END`] ends the call with the status given to
+//! `set_grpc_status`; an error status fails the call with gRPC INTERNAL.
 
 #![no_std]
 
@@ -59,6 +66,11 @@ pub const WEIR_ERR_PANIC: WeirStatus = -4;
 pub const WEIR_ERR_ABI: WeirStatus = -5;
 /// A bug on the host side; the call failed without changing anything.
 pub const WEIR_ERR_INTERNAL: WeirStatus = -6;
+
+/// `on_grpc_message` verdict: do not send this message; the stream goes on.
+pub const WEIR_GRPC_DROP: WeirStatus = 2;
+/// `on_grpc_message` verdict: end the call with the status given to `set_grpc_status`.
+pub const WEIR_GRPC_END: WeirStatus = 3;
 
 /// `hook_kind` of a pre hook (numbers are Tyk's `coprocess.HookType`).
 pub const WEIR_HOOK_PRE: u32 = 1;
@@ -240,8 +252,28 @@ pub struct WeirHostApi {
     pub log: unsafe extern "C" fn(ctx: *mut WeirCtx, level: u32, msg: WeirStr) -> WeirStatus,
     /// Says why the hook failed; call before returning [`WEIR_ERR_HOOK`] or [`WEIR_ERR_PANIC`].
     pub set_error: SetFn,
-    /// Replaces the message being processed (`on_grpc_message` only).
+    /// Replaces the message being processed (bytes; `on_grpc_message` only). The hook must
+    /// then return [`WEIR_OK`]; the last call wins.
     pub set_grpc_message: SetFn,
+    // Appended for stream hooks: a plugin checks `host_api_has` before calling these.
+    /// Sets the gRPC status ending the call (`code` 0..=16, `message` UTF-8); the hook must
+    /// then return [`WEIR_GRPC_END`] (`on_grpc_message` only).
+    pub set_grpc_status:
+        unsafe extern "C" fn(ctx: *mut WeirCtx, code: u32, message: WeirStr) -> WeirStatus,
+    /// The message's position in its direction of the call, from 0, counting dropped
+    /// messages (`on_grpc_message` only).
+    pub get_grpc_message_index:
+        unsafe extern "C" fn(ctx: *mut WeirCtx, out: *mut u64) -> WeirStatus,
+}
+
+/// `struct_size` of the first version-1 host table, which ends at `set_grpc_message`. Every
+/// version-1 host has at least this; hooks that call only those functions need no more.
+pub const HOST_API_BASE_SIZE: usize = core::mem::offset_of!(WeirHostApi, set_grpc_status);
+
+/// True when a host table of `struct_size` bytes has the field that starts at `offset` and is
+/// `size` bytes long (use `offset_of!` and `size_of`), e.g. before calling `set_grpc_status`.
+pub const fn host_api_has(struct_size: u32, offset: usize, size: usize) -> bool {
+    struct_size as usize >= offset + size
 }
 
 /// `init`: builds an instance from the API's `config_data` (JSON text, `null` when unset).
@@ -266,10 +298,14 @@ pub type CallFn = unsafe extern "C" fn(
 pub type DropFn = unsafe extern "C" fn(instance: *mut c_void);
 
 /// `on_grpc_message`: sees one gRPC message (`direction` is `WEIR_GRPC_*`, `method_path` the
-/// `/package.Service/Method` path, `message` the protobuf bytes without framing) and may
-/// replace it with `host->set_grpc_message`. Request getters work on `ctx`; setters return
-/// [`WEIR_ERR_UNAVAILABLE`]. Reserved: hosts before Weir's stream plugins (issue 4) never call
-/// it, so it may be null.
+/// `/package.Service/Method` path, `message` the protobuf bytes without framing, decompressed;
+/// both valid for the whole call) and answers with its status: [`WEIR_OK`] (pass; replaced when
+/// it called `set_grpc_message`), [`WEIR_GRPC_DROP`], [`WEIR_GRPC_END`] (after
+/// `set_grpc_status`), or an error ([`WEIR_ERR_HOOK`] / [`WEIR_ERR_PANIC`] after `set_error`).
+/// Request getters (headers, session, config data) work on `ctx`; the method is `POST`; url,
+/// body, query parameters and the response are [`WEIR_ERR_UNAVAILABLE`], and so are setters
+/// other than the message ones. May be null in a plugin without stream hooks: declaring one
+/// for it is then a load error.
 pub type GrpcMessageFn = unsafe extern "C" fn(
     instance: *mut c_void,
     host: *const WeirHostApi,
@@ -295,7 +331,7 @@ pub struct WeirPluginV1 {
     pub call: CallFn,
     /// See [`DropFn`].
     pub drop: DropFn,
-    /// See [`GrpcMessageFn`]; may be null.
+    /// See [`GrpcMessageFn`]; null when the plugin has no stream hooks.
     pub on_grpc_message: Option<GrpcMessageFn>,
 }
 

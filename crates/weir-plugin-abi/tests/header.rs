@@ -69,6 +69,8 @@ fn expected() -> Vec<(String, i64)> {
             log,
             set_error,
             set_grpc_message,
+            set_grpc_status,
+            get_grpc_message_index,
         }
     );
     layout!(
@@ -94,6 +96,8 @@ fn expected() -> Vec<(String, i64)> {
         WEIR_ERR_PANIC,
         WEIR_ERR_ABI,
         WEIR_ERR_INTERNAL,
+        WEIR_GRPC_DROP,
+        WEIR_GRPC_END,
         WEIR_HOOK_PRE,
         WEIR_HOOK_POST,
         WEIR_HOOK_POST_KEY_AUTH,
@@ -107,15 +111,49 @@ fn expected() -> Vec<(String, i64)> {
         WEIR_GRPC_CLIENT_TO_SERVER,
         WEIR_GRPC_SERVER_TO_CLIENT,
     );
+    // WEIR_HOST_HAS against a first version-1 table (`base`) and a current one (`full`).
+    let base = HOST_API_BASE_SIZE as u32;
+    let full = size_of::<WeirHostApi>() as u32;
+    let has = |size: u32, offset: usize| host_api_has(size, offset, size_of::<usize>()) as i64;
+    for (table, size) in [("base", base), ("full", full)] {
+        for (field, offset) in [
+            (
+                "set_grpc_message",
+                offset_of!(WeirHostApi, set_grpc_message),
+            ),
+            ("set_grpc_status", offset_of!(WeirHostApi, set_grpc_status)),
+            (
+                "get_grpc_message_index",
+                offset_of!(WeirHostApi, get_grpc_message_index),
+            ),
+        ] {
+            out.push((
+                format!("WEIR_HOST_HAS(&{table}, {field})"),
+                has(size, offset),
+            ));
+        }
+    }
     out
+}
+
+/// Declarations the expressions above use: host tables of both sizes.
+fn preamble() -> String {
+    format!(
+        "  WeirHostApi base, full;\n  memset(&base, 0, sizeof base);\n  \
+         memset(&full, 0, sizeof full);\n  base.struct_size = {};\n  \
+         full.struct_size = sizeof(WeirHostApi);\n",
+        HOST_API_BASE_SIZE
+    )
 }
 
 #[test]
 fn header_matches_rust_types() {
     let expected = expected();
     let mut c = String::from(
-        "#include <stdio.h>\n#include <stddef.h>\n#include \"weir_plugin.h\"\nint main(void) {\n",
+        "#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n#include \"weir_plugin.h\"\n\
+         int main(void) {\n",
     );
+    c.push_str(&preamble());
     for (expr, _) in &expected {
         writeln!(c, "  printf(\"%lld\\n\", (long long)({expr}));").unwrap();
     }
@@ -158,6 +196,20 @@ fn header_matches_rust_types() {
         mismatches.is_empty(),
         "header and Rust disagree: {mismatches:#?}"
     );
+}
+
+#[test]
+fn the_first_host_table_ends_before_the_stream_functions() {
+    // Fields up to set_grpc_message are the original version-1 table; nothing moved.
+    assert_eq!(
+        HOST_API_BASE_SIZE,
+        offset_of!(WeirHostApi, set_grpc_message) + size_of::<usize>()
+    );
+    assert!(!host_api_has(
+        HOST_API_BASE_SIZE as u32,
+        offset_of!(WeirHostApi, set_grpc_status),
+        size_of::<usize>()
+    ));
 }
 
 #[test]

@@ -1,44 +1,21 @@
 //! The host side of the ABI: [`HOST_API`], whose functions map a plugin's calls onto the
-//! `HookContext` of the current call, held in a [`HostCtx`].
+//! current call's [`HostCtx`] (a hook's `HookContext`, or a stream hook's `GrpcMessage`).
 //!
 //! Getters hand out pointers into the context itself (header values, url, body) or into
 //! `scratch` (decoded parameters, session JSON): both stay valid until the next host call on
 //! the same ctx, which is what the ABI promises, and nothing is copied on the way out.
+//! Functions that need a request hook's context return `WEIR_ERR_UNAVAILABLE` in a stream
+//! hook (through [`HostCtx::hook`]), and the message functions do outside one.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use weir_core::plugin::{HookContext, HookResponse, ReturnOverrides, Session};
+use weir_core::plugin::{HookResponse, ReturnOverrides, Session};
 use weir_plugin_abi::*;
 
+use crate::ctx::HostCtx;
 use crate::query;
-
-/// The per-call context behind a plugin's `WeirCtx` pointer.
-pub(crate) struct HostCtx<'a> {
-    pub hook: &'a mut HookContext,
-    /// The plugin's name, for its log lines.
-    pub plugin: &'a str,
-    /// Values built for the plugin (decoded parameters, session JSON).
-    pub scratch: Vec<u8>,
-    /// What the plugin said went wrong (`set_error`).
-    pub error: Option<String>,
-}
-
-impl<'a> HostCtx<'a> {
-    pub fn new(hook: &'a mut HookContext, plugin: &'a str) -> Self {
-        HostCtx {
-            hook,
-            plugin,
-            scratch: Vec::new(),
-            error: None,
-        }
-    }
-
-    pub fn as_ptr(&mut self) -> *mut WeirCtx {
-        (self as *mut HostCtx<'a>).cast()
-    }
-}
 
 /// The table handed to every plugin.
 pub(crate) static HOST_API: WeirHostApi = WeirHostApi {
@@ -75,6 +52,8 @@ pub(crate) static HOST_API: WeirHostApi = WeirHostApi {
     log,
     set_error,
     set_grpc_message,
+    set_grpc_status,
+    get_grpc_message_index,
 };
 
 type HostResult = Result<WeirStatus, WeirStatus>;
@@ -140,23 +119,27 @@ fn get_header(headers: &HeaderMap, name: WeirStr, out: *mut WeirStr) -> HostResu
 }
 
 fn response<'h>(h: &'h mut HostCtx<'_>) -> Result<&'h mut HookResponse, WeirStatus> {
-    h.hook.response.as_mut().ok_or(WEIR_ERR_UNAVAILABLE)
+    h.hook()?.response.as_mut().ok_or(WEIR_ERR_UNAVAILABLE)
 }
 
 unsafe extern "C" fn get_method(ctx: *mut WeirCtx, out: *mut WeirStr) -> WeirStatus {
-    with_ctx(ctx, |h| put(out, h.hook.request.method.as_bytes()))
+    with_ctx(ctx, |h| match h.hook() {
+        Ok(hook) => put(out, hook.request.method.as_bytes()),
+        // Every gRPC call is a POST.
+        Err(_) => put(out, b"POST"),
+    })
 }
 
 unsafe extern "C" fn set_method(ctx: *mut WeirCtx, method: WeirStr) -> WeirStatus {
     with_ctx(ctx, |h| {
         let m = Method::from_bytes(arg(method)?).map_err(|_| WEIR_ERR_INVALID)?;
-        h.hook.request.method = m.as_str().to_owned();
+        h.hook()?.request.method = m.as_str().to_owned();
         Ok(WEIR_OK)
     })
 }
 
 unsafe extern "C" fn get_url(ctx: *mut WeirCtx, out: *mut WeirStr) -> WeirStatus {
-    with_ctx(ctx, |h| put(out, h.hook.request.url.as_bytes()))
+    with_ctx(ctx, |h| put(out, h.hook()?.request.url.as_bytes()))
 }
 
 unsafe extern "C" fn set_url(ctx: *mut WeirCtx, url: WeirStr) -> WeirStatus {
@@ -166,17 +149,17 @@ unsafe extern "C" fn set_url(ctx: *mut WeirCtx, url: WeirStr) -> WeirStatus {
         if url.is_empty() || url.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(WEIR_ERR_INVALID);
         }
-        h.hook.request.url = url.to_owned();
+        h.hook()?.request.url = url.to_owned();
         Ok(WEIR_OK)
     })
 }
 
 unsafe extern "C" fn get_request_uri(ctx: *mut WeirCtx, out: *mut WeirStr) -> WeirStatus {
-    with_ctx(ctx, |h| put(out, h.hook.request.request_uri.as_bytes()))
+    with_ctx(ctx, |h| put(out, h.hook()?.request.request_uri.as_bytes()))
 }
 
 unsafe extern "C" fn get_scheme(ctx: *mut WeirCtx, out: *mut WeirStr) -> WeirStatus {
-    with_ctx(ctx, |h| put(out, h.hook.request.scheme.as_bytes()))
+    with_ctx(ctx, |h| put(out, h.hook()?.request.scheme.as_bytes()))
 }
 
 unsafe extern "C" fn get_request_header(
@@ -184,7 +167,7 @@ unsafe extern "C" fn get_request_header(
     name: WeirStr,
     out: *mut WeirStr,
 ) -> WeirStatus {
-    with_ctx(ctx, |h| get_header(&h.hook.request.headers, name, out))
+    with_ctx(ctx, |h| get_header(h.request_headers(), name, out))
 }
 
 unsafe extern "C" fn set_request_header(
@@ -194,25 +177,25 @@ unsafe extern "C" fn set_request_header(
 ) -> WeirStatus {
     with_ctx(ctx, |h| {
         let (n, v) = (header_name(name)?, header_value(value)?);
-        h.hook.request.headers.insert(n, v);
+        h.hook()?.request.headers.insert(n, v);
         Ok(WEIR_OK)
     })
 }
 
 unsafe extern "C" fn delete_request_header(ctx: *mut WeirCtx, name: WeirStr) -> WeirStatus {
     with_ctx(ctx, |h| {
-        h.hook.request.headers.remove(header_name(name)?);
+        h.hook()?.request.headers.remove(header_name(name)?);
         Ok(WEIR_OK)
     })
 }
 
 unsafe extern "C" fn get_request_body(ctx: *mut WeirCtx, out: *mut WeirStr) -> WeirStatus {
-    with_ctx(ctx, |h| put(out, &h.hook.request.body))
+    with_ctx(ctx, |h| put(out, &h.hook()?.request.body))
 }
 
 unsafe extern "C" fn set_request_body(ctx: *mut WeirCtx, body: WeirStr) -> WeirStatus {
     with_ctx(ctx, |h| {
-        h.hook.request.body = Bytes::copy_from_slice(arg(body)?);
+        h.hook()?.request.body = Bytes::copy_from_slice(arg(body)?);
         Ok(WEIR_OK)
     })
 }
@@ -224,7 +207,7 @@ unsafe extern "C" fn get_query_param(
 ) -> WeirStatus {
     with_ctx(ctx, |h| {
         let name = arg(name)?;
-        match query::get(&h.hook.request.url, name) {
+        match query::get(&h.hook()?.request.url, name) {
             Some(value) => {
                 h.scratch = value;
                 put(out, &h.scratch)
@@ -244,14 +227,16 @@ unsafe extern "C" fn set_query_param(
         if name.is_empty() {
             return Err(WEIR_ERR_INVALID);
         }
-        h.hook.request.url = query::set(&h.hook.request.url, name, value);
+        let request = &mut h.hook()?.request;
+        request.url = query::set(&request.url, name, value);
         Ok(WEIR_OK)
     })
 }
 
 unsafe extern "C" fn delete_query_param(ctx: *mut WeirCtx, name: WeirStr) -> WeirStatus {
     with_ctx(ctx, |h| {
-        h.hook.request.url = query::delete(&h.hook.request.url, arg(name)?);
+        let request = &mut h.hook()?.request;
+        request.url = query::delete(&request.url, arg(name)?);
         Ok(WEIR_OK)
     })
 }
@@ -327,14 +312,14 @@ unsafe extern "C" fn set_return_override(
     override_error: u32,
 ) -> WeirStatus {
     with_ctx(ctx, |h| {
+        let ro = &mut h.hook()?.request.return_overrides;
         if code == -1 {
-            h.hook.request.return_overrides = ReturnOverrides::none();
+            *ro = ReturnOverrides::none();
             return Ok(WEIR_OK);
         }
         if !(100..=999).contains(&code) {
             return Err(WEIR_ERR_INVALID);
         }
-        let ro = &mut h.hook.request.return_overrides;
         ro.response_body = arg_text(body)?.to_owned();
         ro.response_code = code;
         ro.override_error = override_error != 0;
@@ -351,7 +336,7 @@ unsafe extern "C" fn add_override_header(
         // Validated as HTTP so the pipeline never meets a header it cannot send.
         let (n, v) = (header_name(name)?, header_value(value)?);
         let v = v.to_str().map_err(|_| WEIR_ERR_INVALID)?.to_owned();
-        let headers = &mut h.hook.request.return_overrides.headers;
+        let headers = &mut h.hook()?.request.return_overrides.headers;
         headers.push((n.as_str().to_owned(), v));
         Ok(WEIR_OK)
     })
@@ -364,21 +349,21 @@ unsafe extern "C" fn get_metadata(
 ) -> WeirStatus {
     with_ctx(ctx, |h| {
         let key = arg_text(key)?;
-        put_opt(out, h.hook.metadata.get(key).map(String::as_bytes))
+        put_opt(out, h.metadata(key).map(str::as_bytes))
     })
 }
 
 unsafe extern "C" fn set_metadata(ctx: *mut WeirCtx, key: WeirStr, value: WeirStr) -> WeirStatus {
     with_ctx(ctx, |h| {
         let (key, value) = (arg_text(key)?, arg_text(value)?);
-        h.hook.metadata.insert(key.to_owned(), value.to_owned());
+        h.hook()?.metadata.insert(key.to_owned(), value.to_owned());
         Ok(WEIR_OK)
     })
 }
 
 unsafe extern "C" fn get_session_json(ctx: *mut WeirCtx, out: *mut WeirStr) -> WeirStatus {
     with_ctx(ctx, |h| {
-        let Some(session) = &h.hook.session else {
+        let Some(session) = h.session() else {
             return Ok(WEIR_NOT_FOUND);
         };
         h.scratch = serde_json::to_vec(session).map_err(|_| WEIR_ERR_INTERNAL)?;
@@ -390,15 +375,14 @@ unsafe extern "C" fn set_session_json(ctx: *mut WeirCtx, json: WeirStr) -> WeirS
     with_ctx(ctx, |h| {
         let session: Option<Session> =
             serde_json::from_slice(arg(json)?).map_err(|_| WEIR_ERR_INVALID)?;
-        h.hook.session = session;
+        h.hook()?.session = session;
         Ok(WEIR_OK)
     })
 }
 
 unsafe extern "C" fn get_config_data(ctx: *mut WeirCtx, out: *mut WeirStr) -> WeirStatus {
     with_ctx(ctx, |h| {
-        let spec = &h.hook.spec;
-        put_opt(out, spec.config_data.as_deref().map(str::as_bytes))
+        put_opt(out, h.spec().config_data.as_deref().map(str::as_bytes))
     })
 }
 
@@ -420,7 +404,7 @@ unsafe extern "C" fn log(ctx: *mut WeirCtx, level: u32, msg: WeirStr) -> WeirSta
         return WEIR_OK;
     }
     with_ctx(ctx, |h| {
-        emit(h.plugin, &h.hook.name);
+        emit(h.plugin, h.hook_name());
         Ok(WEIR_OK)
     })
 }
@@ -432,8 +416,37 @@ unsafe extern "C" fn set_error(ctx: *mut WeirCtx, msg: WeirStr) -> WeirStatus {
     })
 }
 
-/// No host calls `on_grpc_message` yet (stream plugins are issue 4), so there is never a
-/// message to replace.
-unsafe extern "C" fn set_grpc_message(ctx: *mut WeirCtx, _message: WeirStr) -> WeirStatus {
-    with_ctx(ctx, |_| Err(WEIR_ERR_UNAVAILABLE))
+/// Kept aside until the call returns: the plugin may still read the message it was given.
+unsafe extern "C" fn set_grpc_message(ctx: *mut WeirCtx, message: WeirStr) -> WeirStatus {
+    with_ctx(ctx, |h| {
+        let bytes = Bytes::copy_from_slice(arg(message)?);
+        h.message()?.replacement = Some(bytes);
+        Ok(WEIR_OK)
+    })
+}
+
+/// Highest gRPC status code (UNAUTHENTICATED).
+const MAX_GRPC_CODE: u32 = 16;
+
+unsafe extern "C" fn set_grpc_status(ctx: *mut WeirCtx, code: u32, message: WeirStr) -> WeirStatus {
+    with_ctx(ctx, |h| {
+        let call = h.message()?;
+        if code > MAX_GRPC_CODE {
+            return Err(WEIR_ERR_INVALID);
+        }
+        call.status = Some((code as u8, arg_text(message)?.to_owned()));
+        Ok(WEIR_OK)
+    })
+}
+
+unsafe extern "C" fn get_grpc_message_index(ctx: *mut WeirCtx, out: *mut u64) -> WeirStatus {
+    with_ctx(ctx, |h| {
+        let index = h.message()?.msg.index;
+        if out.is_null() {
+            return Err(WEIR_ERR_INVALID);
+        }
+        // SAFETY: `out` is the plugin's writable u64.
+        unsafe { *out = index };
+        Ok(WEIR_OK)
+    })
 }

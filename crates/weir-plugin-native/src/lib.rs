@@ -24,6 +24,13 @@
 //! process with a second one. So Go-built files are refused, before they are opened, with a
 //! message saying so; Go plugins run as gRPC plugin servers instead.
 //!
+//! # Stream hooks
+//! A `grpc_message` hook (classic `driver_specific_middleware.native_streams` /
+//! `goplugin_streams`, OAS `grpcMessagePlugins`) runs the library's `on_grpc_message` on each
+//! message of a gRPC call; a library whose descriptor has none is refused at load. Its status
+//! is the verdict: pass (replaced after `set_grpc_message`), drop, or end with the status
+//! given to `set_grpc_status`. The request is read-only there (see `weir_plugin.h`).
+//!
 //! # Calls and deadlines
 //! A hook runs synchronously on the thread that polls [`LoadedPlugin::call`]. Native code
 //! cannot be pre-empted: the host's deadline fails the request only after the hook returns
@@ -31,9 +38,11 @@
 //! fails only its request; a crash in native code (segfault, abort) is not survivable, as in
 //! any in-process plugin system: native plugins are trusted code.
 
+mod ctx;
 mod elf;
 mod host;
 mod library;
+mod plugin;
 mod query;
 
 use std::collections::HashMap;
@@ -41,13 +50,10 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use weir_core::plugin::{
-    BoxFuture, Driver, HookContext, HookKind, LoadedPlugin, PluginError, PluginSpec,
-};
-use weir_plugin_abi::*;
+use weir_core::plugin::{Driver, HookKind, LoadedPlugin, PluginSpec};
 
-use host::{HOST_API, HostCtx};
 use library::{Instance, NativeLibrary};
+use plugin::{NativePlugin, Route};
 
 /// A library's identity: the file, and a digest and length of its content.
 type LibraryKey = (PathBuf, u64, usize);
@@ -156,6 +162,17 @@ impl Driver for NativeDriver {
                     instance
                 }
             };
+            if hook.kind == HookKind::GrpcMessage && instance.lib.desc.on_grpc_message.is_none() {
+                return Err(format!(
+                    "{}: stream hook `{}` names native plugin `{}` (`{}`), which has no stream \
+                     hooks: its descriptor's on_grpc_message is null (build it with a \
+                     weir-plugin-sdk that has them, or set on_grpc_message in its C descriptor)",
+                    spec.file.display(),
+                    hook.name,
+                    path.display(),
+                    instance.lib.name
+                ));
+            }
             routes.push(Route {
                 kind: hook.kind,
                 name: hook.name.clone(),
@@ -163,80 +180,5 @@ impl Driver for NativeDriver {
             });
         }
         Ok(Arc::new(NativePlugin { routes }))
-    }
-}
-
-/// Which instance serves a declared hook.
-struct Route {
-    kind: HookKind,
-    name: String,
-    instance: Arc<Instance>,
-}
-
-/// An API's native plugins, as one load built them.
-struct NativePlugin {
-    routes: Vec<Route>,
-}
-
-impl NativePlugin {
-    fn call_now(&self, ctx: &mut HookContext) -> Result<(), PluginError> {
-        let Some(route) = self
-            .routes
-            .iter()
-            .find(|r| r.kind == ctx.kind && r.name == ctx.name)
-        else {
-            return Err(PluginError::Unavailable {
-                hook: ctx.name.clone(),
-                reason: format!(
-                    "no {} hook of that name was declared for the native driver",
-                    ctx.kind.as_str()
-                ),
-            });
-        };
-        let instance = &route.instance;
-        let lib = &instance.lib;
-        let kind = ctx.kind.tyk_hook_type() as u32;
-        let mut host = HostCtx::new(ctx, &lib.name);
-        // SAFETY: the instance came from this library's init and the library is open (the
-        // instance holds it); `host` outlives the call and nothing else touches it meanwhile.
-        let status = unsafe {
-            (lib.desc.call)(
-                instance.raw,
-                &HOST_API,
-                host.as_ptr(),
-                kind,
-                WeirStr::from_text(&route.name),
-            )
-        };
-        let said = host.error.take();
-        drop(host);
-        let hook = route.name.clone();
-        let said = || said.clone().unwrap_or_else(|| "no reason given".into());
-        match status {
-            WEIR_OK => Ok(()),
-            WEIR_ERR_PANIC => Err(PluginError::Crashed {
-                hook,
-                reason: said(),
-            }),
-            WEIR_ERR_HOOK => Err(PluginError::Crashed {
-                hook,
-                reason: format!("the hook failed: {}", said()),
-            }),
-            WEIR_ERR_ABI => Err(PluginError::Crashed {
-                hook,
-                reason: "the plugin needs a newer host function table than this gateway's".into(),
-            }),
-            other => Err(PluginError::BadReply {
-                hook,
-                reason: format!("the plugin returned status {other}, which ABI v1 does not define"),
-            }),
-        }
-    }
-}
-
-impl LoadedPlugin for NativePlugin {
-    fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<(), PluginError>> {
-        // Runs when polled, inside whatever deadline the host wraps around it.
-        Box::pin(async move { self.call_now(ctx) })
     }
 }

@@ -4,6 +4,9 @@
 //! `cdylib`. Only the C ABI of `weir_plugin.h` crosses the boundary, so the plugin may be
 //! built with any Rust version, independently of the gateway.
 //!
+//! Stream hooks (`on_grpc_message`) see each gRPC message of a call and answer with a
+//! [`Verdict`]: pass, replace, drop, or end the call with a gRPC status.
+//!
 //! Panics never cross the boundary: each hook runs under `catch_unwind` and a panic fails only
 //! that request (do not build plugins with `panic = "abort"`, which would abort the gateway).
 //!
@@ -29,12 +32,14 @@
 //! export_plugin!(AddHeader);
 //! ```
 
+mod message;
 mod request;
 
 use std::any::Any;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub use message::{Direction, GrpcMessage, Verdict};
 pub use request::{HostError, Level, Request};
 pub use serde_json;
 /// The raw ABI, for what the safe API does not cover.
@@ -83,6 +88,14 @@ pub trait Plugin: Sized + Send + Sync + 'static {
         let _ = req;
         Err(missing("response", name))
     }
+
+    /// A stream hook, on each gRPC message of a call (declared as `native_streams` /
+    /// `grpcMessagePlugins`). The default passes every message, so a plugin without stream
+    /// hooks can still be declared as one harmlessly. An `Err` ends the call with INTERNAL.
+    fn on_grpc_message(&self, name: &str, msg: &mut GrpcMessage) -> Result<Verdict, String> {
+        let _ = (name, msg);
+        Ok(Verdict::Pass)
+    }
 }
 
 fn missing(kind: &str, name: &str) -> String {
@@ -118,7 +131,7 @@ pub const fn descriptor<P: Plugin>() -> WeirPluginV1 {
         init: init_shim::<P>,
         call: call_shim::<P>,
         drop: drop_shim::<P>,
-        on_grpc_message: None,
+        on_grpc_message: Some(grpc_message_shim::<P>),
     }
 }
 
@@ -174,8 +187,8 @@ unsafe extern "C" fn call_shim<P: Plugin>(
     let Some(host) = (unsafe { host.as_ref() }) else {
         return WEIR_ERR_INVALID;
     };
-    // An older host's table lacks functions this SDK calls.
-    if (host.struct_size as usize) < std::mem::size_of::<WeirHostApi>() {
+    // Request hooks call only the first version-1 functions, which every version-1 host has.
+    if (host.struct_size as usize) < HOST_API_BASE_SIZE {
         return WEIR_ERR_ABI;
     }
     if instance.is_null() || ctx.is_null() {
@@ -197,14 +210,101 @@ unsafe extern "C" fn call_shim<P: Plugin>(
             other => Err(format!("unknown hook kind {other}")),
         }
     }));
-    let (status, msg) = match outcome {
-        Ok(Ok(())) => return WEIR_OK,
-        Ok(Err(msg)) => (WEIR_ERR_HOOK, msg),
-        Err(payload) => (WEIR_ERR_PANIC, panic_message(&*payload)),
-    };
+    match outcome {
+        Ok(Ok(())) => WEIR_OK,
+        Ok(Err(msg)) => fail(host, ctx, WEIR_ERR_HOOK, &msg),
+        Err(payload) => fail(host, ctx, WEIR_ERR_PANIC, &panic_message(&*payload)),
+    }
+}
+
+/// Tells the host why the hook failed and returns `status`.
+fn fail(host: &WeirHostApi, ctx: *mut WeirCtx, status: WeirStatus, msg: &str) -> WeirStatus {
     // SAFETY: ctx is live; the host copies the message.
-    unsafe { (host.set_error)(ctx, WeirStr::from_text(&msg)) };
+    unsafe { (host.set_error)(ctx, WeirStr::from_text(msg)) };
     status
+}
+
+unsafe extern "C" fn grpc_message_shim<P: Plugin>(
+    instance: *mut c_void,
+    host: *const WeirHostApi,
+    ctx: *mut WeirCtx,
+    hook_name: WeirStr,
+    direction: u32,
+    method_path: WeirStr,
+    message: WeirStr,
+) -> WeirStatus {
+    // SAFETY: the host passes its table, valid for the call.
+    let Some(host) = (unsafe { host.as_ref() }) else {
+        return WEIR_ERR_INVALID;
+    };
+    // A host that calls this has the stream functions; one that lacks them is broken.
+    if (host.struct_size as usize) < std::mem::size_of::<WeirHostApi>() {
+        return WEIR_ERR_ABI;
+    }
+    if instance.is_null() || ctx.is_null() {
+        return WEIR_ERR_INVALID;
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `instance` came from `init_shim::<P>` and is alive until `drop`.
+        let plugin = unsafe { &*instance.cast::<P>() };
+        // SAFETY: the host passes a name, method and message valid for the whole call.
+        let (name, method, payload) = unsafe {
+            (
+                hook_name.as_bytes(),
+                method_path.as_bytes(),
+                message.as_bytes(),
+            )
+        };
+        let name = std::str::from_utf8(name).map_err(|_| "hook name is not UTF-8".to_owned())?;
+        let method =
+            std::str::from_utf8(method).map_err(|_| "method path is not UTF-8".to_owned())?;
+        let direction = Direction::from_abi(direction)
+            .ok_or_else(|| format!("unknown message direction {direction}"))?;
+        let mut index = 0u64;
+        // SAFETY: ctx is live; `index` is writable.
+        let status = unsafe { (host.get_grpc_message_index)(ctx, &mut index) };
+        if status != WEIR_OK {
+            return Err(format!("get_grpc_message_index failed ({status})"));
+        }
+        // SAFETY: the host passes a live ctx.
+        let req = unsafe { Request::new(host, ctx) };
+        let mut msg = GrpcMessage::new(req, direction, method, payload, index);
+        plugin.on_grpc_message(name, &mut msg)
+    }));
+    let verdict = match outcome {
+        Ok(Ok(verdict)) => verdict,
+        Ok(Err(msg)) => return fail(host, ctx, WEIR_ERR_HOOK, &msg),
+        Err(payload) => return fail(host, ctx, WEIR_ERR_PANIC, &panic_message(&*payload)),
+    };
+    match verdict {
+        Verdict::Pass => WEIR_OK,
+        Verdict::Drop => WEIR_GRPC_DROP,
+        Verdict::Replace(bytes) => {
+            // SAFETY: ctx is live; the host copies the bytes.
+            match unsafe { (host.set_grpc_message)(ctx, WeirStr::from_bytes(&bytes)) } {
+                WEIR_OK => WEIR_OK,
+                status => fail(
+                    host,
+                    ctx,
+                    WEIR_ERR_HOOK,
+                    &format!("the host refused the replacement message ({status})"),
+                ),
+            }
+        }
+        Verdict::End { code, message } => {
+            // SAFETY: ctx is live; the host copies the message.
+            let text = WeirStr::from_text(&message);
+            match unsafe { (host.set_grpc_status)(ctx, code, text) } {
+                WEIR_OK => WEIR_GRPC_END,
+                status => fail(
+                    host,
+                    ctx,
+                    WEIR_ERR_HOOK,
+                    &format!("the host refused gRPC status {code} ({status})"),
+                ),
+            }
+        }
+    }
 }
 
 unsafe extern "C" fn drop_shim<P: Plugin>(instance: *mut c_void) {

@@ -78,8 +78,8 @@ static void *example_init(const WeirHostApi *host, WeirStr config, WeirErrorBuf 
 static WeirStatus example_call(void *instance, const WeirHostApi *host, WeirCtx *ctx,
                                uint32_t hook_kind, WeirStr hook_name) {
   const Config *c = instance;
-  /* This plugin calls only version-1 functions: any version-1 table has them. */
-  if (host->struct_size < sizeof(WeirHostApi)) return WEIR_ERR_ABI;
+  /* This plugin calls only the first version-1 functions: any version-1 table has them. */
+  if (!WEIR_HOST_HAS(host, set_error)) return WEIR_ERR_ABI;
   int add_header = hook_name.len == 9 && memcmp(hook_name.ptr, "AddHeader", 9) == 0;
   if (add_header && (hook_kind == WEIR_HOOK_PRE || hook_kind == WEIR_HOOK_POST)) {
     if (host->set_request_header(ctx, str(c->name), str(c->value)) != WEIR_OK ||
@@ -103,7 +103,7 @@ static const WeirPluginV1 DESCRIPTOR = {
     example_init,
     example_call,
     example_drop,
-    NULL, /* on_grpc_message: none */
+    NULL, /* on_grpc_message: no stream hooks (see stream_filter.c for one) */
 };
 
 WEIR_EXPORT const uint32_t weir_plugin_abi_version = WEIR_PLUGIN_ABI_VERSION;

@@ -11,8 +11,8 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 use http::HeaderMap;
 use weir_core::plugin::{
-    ApiSpecInfo, HookContext, HookDecl, HookKind, HookRequest, LoadedPlugin, PluginError,
-    PluginSpec, ReturnOverrides,
+    ApiSpecInfo, GrpcMessage, HookContext, HookDecl, HookKind, HookRequest, LoadedPlugin,
+    MessageDirection, MessageVerdict, PluginError, PluginSpec, ReturnOverrides,
 };
 
 pub fn repo_root() -> PathBuf {
@@ -31,33 +31,47 @@ pub fn out_dir() -> PathBuf {
 pub fn rust_example() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join("target"))
-                .join("native-plugin-examples");
-            let manifest = repo_root().join("examples/plugins/native-rust/Cargo.toml");
-            let out = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "--manifest-path"])
-                .arg(&manifest)
-                .arg("--target-dir")
-                .arg(&target)
-                .output()
-                .expect("run cargo");
-            assert!(
-                out.status.success(),
-                "building the Rust example plugin failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let lib = target.join("debug").join(format!(
-                "{}weir_example_native_rust{}",
-                std::env::consts::DLL_PREFIX,
-                std::env::consts::DLL_SUFFIX
-            ));
-            assert!(lib.exists(), "{} was not built", lib.display());
-            lib
-        })
+        .get_or_init(|| build_example("native-rust", "weir_example_native_rust"))
         .clone()
+}
+
+/// Builds `examples/plugins/native-vision` (the vision enricher) once per test binary.
+pub fn vision_example() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| build_example("native-vision", "weir_native_vision"))
+        .clone()
+}
+
+/// Builds the cargo project `examples/plugins/<dir>` and returns its library `lib_name`.
+fn build_example(dir: &str, lib_name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+        .join("native-plugin-examples");
+    let manifest = repo_root()
+        .join("examples/plugins")
+        .join(dir)
+        .join("Cargo.toml");
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building the example plugin {dir} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lib = target.join("debug").join(format!(
+        "{}{lib_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    assert!(lib.exists(), "{} was not built", lib.display());
+    lib
 }
 
 /// Compiles C `sources` (with `weir_plugin.h` on the include path) into the shared library
@@ -91,6 +105,14 @@ pub fn c_example(name: &str, build: &str) -> PathBuf {
         &out,
         &[&format!("-DWEIR_EXAMPLE_BUILD=\"{build}\"")],
     );
+    out
+}
+
+/// Builds the C stream example `stream_filter.c` into `out_dir()/<name>.so`.
+pub fn c_stream_example(name: &str) -> PathBuf {
+    let src = repo_root().join("examples/plugins/native-c/stream_filter.c");
+    let out = out_dir().join(format!("{name}.so"));
+    gcc(&[&src], &out, &["-pedantic"]);
     out
 }
 
@@ -129,7 +151,7 @@ pub fn spec_with_config(hooks: &[(HookKind, &str, &Path)], config: &str) -> Plug
     }
 }
 
-fn api(config: &str) -> Arc<ApiSpecInfo> {
+pub fn api(config: &str) -> Arc<ApiSpecInfo> {
     Arc::new(ApiSpecInfo {
         org_id: "org".into(),
         api_id: "api".into(),
@@ -167,6 +189,43 @@ pub fn call(plugin: &dyn LoadedPlugin, ctx: &mut HookContext) -> Result<(), Plug
     match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(result) => result,
         Poll::Pending => panic!("a native hook call did not complete synchronously"),
+    }
+}
+
+/// A message of a call to `method` with no headers, no session and the example's config.
+pub fn message(
+    hook: &str,
+    direction: MessageDirection,
+    method: &str,
+    payload: &[u8],
+) -> GrpcMessage {
+    GrpcMessage {
+        hook: hook.into(),
+        direction,
+        method: method.into(),
+        payload: Bytes::copy_from_slice(payload),
+        index: 0,
+        headers: Arc::new(HeaderMap::new()),
+        session: None,
+        spec: api(CONFIG),
+    }
+}
+
+/// Adds a request header to a message's call.
+pub fn with_header(mut msg: GrpcMessage, name: &'static str, value: &str) -> GrpcMessage {
+    Arc::make_mut(&mut msg.headers).insert(name, value.parse().unwrap());
+    msg
+}
+
+/// Runs one stream hook call; like [`call`], it must finish on the first poll.
+pub fn on_message(
+    plugin: &dyn LoadedPlugin,
+    msg: &mut GrpcMessage,
+) -> Result<MessageVerdict, PluginError> {
+    let mut fut = plugin.on_grpc_message(msg);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result,
+        Poll::Pending => panic!("a native stream hook call did not complete synchronously"),
     }
 }
 

@@ -13,8 +13,15 @@
 //! | auth_check    | `BearerAuth` | accepts `Authorization: Bearer good`                          |
 //! | post_key_auth | `Whoami`     | copies the session's user and the token into headers          |
 //! | response      | `Rewrite`    | adds a header and wraps the upstream's body in JSON           |
+//! | stream        | `Describe`   | replaces each gRPC message with a line describing what the    |
+//! |               |              | hook sees (direction, method, index, size, `X-Tag`, session   |
+//! |               |              | user, config); `X-Drop: yes` drops it, `X-End: <code>` ends   |
+//! |               |              | the call with that status                                     |
+//! | stream        | `MaybePanic` | panics when `X-Panic: yes`, else passes the message           |
 
-use weir_plugin_sdk::{export_plugin, serde_json, Level, Plugin, Request};
+use weir_plugin_sdk::{
+    export_plugin, serde_json, Direction, GrpcMessage, Level, Plugin, Request, Verdict,
+};
 
 struct Example {
     header_name: String,
@@ -116,6 +123,50 @@ impl Plugin for Example {
         req.delete_response_header("x-upstream-secret")?;
         Ok(req.set_response_status(202)?)
     }
+
+    fn on_grpc_message(&self, name: &str, msg: &mut GrpcMessage) -> Result<Verdict, String> {
+        match name {
+            "Describe" => describe(msg),
+            "MaybePanic" => {
+                if msg.header("x-panic")? == Some("yes") {
+                    panic!("stream boom on demand");
+                }
+                Ok(Verdict::Pass)
+            }
+            _ => Err(format!("no stream hook named {name}")),
+        }
+    }
+}
+
+fn describe(msg: &mut GrpcMessage) -> Result<Verdict, String> {
+    if msg.header("x-drop")? == Some("yes") {
+        return Ok(Verdict::Drop);
+    }
+    if let Some(code) = msg.header("x-end")? {
+        let code = code.parse().map_err(|_| format!("bad X-End {code}"))?;
+        return Ok(Verdict::end(code, "ended by native-rust"));
+    }
+    let direction = match msg.direction() {
+        Direction::ToUpstream => "to_upstream",
+        Direction::FromUpstream => "from_upstream",
+    };
+    let tag = msg.header("x-tag")?.unwrap_or("-").to_owned();
+    let user = match msg.session()? {
+        Some(s) => s["meta_data"]["user"].as_str().unwrap_or("?").to_owned(),
+        None => "-".to_owned(),
+    };
+    let config = if msg.config_data()?.is_some() {
+        "yes"
+    } else {
+        "no"
+    };
+    let line = format!(
+        "{direction} {} #{} {}B tag={tag} user={user} config={config}",
+        msg.method(),
+        msg.index(),
+        msg.payload().len(),
+    );
+    Ok(Verdict::Replace(line.into_bytes()))
 }
 
 impl Example {
