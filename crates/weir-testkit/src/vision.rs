@@ -14,6 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tonic::codec::CompressionEncoding;
 use tonic::codegen::Service;
 use tonic::{Request, Response, Status};
 
@@ -27,7 +28,8 @@ use crate::vision_pb::{BoundingBox, DetectedObject, DetectionEvent, DetectionReq
 /// event `i` (from 0) carries `camera_id = ids[i % ids.len()]`, `timestamp_ms = i` and one
 /// object (`label` "person", or `x-label-bytes` bytes of `x`, confidence 0.875, box 1,2,3,4).
 /// Request metadata: `x-count` events (default 5), `x-gap-ms` between them (default 0);
-/// `x-corrupt: 1` sends a truncated frame (a prefix announcing 100 bytes, then 3) before the
+/// Messages are gzip-compressed toward clients that accept it, and compressed requests are
+/// accepted. `x-corrupt: 1` sends a truncated frame (a prefix announcing 100 bytes, then 3) before the
 /// trailers, to test how a gateway handles broken framing.
 pub struct VisionUpstream {
     server: ServerThread,
@@ -40,7 +42,10 @@ impl VisionUpstream {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
         let server = ServerThread::spawn("vision", move |listener| async move {
+            // gzip whenever the client offers it: the stream-hook tests check recompression.
             let svc = VisionServiceServer::new(Detections { seen })
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX);
             loop {
@@ -90,7 +95,8 @@ impl VisionUpstream {
         format!("http://{}", self.addr())
     }
 
-    /// The `camera_id` of every request received so far.
+    /// The `camera_id` of every request received so far, followed by ` (gzip)` when the
+    /// request message came compressed.
     pub fn requested_cameras(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
@@ -124,8 +130,17 @@ impl VisionService for Detections {
             0 => "person".to_string(),
             n => "x".repeat(n as usize),
         };
+        let gzip = request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|v| v == "gzip");
         let camera = request.into_inner().camera_id;
-        self.seen.lock().unwrap().push(camera.clone());
+        let shown = if gzip {
+            format!("{camera} (gzip)")
+        } else {
+            camera.clone()
+        };
+        self.seen.lock().unwrap().push(shown);
         let ids: Vec<String> = camera.split(',').map(str::to_string).collect();
         let events = stream::unfold(0u64, move |i| {
             let (ids, label) = (ids.clone(), label.clone());

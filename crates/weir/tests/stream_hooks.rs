@@ -8,7 +8,10 @@ mod vision;
 
 use serde_json::{Value, json};
 use support::bin;
-use vision::{grpc_call, node_call, vision_api};
+use vision::{
+    PythonPlugins, enricher_config, grpc_call, grpc_call_gzip, native_enricher, node_call,
+    stream_middleware, vision_api, wasm_enricher, wasm_example,
+};
 use weir_testkit::{Gateway, VisionUpstream};
 
 const CLIENTS: [&str; 3] = ["connect-binary", "grpcweb-text", "grpcweb-binary"];
@@ -34,4 +37,298 @@ async fn without_hooks_the_stream_passes_unchanged() {
         assert_eq!(got.events[2]["timestamp_ms"], 2, "{client}");
         assert_eq!(got.events[0]["labels"], json!(["person"]), "{client}");
     }
+}
+
+/// What every driver's enricher must do to the vision stream (same plugin behaviour in
+/// native, Wasm and gRPC; see docs/stream-hooks-*.md).
+async fn check_enricher(gw: &Gateway, up: &VisionUpstream) {
+    let base = gw.url("");
+    // gRPC: enrichment from the table, the request header seen by the hook, unknown cameras
+    // untouched.
+    let got = grpc_call(
+        &base,
+        "cam-1,cam-2,cam-9",
+        &[("x-count", "6"), ("x-enrich-tag", "t7")],
+    )
+    .await;
+    assert_eq!(got.status, 0, "{got:?}");
+    assert_eq!(got.events.len(), 6);
+    assert_eq!(got.events[0]["camera_location"], "Assembly line 1 #t7");
+    assert_eq!(got.events[0]["camera_status"], "active");
+    assert_eq!(got.events[0]["install_date"], "2023-04-01");
+    assert_eq!(got.events[4]["camera_status"], "maintenance");
+    assert_eq!(
+        got.events[2]["camera_location"], "",
+        "unknown camera untouched"
+    );
+    assert_eq!(got.events[3]["timestamp_ms"], 3, "order kept");
+    assert_eq!(got.events[3]["labels"], json!(["person"]), "objects kept");
+
+    // gRPC-Web, binary and text: the same enriched events.
+    for client in CLIENTS {
+        let got = node_call(&base, "cam-1,cam-9", client, &[("x-count", "4")]);
+        assert_eq!((got.status, got.events.len()), (0, 4), "{client}: {got:?}");
+        assert_eq!(
+            got.events[0]["camera_location"], "Assembly line 1",
+            "{client}"
+        );
+        assert_eq!(got.events[2]["install_date"], "2023-04-01", "{client}");
+        assert_eq!(got.events[1]["camera_location"], "", "{client}");
+    }
+
+    // Toward the upstream: the request's camera alias is rewritten before it arrives.
+    let got = grpc_call(&base, "front-door", &[("x-count", "2")]).await;
+    assert_eq!(got.cameras(), ["cam-1", "cam-1"], "{got:?}");
+    assert_eq!(got.events[1]["camera_status"], "active");
+    let asked = up.requested_cameras();
+    assert!(asked.contains(&"cam-1".to_string()), "{asked:?}");
+    assert!(!asked.iter().any(|c| c.contains("front-door")), "{asked:?}");
+
+    // Dropped messages vanish; the stream goes on.
+    let got = grpc_call(&base, "cam-1,cam-drop", &[("x-count", "5")]).await;
+    assert_eq!(
+        (got.status, got.cameras()),
+        (0, vec!["cam-1".to_string(); 3])
+    );
+
+    // A blocked camera ends the call with the hook's status, over gRPC and gRPC-Web.
+    let got = grpc_call(&base, "cam-1,cam-blocked", &[("x-count", "5")]).await;
+    assert_eq!((got.status, got.events.len()), (7, 1), "{got:?}");
+    assert_eq!(got.message, "camera cam-blocked is blocked");
+    let got = node_call(
+        &base,
+        "cam-1,cam-blocked",
+        "grpcweb-text",
+        &[("x-count", "5")],
+    );
+    assert_eq!((got.status, got.events.len()), (7, 1), "{got:?}");
+    assert_eq!(got.message, "camera cam-blocked is blocked");
+}
+
+#[tokio::test]
+async fn native_hook_declared_as_the_seed_does() {
+    let up = VisionUpstream::start();
+    // The seed's own form: driver goplugin, driver_specific_middleware.goplugin_streams.
+    let mw = stream_middleware("goplugin", Some(&native_enricher()));
+    let def = vision_api(&up.url(), mw, enricher_config());
+    let gw = Gateway::start(bin(), &[("vision.json", def)], json!({}));
+    check_enricher(&gw, &up).await;
+}
+
+#[tokio::test]
+async fn wasm_hook() {
+    let up = VisionUpstream::start();
+    let mw = stream_middleware("wasm", Some(&wasm_enricher()));
+    let def = vision_api(&up.url(), mw, enricher_config());
+    let gw = Gateway::start(bin(), &[("vision.json", def)], json!({}));
+    check_enricher(&gw, &up).await;
+}
+
+#[tokio::test]
+async fn python_grpc_hook() {
+    let up = VisionUpstream::start();
+    let plugins = PythonPlugins::start();
+    let def = vision_api(
+        &up.url(),
+        stream_middleware("grpc", None),
+        enricher_config(),
+    );
+    let gw = Gateway::start(bin(), &[("vision.json", def)], plugins.gateway_config());
+    check_enricher(&gw, &up).await;
+}
+
+/// The OAS form: server.grpc / server.grpcWeb and middleware.global.grpcMessagePlugins.
+#[tokio::test]
+async fn oas_declaration() {
+    let up = VisionUpstream::start();
+    let def = json!({
+        "openapi": "3.0.3",
+        "info": {"title": "vision", "version": "1.0.0"},
+        "paths": {},
+        "x-tyk-api-gateway": {
+            "info": {"name": "vision", "id": "vision-oas", "state": {"active": true}},
+            "upstream": {"url": up.url()},
+            "server": {
+                "listenPath": {"value": "/vision.VisionService/", "strip": true},
+                "grpc": {"enabled": true},
+                "grpcWeb": {"enabled": true}
+            },
+            "middleware": {"global": {
+                "pluginConfig": {
+                    "driver": "wasm",
+                    "data": {"enabled": true, "value": enricher_config()}
+                },
+                "grpcMessagePlugins": [
+                    {"enabled": true, "functionName": "HandleStream", "path": wasm_enricher()}
+                ]
+            }}
+        }
+    });
+    let gw = Gateway::start(bin(), &[("vision.json", def)], json!({}));
+    for client in CLIENTS {
+        let got = node_call(&gw.url(""), "cam-2", client, &[("x-count", "2")]);
+        assert_eq!((got.status, got.events.len()), (0, 2), "{client}: {got:?}");
+        assert_eq!(got.events[1]["camera_location"], "Loading dock", "{client}");
+    }
+}
+
+/// A native-hooked vision API, with extra gateway config.
+fn hooked_gateway(up: &VisionUpstream, conf: Value) -> Gateway {
+    let mw = stream_middleware("native", Some(&native_enricher()));
+    let def = vision_api(&up.url(), mw, enricher_config());
+    Gateway::start(bin(), &[("vision.json", def)], conf)
+}
+
+#[tokio::test]
+async fn oversized_messages_end_only_their_call_with_resource_exhausted() {
+    let up = VisionUpstream::start();
+    let gw = hooked_gateway(&up, json!({"grpc_max_message_size": 4096}));
+    let base = gw.url("");
+    // From the upstream: the third message is too big.
+    let (big, fine) = tokio::join!(
+        grpc_call(
+            &base,
+            "cam-1",
+            &[("x-count", "3"), ("x-label-bytes", "8000")]
+        ),
+        grpc_call(&base, "cam-1", &[("x-count", "3")]),
+    );
+    assert_eq!((big.status, big.events.len()), (8, 0), "{big:?}");
+    assert!(big.message.contains("4096"), "{}", big.message);
+    assert_eq!((fine.status, fine.events.len()), (0, 3), "{fine:?}");
+    // Toward the upstream: a request message over the limit never arrives.
+    let huge_id = "c".repeat(5000);
+    let got = grpc_call(&base, &huge_id, &[]).await;
+    assert_eq!(got.status, 8, "{got:?}");
+    assert!(!up.requested_cameras().contains(&huge_id));
+    let got = node_call(&base, "cam-2", "grpcweb-text", &[("x-label-bytes", "9000")]);
+    assert_eq!(got.status, 8, "{got:?}");
+    // The gateway is fine afterwards.
+    let got = grpc_call(&base, "cam-2", &[("x-count", "2")]).await;
+    assert_eq!((got.status, got.events.len()), (0, 2));
+}
+
+/// gzip both ways: the hook sees plain messages, its replacements go on compressed.
+#[tokio::test]
+async fn compressed_messages_are_decompressed_for_the_hook_and_compressed_again() {
+    let up = VisionUpstream::start();
+    let gw = hooked_gateway(&up, json!({}));
+    let got = grpc_call_gzip(&gw.url(""), "front-door", &[("x-count", "3")]).await;
+    assert_eq!((got.status, got.cameras().len()), (0, 3), "{got:?}");
+    assert_eq!(got.events[2]["camera_location"], "Assembly line 1");
+    // The rewritten request reached the upstream compressed.
+    assert_eq!(up.requested_cameras(), ["cam-1 (gzip)"]);
+}
+
+#[tokio::test]
+async fn broken_framing_ends_the_call_with_internal() {
+    let up = VisionUpstream::start();
+    let gw = hooked_gateway(&up, json!({}));
+    let base = gw.url("");
+    let got = grpc_call(&base, "cam-1", &[("x-count", "2"), ("x-corrupt", "1")]).await;
+    assert_eq!((got.status, got.events.len()), (13, 2), "{got:?}");
+    let got = node_call(&base, "cam-1", "connect-binary", &[("x-corrupt", "1")]);
+    assert_eq!((got.status, got.events.len()), (13, 5), "{got:?}");
+    let got = grpc_call(&base, "cam-1", &[("x-count", "2")]).await;
+    assert_eq!((got.status, got.events.len()), (0, 2));
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Back-pressure: 1 GiB of 1 MiB messages through a hooked stream to a reader that takes
+/// its time. The gateway reads from the upstream only as fast as the client reads, so its
+/// peak RSS grows by a few messages (the bound: 64 MiB), not by the stream.
+#[tokio::test]
+async fn a_slow_reader_keeps_the_gateway_memory_bounded() {
+    use weir_testkit::vision_pb::DetectionRequest;
+    use weir_testkit::vision_pb::vision_service_client::VisionServiceClient;
+
+    let up = VisionUpstream::start();
+    let gw = hooked_gateway(&up, json!({}));
+    // Warm up, then take the baseline.
+    let got = grpc_call(&gw.url(""), "cam-9", &[("x-count", "2")]).await;
+    assert_eq!(got.status, 0);
+    let before = rss_kib(gw.pid(), "VmRSS:");
+
+    const MESSAGES: usize = 1024;
+    let mut client = VisionServiceClient::connect(gw.url(""))
+        .await
+        .unwrap()
+        .max_decoding_message_size(2 << 20);
+    let mut req = tonic::Request::new(DetectionRequest {
+        camera_id: "cam-9".into(),
+    });
+    req.metadata_mut()
+        .insert("x-count", MESSAGES.to_string().parse().unwrap());
+    req.metadata_mut()
+        .insert("x-label-bytes", (1usize << 20).to_string().parse().unwrap());
+    let mut stream = client.stream_detections(req).await.unwrap().into_inner();
+    let mut received = 0usize;
+    let mut bytes = 0usize;
+    while let Some(ev) = stream.message().await.unwrap() {
+        bytes += ev.objects[0].label.len();
+        received += 1;
+        if received % 64 == 0 {
+            // The slow part: the reader pauses, the window fills, the upstream waits.
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        }
+    }
+    assert_eq!(received, MESSAGES);
+    assert!(bytes >= 1 << 30, "{bytes} bytes");
+    let peak = rss_kib(gw.pid(), "VmHWM:");
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("weir RSS before {before} KiB, peak {peak} KiB (+{grown_mib} MiB) for 1 GiB");
+    assert!(grown_mib < 80, "peak RSS grew by {grown_mib} MiB");
+}
+
+/// One raw gRPC call (h2c) whose single request message is `payload`; returns the status.
+async fn raw_grpc_status(base: &str, payload: &[u8]) -> (String, String) {
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let mut body = vec![0u8];
+    body.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    body.extend_from_slice(payload);
+    let resp = client
+        .post(format!("{base}/vision.VisionService/StreamDetections"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let h = resp.headers();
+    let get = |k: &str| {
+        h.get(k)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    (get("grpc-status"), get("grpc-message"))
+}
+
+/// A stream hook that traps or loops fails its own call with INTERNAL, naming the hook;
+/// the gateway and the other calls carry on.
+#[tokio::test]
+async fn a_faulting_hook_fails_only_its_call() {
+    let up = VisionUpstream::start();
+    let mw = stream_middleware("wasm", Some(&wasm_example("misbehave")));
+    let def = vision_api(&up.url(), mw, Value::Null);
+    let gw = Gateway::start(bin(), &[("vision.json", def)], json!({}));
+    let base = gw.url("");
+    for payload in [&b"panic"[..], b"loop"] {
+        let (status, message) = raw_grpc_status(&base, payload).await;
+        assert_eq!(status, "13", "{payload:?}: {message}");
+        assert!(message.contains("HandleStream"), "{message}");
+        let got = grpc_call(&base, "cam-1", &[("x-count", "3")]).await;
+        assert_eq!((got.status, got.events.len()), (0, 3), "{got:?}");
+    }
+    assert!(up.requested_cameras().iter().all(|c| c == "cam-1"));
 }

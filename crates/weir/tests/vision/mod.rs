@@ -112,9 +112,28 @@ pub fn node_call(base: &str, camera: &str, client: &str, headers: &[(&str, &str)
 
 /// Calls over plain gRPC with tonic.
 pub async fn grpc_call(base: &str, camera: &str, headers: &[(&str, &str)]) -> Received {
-    let mut client = VisionServiceClient::connect(base.to_string())
+    let client = VisionServiceClient::connect(base.to_string())
         .await
         .expect("connect to weir");
+    grpc_call_with(client, camera, headers).await
+}
+
+/// Calls over gRPC with tonic, every message gzip-compressed both ways.
+pub async fn grpc_call_gzip(base: &str, camera: &str, headers: &[(&str, &str)]) -> Received {
+    use tonic::codec::CompressionEncoding::Gzip;
+    let client = VisionServiceClient::connect(base.to_string())
+        .await
+        .expect("connect to weir")
+        .send_compressed(Gzip)
+        .accept_compressed(Gzip);
+    grpc_call_with(client, camera, headers).await
+}
+
+async fn grpc_call_with(
+    mut client: VisionServiceClient<tonic::transport::Channel>,
+    camera: &str,
+    headers: &[(&str, &str)],
+) -> Received {
     let mut req = tonic::Request::new(DetectionRequest {
         camera_id: camera.to_string(),
     });
@@ -159,5 +178,127 @@ pub async fn grpc_call(base: &str, camera: &str, headers: &[(&str, &str)]) -> Re
                 };
             }
         }
+    }
+}
+
+/// `$CARGO_TARGET_DIR` or the workspace's target/, where example plugins are built.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+}
+
+fn cargo_build(args: &[&str], manifest: &str, target: &std::path::Path) {
+    let out = Command::new(env!("CARGO"))
+        .arg("build")
+        .args(args)
+        .arg("--manifest-path")
+        .arg(repo().join(manifest))
+        .arg("--target-dir")
+        .arg(target)
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building {manifest} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// examples/plugins/native-vision, built once per test binary as a third party would.
+pub fn native_enricher() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = target_dir().join("native-vision");
+            cargo_build(
+                &["--quiet"],
+                "examples/plugins/native-vision/Cargo.toml",
+                &target,
+            );
+            target.join("debug/libweir_native_vision.so")
+        })
+        .clone()
+}
+
+/// examples/plugins/wasm built for wasm32-wasip1; returns its `vision-enricher` module.
+pub fn wasm_enricher() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = target_dir().join("wasm-examples");
+            cargo_build(
+                &["--quiet", "--release", "--target", "wasm32-wasip1"],
+                "examples/plugins/wasm/Cargo.toml",
+                &target,
+            );
+            target.join("wasm32-wasip1/release/vision_enricher.wasm")
+        })
+        .clone()
+}
+
+/// A module of examples/plugins/wasm (built with [`wasm_enricher`]).
+pub fn wasm_example(name: &str) -> PathBuf {
+    wasm_enricher().with_file_name(format!("{name}.wasm"))
+}
+
+/// A classic `custom_middleware` with one stream hook, the seed's way.
+pub fn stream_middleware(driver: &str, path: Option<&std::path::Path>) -> Value {
+    let mut entry = json!({"symbol_name": "HandleStream"});
+    if let Some(p) = path {
+        entry["path"] = json!(p);
+    }
+    json!({
+        "driver": driver,
+        "driver_specific_middleware": {format!("{driver}_streams"): [entry]}
+    })
+}
+
+/// The Python coprocess server (examples/plugins/grpc-python), stopped on drop.
+pub struct PythonPlugins {
+    child: std::process::Child,
+    /// `tcp://127.0.0.1:<port>`.
+    pub address: String,
+}
+
+impl PythonPlugins {
+    /// Starts it on a free loopback port and waits for its `LISTENING` line.
+    pub fn start() -> PythonPlugins {
+        use std::io::BufRead as _;
+        let python = repo().join("target/plugin-venv/bin/python");
+        assert!(
+            python.exists(),
+            "run scripts/setup-grpc-plugins.sh first ({} is missing)",
+            python.display()
+        );
+        let listen = format!("tcp://127.0.0.1:{}", weir_testkit::free_port());
+        let mut child = Command::new(python)
+            .arg(repo().join("examples/plugins/grpc-python/server.py"))
+            .args(["--listen", &listen])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start server.py");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read server.py output");
+        assert!(line.starts_with("LISTENING "), "server.py said {line:?}");
+        PythonPlugins {
+            child,
+            address: listen,
+        }
+    }
+
+    /// The gateway config that points the gRPC driver at it.
+    pub fn gateway_config(&self) -> Value {
+        json!({"coprocess_options": {"enable_coprocess": true, "coprocess_grpc_server": self.address}})
+    }
+}
+
+impl Drop for PythonPlugins {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
