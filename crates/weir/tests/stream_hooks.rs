@@ -275,7 +275,7 @@ async fn a_slow_reader_keeps_the_gateway_memory_bounded() {
     while let Some(ev) = stream.message().await.unwrap() {
         bytes += ev.objects[0].label.len();
         received += 1;
-        if received % 64 == 0 {
+        if received.is_multiple_of(64) {
             // The slow part: the reader pauses, the window fills, the upstream waits.
             tokio::time::sleep(std::time::Duration::from_millis(150)).await;
         }
