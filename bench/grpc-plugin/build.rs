@@ -8,6 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
+        // Weir's proto also has DispatchGrpcMessage (stream hooks); this server answers
+        // UNIMPLEMENTED for it, as a Tyk plugin server does.
+        .generate_default_stubs(true)
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -2,9 +2,13 @@
 //! `Dispatcher`), so plugin servers written for Tyk, in any language, work unchanged.
 //!
 //! The gateway sends one `Dispatch(Object)` per hook call and applies the `Object` that
-//! comes back (tyk.md §1.5–1.7). One lazily connected channel per plugin server address is
-//! shared by every API; when the server goes away calls fail with
-//! [`PluginError::Unavailable`] and succeed again once it is back, without a reload.
+//! comes back (tyk.md §1.5–1.7). Stream hooks use Weir's own extension RPC,
+//! `DispatchGrpcMessage`, one unary call per gRPC message (docs/stream-hooks-grpc.md); it is
+//! only called for APIs that declare stream hooks, so Tyk's servers never see it.
+//!
+//! One lazily connected channel per plugin server address is shared by every API; when the
+//! server goes away calls fail with [`PluginError::Unavailable`] and succeed again once it is
+//! back, without a reload.
 //!
 //! ```no_run
 //! use weir_plugin_grpc::{GrpcDriver, GrpcOptions};
@@ -19,6 +23,7 @@
 mod object;
 mod options;
 mod session;
+mod stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,12 +33,15 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 use weir_core::plugin::{
-    BoxFuture, Driver, HookContext, HookKind, LoadedPlugin, PluginError, PluginSpec,
+    BoxFuture, Driver, GrpcMessage, HookContext, HookKind, LoadedPlugin, MessageVerdict,
+    PluginError, PluginSpec,
 };
 
 pub use options::{DEFAULT_RECV_MAX_SIZE, GrpcOptions, OptionsError, ServerAddress};
 
-/// The generated protobuf messages and client (package `coprocess`).
+/// The generated protobuf messages, client and server (package `coprocess`). The server
+/// trait has default methods answering UNIMPLEMENTED, so a Rust plugin server implements
+/// only the RPCs it serves.
 pub mod pb {
     #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("coprocess");
@@ -163,6 +171,21 @@ impl LoadedPlugin for GrpcPlugin {
             object::apply(ctx, reply, sent).map_err(|reason| object::bad_reply(&name, reason))
         })
     }
+
+    fn on_grpc_message<'a>(
+        &'a self,
+        msg: &'a mut GrpcMessage,
+    ) -> BoxFuture<'a, Result<MessageVerdict, PluginError>> {
+        Box::pin(async move {
+            let request = stream::build(msg);
+            let reply = self
+                .client
+                .call_grpc_message(request)
+                .await
+                .map_err(|s| stream::status_error(&msg.hook, &s))?;
+            stream::apply(msg, reply).map_err(|reason| object::bad_reply(&msg.hook, reason))
+        })
+    }
 }
 
 /// A channel created on first use: tonic's lazy channel needs a tokio runtime, which
@@ -229,16 +252,34 @@ impl Client {
             .max_encoding_message_size(self.send_max))
     }
 
-    async fn call_dispatch(&self, object: pb::Object) -> Result<pb::Object, tonic::Status> {
-        // tonic reports an oversized request as an opaque h2 reset; say what happened.
-        let len = prost::Message::encoded_len(&object);
+    /// tonic reports an oversized request as an opaque h2 reset; say what happened.
+    fn check_send_size(
+        &self,
+        what: &str,
+        message: &impl prost::Message,
+    ) -> Result<(), tonic::Status> {
+        let len = message.encoded_len();
         if len > self.send_max {
             return Err(tonic::Status::resource_exhausted(format!(
-                "request Object of {len} bytes exceeds grpc_send_max_size ({} bytes)",
+                "request {what} of {len} bytes exceeds grpc_send_max_size ({} bytes)",
                 self.send_max
             )));
         }
+        Ok(())
+    }
+
+    async fn call_dispatch(&self, object: pb::Object) -> Result<pb::Object, tonic::Status> {
+        self.check_send_size("Object", &object)?;
         let reply = self.dispatcher()?.dispatch(object).await?;
+        Ok(reply.into_inner())
+    }
+
+    async fn call_grpc_message(
+        &self,
+        message: pb::GrpcMessage,
+    ) -> Result<pb::GrpcMessageReply, tonic::Status> {
+        self.check_send_size("GrpcMessage", &message)?;
+        let reply = self.dispatcher()?.dispatch_grpc_message(message).await?;
         Ok(reply.into_inner())
     }
 

@@ -61,3 +61,33 @@ async fn node_over_unix_socket() {
     plugin.call(&mut c).await.unwrap();
     assert_eq!(header(&c, "x-pre"), "done-by-node");
 }
+
+/// The Node server does not implement Weir's stream hook extension, like any Tyk plugin
+/// server: grpc-js answers UNIMPLEMENTED, which the driver names.
+#[tokio::test]
+async fn node_without_stream_hooks_is_named() {
+    let server = PluginServer::start(Lang::Node, "127.0.0.1:0").await;
+    let driver = server.driver();
+    let plugin = load(&driver, HookKind::GrpcMessage, "HandleStream", false);
+    let mut msg = common::message(
+        "HandleStream",
+        weir_core::plugin::MessageDirection::FromUpstream,
+        "/vision.VisionService/StreamDetections",
+        b"\x0a\x01x",
+        &[],
+        &serde_json::json!({}),
+    );
+    let err = plugin.on_grpc_message(&mut msg).await.unwrap_err();
+    let weir_core::plugin::PluginError::Unavailable { reason, .. } = err else {
+        panic!("expected Unavailable, got {err:?}");
+    };
+    assert!(
+        reason.contains("does not implement Weir's stream hooks"),
+        "{reason}"
+    );
+    // Tyk's hooks keep working on the same server.
+    let pre = load(&driver, HookKind::Pre, "MyPreHook", false);
+    let mut c = ctx(HookKind::Pre, "MyPreHook", "/n", &[], b"");
+    pre.call(&mut c).await.unwrap();
+    assert_eq!(header(&c, "x-pre"), "done-by-node");
+}

@@ -11,6 +11,10 @@ Usage:
 Once serving it prints `LISTENING <address>` on stdout (with the real port).
 Stubs are generated from the .proto with grpcio-tools at start-up (into --stubs-dir, or a
 temporary folder removed once they are imported), so nothing generated is checked in.
+
+Besides Tyk's hooks it serves Weir's stream hook extension (`DispatchGrpcMessage`) with the
+"vision enricher" `HandleStream`, which decodes the vision example's messages
+(examples/vision/proto/vision.proto, or --vision-proto-dir).
 """
 
 import argparse
@@ -24,10 +28,12 @@ from concurrent import futures
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_PROTO_DIR = os.path.join(HERE, "..", "..", "..", "crates", "weir-plugin-grpc", "proto")
+DEFAULT_VISION_PROTO_DIR = os.path.join(HERE, "..", "..", "vision", "proto")
+VISION_METHOD = "/vision.VisionService/StreamDetections"
 
 
-def load_stubs(proto_dir, stubs_dir):
-    """Generates coprocess_pb2(_grpc).py with grpcio-tools and imports them."""
+def generate(proto_dir, stubs_dir):
+    """Runs grpcio-tools' protoc on every .proto of proto_dir, writing into stubs_dir."""
     from grpc_tools import protoc
     import importlib.resources
 
@@ -39,13 +45,100 @@ def load_stubs(proto_dir, stubs_dir):
     )
     if code != 0:
         sys.exit(f"protoc failed ({code}) on {proto_dir}")
+
+
+def load_stubs(proto_dir, vision_proto_dir, stubs_dir):
+    """Generates coprocess_pb2(_grpc).py and vision_pb2.py and imports them.
+
+    Without the vision proto, HandleStream passes every message unchanged.
+    """
+    generate(proto_dir, stubs_dir)
+    have_vision = os.path.isdir(vision_proto_dir)
+    if have_vision:
+        generate(vision_proto_dir, stubs_dir)
+    else:
+        print(f"server.py: no {vision_proto_dir}; HandleStream passes messages unchanged",
+              file=sys.stderr)
     sys.path.insert(0, stubs_dir)
     import coprocess_pb2
     import coprocess_pb2_grpc
-    return coprocess_pb2, coprocess_pb2_grpc
+    vision = None
+    if have_vision:
+        import vision_pb2 as vision
+    return coprocess_pb2, coprocess_pb2_grpc, vision
 
 
-def make_dispatcher(pb, pb_grpc):
+def make_vision_enricher(pb, vision):
+    """The "vision enricher" stream hook: aliases camera ids on the way up, and on the way
+    down blocks, drops or enriches DetectionEvents from the API's config_data."""
+    from google.protobuf.message import DecodeError
+
+    def unchanged():
+        return pb.GrpcMessageReply(action=pb.MESSAGE_ACTION_PASS)
+
+    def replaced(message):
+        return pb.GrpcMessageReply(action=pb.MESSAGE_ACTION_PASS,
+                                   payload=message.SerializeToString())
+
+    def decode(cls, payload):
+        message = cls()
+        try:
+            message.ParseFromString(payload)
+        except DecodeError:
+            return None
+        return message
+
+    def handle_stream(msg):
+        if vision is None or msg.method != VISION_METHOD:
+            return unchanged()
+        try:
+            config = json.loads(msg.config_data) if msg.config_data else {}
+        except ValueError:
+            config = {}
+        if not isinstance(config, dict):
+            config = {}
+
+        def table(key):
+            value = config.get(key)
+            return value if isinstance(value, dict) else {}
+
+        def ids(key):
+            value = config.get(key)
+            return {str(c) for c in value} if isinstance(value, list) else set()
+
+        if msg.direction == pb.MESSAGE_DIRECTION_TO_UPSTREAM:
+            request = decode(vision.DetectionRequest, msg.payload)
+            aliases = table("aliases")
+            if request is None or request.camera_id not in aliases:
+                return unchanged()
+            request.camera_id = str(aliases[request.camera_id])
+            return replaced(request)
+
+        event = decode(vision.DetectionEvent, msg.payload)
+        if event is None:
+            return unchanged()
+        camera = event.camera_id
+        if camera in ids("blocked"):
+            return pb.GrpcMessageReply(action=pb.MESSAGE_ACTION_END, status_code=7,
+                                       status_message=f"camera {camera} is blocked")
+        if camera in ids("dropped"):
+            return pb.GrpcMessageReply(action=pb.MESSAGE_ACTION_DROP)
+        info = table("cameras").get(camera)
+        if not isinstance(info, dict):
+            # Unknown camera: no payload in the reply, so the very same bytes go on.
+            return unchanged()
+        event.camera_location = str(info.get("location", ""))
+        event.camera_status = str(info.get("status", ""))
+        event.install_date = str(info.get("install_date", ""))
+        # The gateway sends header names lowercase.
+        if "x-enrich-tag" in msg.headers:
+            event.camera_location += f" #{msg.headers['x-enrich-tag']}"
+        return replaced(event)
+
+    return handle_stream
+
+
+def make_dispatcher(pb, pb_grpc, vision):
     last_event = {"payload": ""}
     lock = threading.Lock()
 
@@ -150,6 +243,10 @@ def make_dispatcher(pb, pb_grpc):
         "LastEvent": last_event_hook,
     }
 
+    stream_hooks = {
+        "HandleStream": make_vision_enricher(pb, vision),
+    }
+
     class Dispatcher(pb_grpc.DispatcherServicer):
         def Dispatch(self, obj, context):
             hook = hooks.get(obj.hook_name)
@@ -162,6 +259,11 @@ def make_dispatcher(pb, pb_grpc):
                 last_event["payload"] = payload.get("handler_name", "")
             return pb.EventReply()
 
+        def DispatchGrpcMessage(self, msg, context):
+            # Weir's stream hook extension: one call per gRPC message.
+            hook = stream_hooks.get(msg.hook_name)
+            return hook(msg) if hook else pb.GrpcMessageReply(action=pb.MESSAGE_ACTION_PASS)
+
     return Dispatcher()
 
 
@@ -169,21 +271,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", required=True, help="host:port or unix:/path.sock")
     parser.add_argument("--proto-dir", default=DEFAULT_PROTO_DIR)
+    parser.add_argument("--vision-proto-dir", default=DEFAULT_VISION_PROTO_DIR)
     parser.add_argument("--stubs-dir", default=None)
     args = parser.parse_args()
 
+    proto_dir = os.path.abspath(args.proto_dir)
+    vision_dir = os.path.abspath(args.vision_proto_dir)
     if args.stubs_dir:
-        pb, pb_grpc = load_stubs(os.path.abspath(args.proto_dir), args.stubs_dir)
+        pb, pb_grpc, vision = load_stubs(proto_dir, vision_dir, args.stubs_dir)
     else:
         # Once imported the modules live in memory: the folder can go at once, which also
         # leaves nothing behind when the server is killed.
         with tempfile.TemporaryDirectory(prefix="weir-grpc-stubs-") as stubs_dir:
-            pb, pb_grpc = load_stubs(os.path.abspath(args.proto_dir), stubs_dir)
+            pb, pb_grpc, vision = load_stubs(proto_dir, vision_dir, stubs_dir)
 
     import grpc
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    pb_grpc.add_DispatcherServicer_to_server(make_dispatcher(pb, pb_grpc), server)
+    pb_grpc.add_DispatcherServicer_to_server(make_dispatcher(pb, pb_grpc, vision), server)
     if args.listen.startswith("unix:"):
         server.add_insecure_port(args.listen)
         address = args.listen

@@ -12,8 +12,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use weir_core::plugin::{
-    ApiSpecInfo, Driver, HookContext, HookDecl, HookKind, HookRequest, HookResponse, LoadedPlugin,
-    PluginSpec, ReturnOverrides,
+    ApiSpecInfo, Driver, GrpcMessage, HookContext, HookDecl, HookKind, HookRequest, HookResponse,
+    LoadedPlugin, MessageDirection, PluginSpec, ReturnOverrides,
 };
 use weir_plugin_grpc::{GrpcDriver, GrpcOptions, ServerAddress};
 
@@ -160,6 +160,39 @@ pub fn load(
         file: PathBuf::from("apps/test.json"),
     };
     driver.load(&spec).expect("load grpc plugin")
+}
+
+/// One gRPC message for the stream hook `hook`, on an API whose config_data is `config`.
+pub fn message(
+    hook: &str,
+    direction: MessageDirection,
+    method: &str,
+    payload: &[u8],
+    headers: &[(&str, &str)],
+    config: &serde_json::Value,
+) -> GrpcMessage {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.append(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    GrpcMessage {
+        hook: hook.into(),
+        direction,
+        method: method.into(),
+        payload: Bytes::copy_from_slice(payload),
+        index: 0,
+        headers: Arc::new(map),
+        session: None,
+        spec: Arc::new(ApiSpecInfo {
+            org_id: "org1".into(),
+            api_id: "api1".into(),
+            config_data: Some(config.to_string()),
+            bundle_hash: None,
+        }),
+    }
 }
 
 /// A request hook context.

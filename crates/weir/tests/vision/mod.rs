@@ -271,10 +271,15 @@ impl PythonPlugins {
             "run scripts/setup-grpc-plugins.sh first ({} is missing)",
             python.display()
         );
-        let listen = format!("tcp://127.0.0.1:{}", weir_testkit::free_port());
         let mut child = Command::new(python)
             .arg(repo().join("examples/plugins/grpc-python/server.py"))
-            .args(["--listen", &listen])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--proto-dir",
+                weir_plugin_grpc::PROTO_DIR,
+            ])
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
@@ -283,10 +288,13 @@ impl PythonPlugins {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .expect("read server.py output");
-        assert!(line.starts_with("LISTENING "), "server.py said {line:?}");
+        let addr = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("server.py said {line:?}"));
         PythonPlugins {
+            address: format!("tcp://{addr}"),
             child,
-            address: listen,
         }
     }
 
