@@ -847,6 +847,11 @@ want plugins && wrap plugins plugins_section >"$OUT/sections/plugins.md"
             old_section "$b"
         fi
     done
+    # Written by bench/stream.sh; kept as it is.
+    if [[ -n "$(old_section streams)" ]]; then
+        echo
+        old_section streams
+    fi
 } >"$OUT/BENCHMARKS.md"
 
 if [[ $WRITE_MD -eq 1 ]]; then

@@ -17,9 +17,9 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
@@ -150,6 +150,8 @@ enum State {
     Ending(Option<HeaderMap>),
     /// The call was ended with a status: show it, then end.
     Failed(StreamStatus),
+    /// The inner body failed after decided messages were batched: pass its error on.
+    Errored(Option<BoxError>),
     Done,
 }
 
@@ -180,7 +182,14 @@ pub struct MessageHookBody<B> {
     index: u64,
     state: State,
     outcome: Arc<OnceLock<StreamStatus>>,
+    /// Messages decided but not yet handed on, framed back to back: sending each message in a
+    /// DATA frame of its own costs a frame and a wake-up per message, and peers count small
+    /// frames (h2 closes a connection flooded with them).
+    out: BytesMut,
 }
+
+/// Output is handed on once this much is batched (or when nothing more is ready at once).
+const OUT_BATCH: usize = 32 * 1024;
 
 impl<B> MessageHookBody<B> {
     /// Wraps `inner`; returns the body and the handle telling how the call ended.
@@ -200,11 +209,28 @@ impl<B> MessageHookBody<B> {
             index: 0,
             state: State::Streaming,
             outcome: outcome.clone(),
+            out: BytesMut::new(),
         };
         (body, StreamOutcome(outcome))
     }
 
-    /// Ends the call with `status`, freeing everything held for the stream.
+    /// Appends a decided message to the batch; returns a frame to send when the batch is
+    /// full. A large message alone is handed on as it is, without a copy.
+    fn push_out(&mut self, frame: Bytes) -> Option<Bytes> {
+        if self.out.is_empty() && frame.len() >= OUT_BATCH {
+            return Some(frame);
+        }
+        self.out.extend_from_slice(&frame);
+        (self.out.len() >= OUT_BATCH).then(|| self.take_out())
+    }
+
+    /// The batched messages, if any.
+    fn take_out(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+
+    /// Ends the call with `status`, freeing everything held for the stream (messages already
+    /// decided still go out first).
     fn fail(&mut self, status: StreamStatus) {
         let _ = self.outcome.set(status.clone());
         self.inner = None;
@@ -269,7 +295,14 @@ where
         loop {
             // 1. A message at its hook: nothing else moves until it is decided.
             if let Some(flight) = this.in_flight.as_mut() {
-                let (msg, verdict) = ready!(flight.call.as_mut().poll(cx));
+                let (msg, verdict) = match flight.call.as_mut().poll(cx) {
+                    Poll::Ready(done) => done,
+                    // Waiting on the hook: what is decided goes out meanwhile.
+                    Poll::Pending if !this.out.is_empty() => {
+                        return Poll::Ready(Some(Ok(Frame::data(this.take_out()))));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                };
                 let flight = this.in_flight.take().expect("in flight");
                 match verdict {
                     MessageVerdict::Pass => {
@@ -280,13 +313,20 @@ where
                             this.config.encoding.encode(&msg.payload, compress)
                         };
                         match framed {
-                            Ok(f) => return Poll::Ready(Some(Ok(Frame::data(f)))),
+                            Ok(f) => {
+                                if let Some(full) = this.push_out(f) {
+                                    return Poll::Ready(Some(Ok(Frame::data(full))));
+                                }
+                            }
                             Err(e) => this.fail(e.into()),
                         }
                     }
                     MessageVerdict::Drop => {
                         budget -= 1;
                         if budget == 0 {
+                            if !this.out.is_empty() {
+                                return Poll::Ready(Some(Ok(Frame::data(this.take_out()))));
+                            }
                             cx.waker().wake_by_ref();
                             return Poll::Pending;
                         }
@@ -298,7 +338,10 @@ where
                 continue;
             }
 
-            // 2. The end, once decided.
+            // 2. The end, once decided (after what was decided before it).
+            if !matches!(this.state, State::Streaming) && !this.out.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(this.take_out()))));
+            }
             match std::mem::replace(&mut this.state, State::Done) {
                 State::Done => return Poll::Ready(None),
                 State::Ending(trailers) => {
@@ -309,6 +352,9 @@ where
                         Direction::FromUpstream => Ok(Frame::trailers(status.trailers())),
                         Direction::ToUpstream => Err(Box::new(status) as BoxError),
                     }));
+                }
+                State::Errored(e) => {
+                    return Poll::Ready(e.map(Err));
                 }
                 State::Streaming => this.state = State::Streaming,
             }
@@ -337,7 +383,15 @@ where
                 }
                 continue;
             };
-            match ready!(Pin::new(inner).poll_frame(cx)) {
+            let polled = match Pin::new(inner).poll_frame(cx) {
+                Poll::Ready(p) => p,
+                // Nothing more right now: hand on the batch rather than sit on it.
+                Poll::Pending if !this.out.is_empty() => {
+                    return Poll::Ready(Some(Ok(Frame::data(this.take_out()))));
+                }
+                Poll::Pending => return Poll::Pending,
+            };
+            match polled {
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => this.decoder.push(&data),
                     Err(frame) => {
@@ -348,6 +402,13 @@ where
                         }
                     }
                 },
+                Some(Err(e)) if !this.out.is_empty() => {
+                    // Decided messages first; the error comes at the next poll.
+                    this.inner = None;
+                    this.decoder = FrameDecoder::new(0);
+                    this.state = State::Errored(Some(e.into()));
+                    return Poll::Ready(Some(Ok(Frame::data(this.take_out()))));
+                }
                 Some(Err(e)) => {
                     this.inner = None;
                     this.decoder = FrameDecoder::new(0);
@@ -360,7 +421,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.in_flight.is_none() && matches!(self.state, State::Done)
+        self.in_flight.is_none() && self.out.is_empty() && matches!(self.state, State::Done)
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -72,8 +72,16 @@ impl MessageHook for PluginMessageHook {
                     session: self.session.clone(),
                     spec: self.chain.spec.clone(),
                 };
-                let call = self.chain.plugin.on_grpc_message(&mut grpc);
-                let verdict = match tokio::time::timeout(self.chain.timeout, call).await {
+                let outcome = {
+                    let mut call = self.chain.plugin.on_grpc_message(&mut grpc);
+                    // In-process drivers answer on the first poll: arm the deadline's timer
+                    // only for a hook that has to wait (a timer per message is not free).
+                    match std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await {
+                        Poll::Ready(r) => Ok(r),
+                        Poll::Pending => tokio::time::timeout(self.chain.timeout, call).await,
+                    }
+                };
+                let verdict = match outcome {
                     Ok(Ok(v)) => v,
                     Ok(Err(e)) => return self.fault(&decl.name, e),
                     Err(_) => {

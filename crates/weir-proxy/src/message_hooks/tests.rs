@@ -455,7 +455,31 @@ async fn back_pressure_reads_no_further_than_the_consumer() {
     assert!(b.frame().now_or_never().is_none());
     assert_eq!(produced.load(Ordering::SeqCst), 2);
     gate.add_permits(10);
-    assert_eq!(drain(b).await.frames.len(), 4);
+    // The rest is decided at once: one batch carrying the four remaining messages.
+    let rest: Vec<u8> = drain(b).await.frames.concat();
+    assert_eq!(rest, encode_frame(false, b"m").repeat(4));
+}
+
+#[tokio::test]
+async fn decided_messages_go_out_in_batches() {
+    // 1,000 small messages that arrive together leave in a few DATA frames, not 1,000, when
+    // the hook answers at once (a hook that has to wait gets what is decided flushed first).
+    struct Counting(AtomicUsize);
+    impl MessageHook for Counting {
+        fn on_message<'a>(&'a self, _: &'a mut StreamMessage) -> BoxFuture<'a, MessageVerdict> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(std::future::ready(MessageVerdict::Pass))
+        }
+    }
+    let counting = Arc::new(Counting(AtomicUsize::new(0)));
+    let h: Arc<dyn MessageHook> = counting.clone();
+    let msgs: Vec<Vec<u8>> = (0..1000).map(|i| format!("m{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    let (b, _) = MessageHookBody::new(body(vec![wire(&refs)], None), h, plain());
+    let d = drain(b).await;
+    assert_eq!(counting.0.load(Ordering::SeqCst), 1000);
+    assert!(d.frames.len() <= 2, "{} frames", d.frames.len());
+    assert_eq!(d.frames.concat(), wire(&refs));
 }
 
 #[test]
