@@ -171,8 +171,11 @@ impl HookedCall {
     }
 }
 
+/// A gRPC response with messages to hook. A trailers-only answer (its status in the headers,
+/// no body) is left alone: wrapping would make its body look unfinished and hide the status.
 fn is_grpc_response(resp: &Response<ProxyBody>) -> bool {
     resp.status() == http::StatusCode::OK
+        && !resp.headers().contains_key("grpc-status")
         && resp
             .headers()
             .get(header::CONTENT_TYPE)

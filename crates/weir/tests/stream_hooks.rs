@@ -14,6 +14,7 @@ use vision::{
 };
 use weir_testkit::{Gateway, VisionUpstream};
 
+const STREAM_DETECTIONS: &str = "/vision.VisionService/StreamDetections";
 const CLIENTS: [&str; 3] = ["connect-binary", "grpcweb-text", "grpcweb-binary"];
 
 #[tokio::test]
@@ -220,6 +221,39 @@ async fn compressed_messages_are_decompressed_for_the_hook_and_compressed_again(
     assert_eq!(up.requested_cameras(), ["cam-1 (gzip)"]);
 }
 
+/// An upstream's trailers-only answer (its status in the headers, the stream ended with
+/// them) reaches the client as it was, hooks or not: strict clients (grpcio) take headers that
+/// do not end the stream for the start of a reply and then miss the status.
+#[tokio::test]
+async fn a_trailers_only_status_passes_through_a_hooked_api() {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let up = VisionUpstream::start();
+    let gw = hooked_gateway(&up, json!({}));
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<bytes::Bytes>>();
+    let req = http::Request::post(gw.url("/vision.VisionService/Nope"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(bytes::Bytes::from_static(&[0, 0, 0, 0, 0])))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(
+        resp.headers()["grpc-status"],
+        "12",
+        "UNIMPLEMENTED from the upstream"
+    );
+    let body = resp.into_body();
+    assert!(
+        hyper::body::Body::is_end_stream(&body),
+        "the headers end the stream"
+    );
+    assert!(body.collect().await.unwrap().to_bytes().is_empty());
+}
+
 #[tokio::test]
 async fn broken_framing_ends_the_call_with_internal() {
     let up = VisionUpstream::start();
@@ -288,8 +322,9 @@ async fn a_slow_reader_keeps_the_gateway_memory_bounded() {
     assert!(grown_mib < 80, "peak RSS grew by {grown_mib} MiB");
 }
 
-/// One raw gRPC call (h2c) whose single request message is `payload`; returns the status.
-async fn raw_grpc_status(base: &str, payload: &[u8]) -> (String, String) {
+/// One raw gRPC call (h2c) to `method` whose single request message is `payload`; returns
+/// the status.
+async fn raw_grpc_status(base: &str, method: &str, payload: &[u8]) -> (String, String) {
     let client = reqwest::Client::builder()
         .http2_prior_knowledge()
         .build()
@@ -298,7 +333,7 @@ async fn raw_grpc_status(base: &str, payload: &[u8]) -> (String, String) {
     body.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     body.extend_from_slice(payload);
     let resp = client
-        .post(format!("{base}/vision.VisionService/StreamDetections"))
+        .post(format!("{base}{method}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(body)
@@ -324,7 +359,7 @@ async fn a_faulting_hook_fails_only_its_call() {
     let gw = Gateway::start(bin(), &[("vision.json", def)], json!({}));
     let base = gw.url("");
     for payload in [&b"panic"[..], b"loop"] {
-        let (status, message) = raw_grpc_status(&base, payload).await;
+        let (status, message) = raw_grpc_status(&base, STREAM_DETECTIONS, payload).await;
         assert_eq!(status, "13", "{payload:?}: {message}");
         assert!(message.contains("HandleStream"), "{message}");
         let got = grpc_call(&base, "cam-1", &[("x-count", "3")]).await;
