@@ -389,3 +389,103 @@ impl std::fmt::Debug for PluginChain {
             .finish()
     }
 }
+
+/// Most plugin counter series (`api_id`, `name` pairs) kept at once: a plugin that makes up
+/// names per message must not grow the gateway's memory and `/metrics` without bound.
+pub const PLUGIN_COUNTER_LIMIT: usize = 4096;
+
+/// Plugin counters by API id, then name. Process-wide on purpose: a reload builds new plugin
+/// instances, and a Prometheus counter must not go back to zero because of it.
+static PLUGIN_COUNTERS: std::sync::Mutex<BTreeMap<String, BTreeMap<String, u64>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// One plugin counter, as [`plugin_counters`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginCounter {
+    /// The API whose plugin counted.
+    pub api_id: String,
+    /// The counter's name, as the plugin gave it.
+    pub name: String,
+    /// Total so far.
+    pub value: u64,
+}
+
+/// Adds `delta` to the plugin counter `name` of `api_id` (0 creates it at 0). Returns false,
+/// counting nothing, when the counter would be a new series past [`PLUGIN_COUNTER_LIMIT`].
+/// Callers validate `name`; this only keeps the numbers.
+pub fn plugin_counter_add(api_id: &str, name: &str, delta: u64) -> bool {
+    let mut counters = PLUGIN_COUNTERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(value) = counters
+        .get_mut(api_id)
+        .and_then(|names| names.get_mut(name))
+    {
+        *value = value.saturating_add(delta);
+        return true;
+    }
+    let series: usize = counters.values().map(BTreeMap::len).sum();
+    if series >= PLUGIN_COUNTER_LIMIT {
+        return false;
+    }
+    counters
+        .entry(api_id.to_owned())
+        .or_default()
+        .insert(name.to_owned(), delta);
+    true
+}
+
+/// Every plugin counter, ordered by API id then name.
+pub fn plugin_counters() -> Vec<PluginCounter> {
+    let counters = PLUGIN_COUNTERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    counters
+        .iter()
+        .flat_map(|(api_id, names)| {
+            names.iter().map(|(name, value)| PluginCounter {
+                api_id: api_id.clone(),
+                name: name.clone(),
+                value: *value,
+            })
+        })
+        .collect()
+}
+
+/// The value of one plugin counter, when it exists.
+pub fn plugin_counter(api_id: &str, name: &str) -> Option<u64> {
+    let counters = PLUGIN_COUNTERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    counters.get(api_id)?.get(name).copied()
+}
+
+#[cfg(test)]
+mod plugin_counter_tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up_per_api_and_name() {
+        assert_eq!(plugin_counter("counter-test-a", "hits"), None);
+        assert!(plugin_counter_add("counter-test-a", "hits", 0));
+        assert_eq!(plugin_counter("counter-test-a", "hits"), Some(0));
+        assert!(plugin_counter_add("counter-test-a", "hits", 2));
+        assert!(plugin_counter_add("counter-test-a", "hits", 3));
+        assert!(plugin_counter_add("counter-test-b", "hits", 7));
+        assert!(plugin_counter_add("counter-test-a", "misses", u64::MAX));
+        assert!(plugin_counter_add("counter-test-a", "misses", 1));
+        let ours: Vec<_> = plugin_counters()
+            .into_iter()
+            .filter(|c| c.api_id.starts_with("counter-test-"))
+            .map(|c| (c.api_id, c.name, c.value))
+            .collect();
+        assert_eq!(
+            ours,
+            [
+                ("counter-test-a".into(), "hits".into(), 5),
+                ("counter-test-a".into(), "misses".into(), u64::MAX),
+                ("counter-test-b".into(), "hits".into(), 7),
+            ]
+        );
+    }
+}

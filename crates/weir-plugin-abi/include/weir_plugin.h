@@ -169,6 +169,13 @@ typedef struct WeirHostApi {
   WeirStatus (*set_grpc_status)(WeirCtx *ctx, uint32_t code, WeirStr message);
   /* the message's position in its direction, from 0, counting dropped ones; on_grpc_message only */
   WeirStatus (*get_grpc_message_index)(WeirCtx *ctx, uint64_t *out);
+
+  /* Appended for plugin metrics: check WEIR_HOST_HAS(host, count) before calling it. */
+  /* adds delta to the plugin counter `name` of the call's API, shown on /metrics as
+   * weir_plugin_events_total{api_id, name} (any hook; delta 0 just makes the series appear);
+   * name is 1..=64 bytes of [A-Za-z0-9_.:-], else (or past the gateway's limit on series)
+   * WEIR_ERR_INVALID */
+  WeirStatus (*count)(WeirCtx *ctx, WeirStr name, uint64_t delta);
 } WeirHostApi;
 
 /* True when the host's table has `field` (host is a const WeirHostApi *). */

@@ -264,11 +264,22 @@ pub struct WeirHostApi {
     /// messages (`on_grpc_message` only).
     pub get_grpc_message_index:
         unsafe extern "C" fn(ctx: *mut WeirCtx, out: *mut u64) -> WeirStatus,
+    // Appended for plugin metrics: a plugin checks `host_api_has` before calling it.
+    /// Adds `delta` to the plugin counter `name` of the call's API, shown on the gateway's
+    /// `/metrics` as `weir_plugin_events_total{api_id, name}` (any hook; `delta` 0 just makes
+    /// the series appear). `name` is 1..=64 bytes of `[A-Za-z0-9_.:-]`; an invalid name, or a
+    /// new one past the gateway's limit on series, is [`WEIR_ERR_INVALID`].
+    pub count: unsafe extern "C" fn(ctx: *mut WeirCtx, name: WeirStr, delta: u64) -> WeirStatus,
 }
 
 /// `struct_size` of the first version-1 host table, which ends at `set_grpc_message`. Every
 /// version-1 host has at least this; hooks that call only those functions need no more.
 pub const HOST_API_BASE_SIZE: usize = core::mem::offset_of!(WeirHostApi, set_grpc_status);
+
+/// `struct_size` of the host tables that have the stream functions (`set_grpc_status`,
+/// `get_grpc_message_index`) but may lack later ones such as `count`: what a stream hook
+/// needs at least.
+pub const HOST_API_STREAM_SIZE: usize = core::mem::offset_of!(WeirHostApi, count);
 
 /// True when a host table of `struct_size` bytes has the field that starts at `offset` and is
 /// `size` bytes long (use `offset_of!` and `size_of`), e.g. before calling `set_grpc_status`.

@@ -71,6 +71,7 @@ fn expected() -> Vec<(String, i64)> {
             set_grpc_message,
             set_grpc_status,
             get_grpc_message_index,
+            count,
         }
     );
     layout!(
@@ -111,11 +112,13 @@ fn expected() -> Vec<(String, i64)> {
         WEIR_GRPC_CLIENT_TO_SERVER,
         WEIR_GRPC_SERVER_TO_CLIENT,
     );
-    // WEIR_HOST_HAS against a first version-1 table (`base`) and a current one (`full`).
+    // WEIR_HOST_HAS against a first version-1 table (`base`), one from before `count`
+    // (`stream`) and a current one (`full`).
     let base = HOST_API_BASE_SIZE as u32;
+    let stream = HOST_API_STREAM_SIZE as u32;
     let full = size_of::<WeirHostApi>() as u32;
     let has = |size: u32, offset: usize| host_api_has(size, offset, size_of::<usize>()) as i64;
-    for (table, size) in [("base", base), ("full", full)] {
+    for (table, size) in [("base", base), ("stream", stream), ("full", full)] {
         for (field, offset) in [
             (
                 "set_grpc_message",
@@ -126,6 +129,7 @@ fn expected() -> Vec<(String, i64)> {
                 "get_grpc_message_index",
                 offset_of!(WeirHostApi, get_grpc_message_index),
             ),
+            ("count", offset_of!(WeirHostApi, count)),
         ] {
             out.push((
                 format!("WEIR_HOST_HAS(&{table}, {field})"),
@@ -136,13 +140,14 @@ fn expected() -> Vec<(String, i64)> {
     out
 }
 
-/// Declarations the expressions above use: host tables of both sizes.
+/// Declarations the expressions above use: host tables of the three sizes.
 fn preamble() -> String {
     format!(
-        "  WeirHostApi base, full;\n  memset(&base, 0, sizeof base);\n  \
-         memset(&full, 0, sizeof full);\n  base.struct_size = {};\n  \
+        "  WeirHostApi base, stream, full;\n  memset(&base, 0, sizeof base);\n  \
+         memset(&stream, 0, sizeof stream);\n  memset(&full, 0, sizeof full);\n  \
+         base.struct_size = {};\n  stream.struct_size = {};\n  \
          full.struct_size = sizeof(WeirHostApi);\n",
-        HOST_API_BASE_SIZE
+        HOST_API_BASE_SIZE, HOST_API_STREAM_SIZE
     )
 }
 
@@ -208,6 +213,30 @@ fn the_first_host_table_ends_before_the_stream_functions() {
     assert!(!host_api_has(
         HOST_API_BASE_SIZE as u32,
         offset_of!(WeirHostApi, set_grpc_status),
+        size_of::<usize>()
+    ));
+}
+
+#[test]
+fn the_stream_host_table_ends_before_count() {
+    // Hosts with stream hooks but from before plugin counters end at get_grpc_message_index.
+    assert_eq!(
+        HOST_API_STREAM_SIZE,
+        offset_of!(WeirHostApi, get_grpc_message_index) + size_of::<usize>()
+    );
+    assert_eq!(
+        HOST_API_STREAM_SIZE + size_of::<usize>(),
+        size_of::<WeirHostApi>()
+    );
+    let count = offset_of!(WeirHostApi, count);
+    assert!(!host_api_has(
+        HOST_API_STREAM_SIZE as u32,
+        count,
+        size_of::<usize>()
+    ));
+    assert!(host_api_has(
+        size_of::<WeirHostApi>() as u32,
+        count,
         size_of::<usize>()
     ));
 }

@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use weir_core::plugin::{HookResponse, ReturnOverrides, Session};
+use weir_core::plugin::{HookResponse, ReturnOverrides, Session, plugin_counter_add};
 use weir_plugin_abi::*;
 
 use crate::ctx::HostCtx;
@@ -54,6 +54,7 @@ pub(crate) static HOST_API: WeirHostApi = WeirHostApi {
     set_grpc_message,
     set_grpc_status,
     get_grpc_message_index,
+    count,
 };
 
 type HostResult = Result<WeirStatus, WeirStatus>;
@@ -448,5 +449,31 @@ unsafe extern "C" fn get_grpc_message_index(ctx: *mut WeirCtx, out: *mut u64) ->
         // SAFETY: `out` is the plugin's writable u64.
         unsafe { *out = index };
         Ok(WEIR_OK)
+    })
+}
+
+/// Longest plugin counter name.
+const MAX_COUNTER_NAME: usize = 64;
+
+/// A counter name that is safe as a Prometheus label value and short enough to read.
+fn counter_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_COUNTER_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+unsafe extern "C" fn count(ctx: *mut WeirCtx, name: WeirStr, delta: u64) -> WeirStatus {
+    with_ctx(ctx, |h| {
+        let name = arg_text(name)?;
+        if !counter_name(name) {
+            return Err(WEIR_ERR_INVALID);
+        }
+        // Past the limit on series a new name is refused; the plugin sees why.
+        match plugin_counter_add(&h.spec().api_id, name, delta) {
+            true => Ok(WEIR_OK),
+            false => Err(WEIR_ERR_INVALID),
+        }
     })
 }

@@ -237,8 +237,9 @@ unsafe extern "C" fn grpc_message_shim<P: Plugin>(
     let Some(host) = (unsafe { host.as_ref() }) else {
         return WEIR_ERR_INVALID;
     };
-    // A host that calls this has the stream functions; one that lacks them is broken.
-    if (host.struct_size as usize) < std::mem::size_of::<WeirHostApi>() {
+    // A host that calls this has the stream functions; one that lacks them is broken. Later
+    // functions (`count`) are checked where they are called.
+    if (host.struct_size as usize) < HOST_API_STREAM_SIZE {
         return WEIR_ERR_ABI;
     }
     if instance.is_null() || ctx.is_null() {

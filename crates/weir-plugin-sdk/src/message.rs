@@ -132,4 +132,9 @@ impl<'a> GrpcMessage<'a> {
     pub fn log(&mut self, level: Level, msg: &str) {
         self.req.log(level, msg)
     }
+
+    /// Adds `delta` to the plugin counter `name` of this API (see [`Request::count`]).
+    pub fn count(&mut self, name: &str, delta: u64) -> Result<(), HostError> {
+        self.req.count(name, delta)
+    }
 }

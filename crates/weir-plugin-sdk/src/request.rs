@@ -381,4 +381,27 @@ impl<'a> Request<'a> {
         // SAFETY: ctx is live. A failed log has nowhere better to go, so it is dropped.
         unsafe { (self.host.log)(self.ctx, level.abi(), WeirStr::from_text(msg)) };
     }
+
+    /// Adds `delta` to the plugin counter `name` of this API: the gateway's `/metrics` shows
+    /// it as `weir_plugin_events_total{api_id="…",name="…"}`. `delta` 0 makes the series
+    /// appear at 0. `name` is 1 to 64 characters of `[A-Za-z0-9_.:-]`. A gateway from before
+    /// counters answers `WEIR_ERR_ABI`: a hook should not fail over a lost count.
+    pub fn count(&mut self, name: &str, delta: u64) -> Result<(), HostError> {
+        let has = host_api_has(
+            self.host.struct_size,
+            std::mem::offset_of!(WeirHostApi, count),
+            std::mem::size_of::<usize>(),
+        );
+        if !has {
+            return Err(HostError {
+                op: "count",
+                status: WEIR_ERR_ABI,
+            });
+        }
+        // SAFETY: ctx is live and the table has the function; the host copies the name.
+        check("count", unsafe {
+            (self.host.count)(self.ctx, WeirStr::from_text(name), delta)
+        })
+        .map(|_| ())
+    }
 }

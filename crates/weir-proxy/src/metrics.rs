@@ -114,11 +114,39 @@ impl Metrics {
 
     /// The text exposition format for /metrics.
     pub fn render(&self) -> String {
+        let mut families = self.registry.gather();
+        families.extend(plugin_events());
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        let _ = TextEncoder::new().encode(&families, &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// `weir_plugin_events_total{api_id, name}`: the counters plugins keep through the native
+/// ABI's `count`. They live in weir-core (the plugin drivers cannot reach this registry), so
+/// they are copied into a fresh family at each scrape; none yet means no family at all (the
+/// encoder refuses an empty one).
+fn plugin_events() -> Vec<prometheus::proto::MetricFamily> {
+    let counters = weir_core::plugin::plugin_counters();
+    if counters.is_empty() {
+        return Vec::new();
+    }
+    let Ok(events) = IntCounterVec::new(
+        Opts::new(
+            "weir_plugin_events_total",
+            "Events counted by plugins, by API and counter name",
+        ),
+        &["api_id", "name"],
+    ) else {
+        return Vec::new();
+    };
+    for c in counters {
+        events
+            .with_label_values(&[c.api_id.as_str(), c.name.as_str()])
+            .inc_by(c.value);
+    }
+    prometheus::core::Collector::collect(&events)
 }
 
 impl Default for Metrics {
@@ -153,5 +181,35 @@ impl ApiMetrics {
                 .with_label_values(&[self.api_id.as_str(), &status.to_string()])
                 .inc(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_counters_are_rendered() {
+        weir_core::plugin::plugin_counter_add("metrics-render-test", "enriched", 41);
+        weir_core::plugin::plugin_counter_add("metrics-render-test", "enriched", 1);
+        weir_core::plugin::plugin_counter_add("metrics-render-test", "cache_miss", 0);
+        let text = Metrics::new().render();
+        assert!(
+            text.contains("# TYPE weir_plugin_events_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "weir_plugin_events_total{api_id=\"metrics-render-test\",name=\"enriched\"} 42"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "weir_plugin_events_total{api_id=\"metrics-render-test\",name=\"cache_miss\"} 0"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("weir_open_connections"), "{text}");
     }
 }
