@@ -26,7 +26,15 @@ bash scripts/setup-native-plugins.sh
 bash scripts/setup-grpc-plugins.sh
 bash scripts/setup-wasm.sh
 bash scripts/setup-grpc-web.sh
+# The vision pipeline (examples/vision): PostgreSQL, MariaDB and Redis for the enricher's tests,
+# OpenCV for the Python processor, the dashboard's assets and Debian's chromium.
+bash scripts/setup-services.sh
+bash scripts/setup-vision-python.sh
+bash scripts/setup-vision-dashboard.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo test --workspace --no-fail-fast
+status=0
+cargo test --workspace --no-fail-fast || status=1
+bash scripts/test-vision.sh || status=1
+exit "$status"

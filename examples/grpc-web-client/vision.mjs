@@ -7,8 +7,11 @@
 //   connect-binary  @connectrpc/connect-web createGrpcWebTransport (application/grpc-web+proto, fetch)
 //   grpcweb-text    grpc-web (Google's runtime) format "text" (application/grpc-web-text, XHR)
 //   grpcweb-binary  grpc-web format "binary" (application/grpc-web+proto, XHR)
+// (Under Node, grpc-web's XHR is xhr2, which hands over the response only when it ends: fine
+// for finite streams; use connect-binary for an endless one.)
 //
 // Output: one JSON line per DetectionEvent, then one line {"status": <code>, "message": "..."}.
+// VISION_MAX=N stops after N events (for endless streams) and reports status 0.
 
 import { create, toBinary, fromBinary } from "@bufbuild/protobuf";
 import { createClient, ConnectError } from "@connectrpc/connect";
@@ -25,6 +28,8 @@ if (!baseArg || cameraId === undefined || !clientKind) {
   process.exit(2);
 }
 const baseUrl = baseArg.replace(/\/$/, "");
+const max = Number(process.env.VISION_MAX ?? 0);
+let seen = 0;
 const headers = Object.fromEntries(headerArgs.map((h) => h.split(/=(.*)/s).slice(0, 2)));
 
 function show(ev) {
@@ -40,8 +45,15 @@ function show(ev) {
 
 async function viaConnect() {
   const client = createClient(VisionService, createGrpcWebTransport({ baseUrl, useBinaryFormat: true }));
+  const abort = new AbortController();
   try {
-    for await (const ev of client.streamDetections({ cameraId }, { headers })) show(ev);
+    for await (const ev of client.streamDetections({ cameraId }, { headers, signal: abort.signal })) {
+      show(ev);
+      if (max && ++seen >= max) {
+        abort.abort();
+        return { status: 0, message: "" };
+      }
+    }
     return { status: 0, message: "" };
   } catch (e) {
     if (e instanceof ConnectError) return { status: e.code, message: e.rawMessage };
@@ -65,7 +77,13 @@ function viaGrpcWeb(format) {
       }
     };
     const call = client.serverStreaming(`${baseUrl}/vision.VisionService/StreamDetections`, { cameraId }, headers, md);
-    call.on("data", show);
+    call.on("data", (ev) => {
+      show(ev);
+      if (max && ++seen >= max) {
+        call.cancel();
+        finish({ status: 0, message: "" });
+      }
+    });
     call.on("status", (s) => { if (s.code !== 0) finish({ status: s.code, message: s.details }); });
     call.on("error", (e) => finish({ status: e.code, message: e.message }));
     call.on("end", () => finish({ status: 0, message: "" }));
@@ -77,3 +95,5 @@ const result = clientKind === "connect-binary" ? await viaConnect()
   : clientKind === "grpcweb-binary" ? await viaGrpcWeb("binary")
   : (() => { console.error(`unknown client ${clientKind}`); process.exit(2); })();
 console.log(JSON.stringify(result));
+// A cancelled XHR stream can keep the event loop alive; the answer is out.
+process.exit(0);

@@ -3,6 +3,7 @@
 //! ```text
 //! load --target URL [--streams N] [--messages M] [--camera IDS] [--expect-location TEXT]
 //!      [--window BYTES] [--timeout SECS]
+//!      [--cameras N] [--millis] [--duration SECS [--warmup SECS]]
 //! ```
 //!
 //! Opens N concurrent `StreamDetections` calls (one HTTP/2 connection, as one gRPC client
@@ -25,6 +26,15 @@
 //! default 0: hyper's 2 MiB per stream, 5 MiB per connection). The origin sends as fast as
 //! flow control allows, so the bytes in flight fill the windows of every hop and a message's
 //! latency is mostly its wait in those queues: a smaller window means a shorter queue.
+//!
+//! For a live upstream such as examples/vision/processor (bench/vision.sh): `--cameras N` makes
+//! stream i ask for camera i mod N, named as the processor names them (`cam-01`.., three
+//! digits from 100 cameras up), instead of `--camera`; `--millis` reads `timestamp_ms` as
+//! milliseconds (the processor's capture time) rather than the origin's microseconds;
+//! `--duration SECS` reads every stream for `--warmup` (default 0) + SECS seconds instead of a
+//! message count (no `x-count`), counts only the messages received in the last SECS seconds
+//! (msgs_per_s is over SECS), and prints `load: measuring` and `load: measured` on stderr when
+//! that window opens and closes. A stream that ends before then is a failure.
 
 use std::time::{Duration, Instant};
 
@@ -42,10 +52,15 @@ struct Args {
     expect_location: Option<String>,
     window: u32,
     timeout: Duration,
+    cameras: usize,
+    millis: bool,
+    duration: Option<Duration>,
+    warmup: Duration,
 }
 
 const USAGE: &str = "usage: load --target URL [--streams N] [--messages M] [--camera IDS] \
-                     [--expect-location TEXT] [--window BYTES] [--timeout SECS]";
+                     [--expect-location TEXT] [--window BYTES] [--timeout SECS] [--cameras N] [--millis] \
+                     [--duration SECS [--warmup SECS]]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -56,11 +71,19 @@ fn parse_args() -> Result<Args, String> {
         expect_location: None,
         window: 0,
         timeout: Duration::from_secs(600),
+        cameras: 0,
+        millis: false,
+        duration: None,
+        warmup: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.to_owned());
+        }
+        if flag == "--millis" {
+            args.millis = true;
+            continue;
         }
         let value = it
             .next()
@@ -78,6 +101,9 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("--window {value}: at most {}", u32::MAX))?;
             }
             "--timeout" => args.timeout = Duration::from_secs(number(&value)?),
+            "--cameras" => args.cameras = number(&value)? as usize,
+            "--duration" => args.duration = Some(Duration::from_secs(number(&value)?)),
+            "--warmup" => args.warmup = Duration::from_secs(number(&value)?),
             _ => return Err(format!("unknown argument {flag}; {USAGE}")),
         }
     }
@@ -87,7 +113,23 @@ fn parse_args() -> Result<Args, String> {
     if args.streams == 0 || args.messages == 0 {
         return Err("--streams and --messages must be at least 1".to_owned());
     }
+    if args.duration == Some(Duration::ZERO) {
+        return Err("--duration must be at least 1".to_owned());
+    }
     Ok(args)
+}
+
+/// Camera ids as the processor names them: `cam-01`.., three digits from 100 cameras up.
+fn camera_id(i: usize, cameras: usize) -> String {
+    let width = cameras.to_string().len().max(2);
+    format!("cam-{:0width$}", i % cameras + 1)
+}
+
+/// In `--duration` mode: when the counted window opens and when reading stops.
+#[derive(Clone, Copy)]
+struct Window {
+    from: tokio::time::Instant,
+    until: tokio::time::Instant,
 }
 
 /// What one call saw.
@@ -102,32 +144,52 @@ async fn one_stream(
     camera: String,
     expect_location: Option<String>,
     print_first: bool,
+    millis: bool,
+    window: Option<Window>,
 ) -> Result<StreamResult, String> {
     let mut client = VisionServiceClient::new(channel);
     let mut request = Request::new(DetectionRequest { camera_id: camera });
-    request.metadata_mut().insert(
+    if window.is_none() {
+        request.metadata_mut().insert(
         "x-count",
         messages
             .to_string()
             .parse()
             .expect("digits are valid metadata"),
-    );
+        );
+    }
     let mut stream = client
         .stream_detections(request)
         .await
         .map_err(|s| format!("call failed: {s}"))?
         .into_inner();
+    let capacity = if window.is_some() { 4096 } else { messages };
     let mut result = StreamResult {
-        latencies_us: Vec::with_capacity(usize::try_from(messages).unwrap_or(0)),
+        latencies_us: Vec::with_capacity(usize::try_from(capacity).unwrap_or(0)),
         enriched: 0,
     };
-    while let Some(event) = stream
-        .message()
-        .await
-        .map_err(|s| format!("after {} messages: {s}", result.latencies_us.len()))?
-    {
+    let mut received = 0u64;
+    loop {
+        let next = match window {
+            None => stream.message().await,
+            Some(w) => match tokio::time::timeout_at(w.until, stream.message()).await {
+                Ok(next) => next,
+                Err(_) => return Ok(result), // the window closed: done
+            },
+        };
+        let Some(event) = next.map_err(|s| format!("after {received} messages: {s}"))? else {
+            break;
+        };
         // Taken first, so the checks below do not count as latency.
-        let latency = now_us() - event.timestamp_ms;
+        let now = now_us();
+        received += 1;
+        let sent_us = if millis { event.timestamp_ms * 1000 } else { event.timestamp_ms };
+        if let Some(w) = window
+            && tokio::time::Instant::now() < w.from
+        {
+            continue; // warm-up: not counted
+        }
+        let latency = now - sent_us;
         result.latencies_us.push(latency.max(0));
         if !event.camera_location.is_empty() {
             result.enriched += 1;
@@ -144,6 +206,9 @@ async fn one_stream(
                 ));
             }
         }
+    }
+    if window.is_some() {
+        return Err(format!("stream ended after {received} messages, before --duration"));
     }
     let got = result.latencies_us.len() as u64;
     if got != messages {
@@ -171,14 +236,35 @@ async fn run(args: Args) -> Result<String, String> {
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", args.target))?;
     let start = Instant::now();
+    let window = args.duration.map(|d| {
+        let now = tokio::time::Instant::now();
+        Window {
+            from: now + args.warmup,
+            until: now + args.warmup + d,
+        }
+    });
+    if let Some(w) = window {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(w.from).await;
+            eprintln!("load: measuring");
+            tokio::time::sleep_until(w.until).await;
+            eprintln!("load: measured");
+        });
+    }
     let tasks: Vec<_> = (0..args.streams)
         .map(|i| {
             tokio::spawn(one_stream(
                 channel.clone(),
                 args.messages,
-                args.camera.clone(),
+                if args.cameras > 0 {
+                    camera_id(i, args.cameras)
+                } else {
+                    args.camera.clone()
+                },
                 args.expect_location.clone(),
                 i == 0,
+                args.millis,
+                window,
             ))
         })
         .collect();
@@ -196,9 +282,15 @@ async fn run(args: Args) -> Result<String, String> {
         }
         enriched += result.enriched;
     }
-    let seconds = start.elapsed().as_secs_f64();
+    let seconds = match args.duration {
+        Some(d) => d.as_secs_f64(),
+        None => start.elapsed().as_secs_f64(),
+    };
     latencies.sort_unstable();
     let total = latencies.len();
+    if total == 0 {
+        return Err("no message received in the measured window".to_owned());
+    }
     Ok(format!(
         "streams={} messages={total} seconds={seconds:.3} msgs_per_s={:.0} p50_us={} p99_us={} \
          max_us={} enriched={enriched}",

@@ -66,7 +66,7 @@ struct RunArgs {
     #[arg(long)]
     dashboard: PathBuf,
     /// The vision API definition to start from (seed 000's, paths adjusted).
-    #[arg(long)]
+    #[arg(long, default_value = "examples/vision/apis/vision-api.json")]
     api: PathBuf,
     /// The processor binary (ignored with --processor-addr).
     #[arg(long)]
@@ -218,6 +218,50 @@ async fn run(args: RunArgs) -> Result<()> {
     }
 }
 
+/// Seed 000's classic form: target_url, the plugin's path in `pre` and `goplugin_streams`,
+/// its configuration in `middleware_global_config[<bundle>]`.
+fn patch_classic(api: &mut Value, processor: &str, enricher: &Path, dsn: Value, ttl: u64) {
+    api["proxy"]["target_url"] = json!(format!("grpc://{processor}"));
+    let mw = &mut api["custom_middleware"];
+    let lists = [
+        mw["pre"].as_array_mut().map(std::mem::take),
+        mw["driver_specific_middleware"]["goplugin_streams"]
+            .as_array_mut()
+            .map(std::mem::take),
+    ];
+    let [pre, streams] = lists.map(|l| {
+        let mut l = l.unwrap_or_default();
+        for h in &mut l {
+            h["path"] = json!(enricher);
+        }
+        Value::Array(l)
+    });
+    mw["pre"] = pre;
+    mw["driver_specific_middleware"]["goplugin_streams"] = streams;
+    let bundle = api["custom_middleware_bundle"]
+        .as_str()
+        .unwrap_or("enricher_bundle")
+        .to_string();
+    let conf = &mut api["middleware_global_config"][&bundle];
+    conf["sql_server_dsn"] = dsn;
+    conf["cache_ttl_seconds"] = json!(ttl);
+}
+
+/// The OAS twin: upstream.url, grpcMessagePlugins' paths, pluginConfig.data.value.
+fn patch_oas(api: &mut Value, processor: &str, enricher: &Path, dsn: Value, ttl: u64) {
+    let gw = &mut api["x-tyk-api-gateway"];
+    gw["upstream"]["url"] = json!(format!("grpc://{processor}"));
+    let global = &mut gw["middleware"]["global"];
+    if let Some(hooks) = global["grpcMessagePlugins"].as_array_mut() {
+        for h in hooks {
+            h["path"] = json!(enricher);
+        }
+    }
+    let conf = &mut global["pluginConfig"]["data"]["value"];
+    conf["dsn"] = dsn;
+    conf["cache_ttl_seconds"] = json!(ttl);
+}
+
 /// Writes weir.json and apps/vision-api.json (the shipped definition with this run's processor
 /// address, plugin path, registry and cache TTL); returns weir.json's path.
 fn gateway_files(
@@ -233,27 +277,12 @@ fn gateway_files(
         .with_context(|| format!("reading {}", args.api.display()))?;
     let mut api: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not JSON", args.api.display()))?;
-    api["proxy"]["target_url"] = json!(format!("grpc://{processor_addr}"));
-    let mw = &mut api["custom_middleware"];
-    for list in ["pre"] {
-        if let Some(hooks) = mw[list].as_array_mut() {
-            for h in hooks {
-                h["path"] = json!(enricher);
-            }
-        }
+    let dsn = json!(format!("sqlite:{}", db.display()));
+    if api.get("x-tyk-api-gateway").is_some() {
+        patch_oas(&mut api, processor_addr, enricher, dsn, args.cache_ttl);
+    } else {
+        patch_classic(&mut api, processor_addr, enricher, dsn, args.cache_ttl);
     }
-    if let Some(streams) = mw["driver_specific_middleware"]["goplugin_streams"].as_array_mut() {
-        for h in streams {
-            h["path"] = json!(enricher);
-        }
-    }
-    let bundle = api["custom_middleware_bundle"]
-        .as_str()
-        .unwrap_or("enricher_bundle")
-        .to_string();
-    let plugin_conf = &mut api["middleware_global_config"][&bundle];
-    plugin_conf["sql_server_dsn"] = json!(format!("sqlite:{}", db.display()));
-    plugin_conf["cache_ttl_seconds"] = json!(args.cache_ttl);
     std::fs::write(
         dir.join("apps/vision-api.json"),
         serde_json::to_string_pretty(&api)?,

@@ -51,8 +51,9 @@ pub fn ensure(path: &Path, cameras: usize) -> Result<()> {
     Ok(())
 }
 
-/// Sets one camera's row (inserting it when missing).
+/// Sets one camera's row (inserting it when missing; a new registry is created first).
 pub fn set(path: &Path, camera: &str, location: &str, status: &str, date: &str) -> Result<()> {
+    ensure(path, 0)?;
     let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     db.execute(
         "INSERT INTO CameraRegistry (camera_id, location, status, install_date)
