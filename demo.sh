@@ -1,49 +1,42 @@
 #!/usr/bin/env bash
-# The main job. For now: the quickstart gateway with an example API in front of a small static
-# upstream. (The vision pipeline of seed 000 replaces it once it lands.)
-# First run builds weir in release mode (a few minutes); later runs start in seconds.
+# The main job: seed 000's vision pipeline on this machine. Simulated cameras → the processor
+# (detections over gRPC) → weir, whose native stream hook enriches every event from a SQLite
+# camera registry (cached) → the dashboard in your browser over gRPC-Web.
+#
+# First run builds everything (weir, the processor, the enricher plugin, the dashboard with
+# npm; several minutes); later runs start in seconds. Ctrl-C stops everything.
+#   WEIR_PORT (8080), WEIR_UI_PORT (8090), VISION_CAMERAS (8), VISION_FPS (30),
+#   VISION_CACHE_TTL (30 s), VISION_DATA (target/vision-demo-data) change the defaults.
 set -euo pipefail
 cd "$(dirname "$0")"
-port="${WEIR_PORT:-8080}"
-upstream_port="${WEIR_UPSTREAM_PORT:-8081}"
+root="$(pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+data="${VISION_DATA:-$target/vision-demo-data}"
 
 command -v cargo >/dev/null || { echo "demo: cargo is required (https://rustup.rs)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "demo: python3 is required for the example upstream" >&2; exit 1; }
-cargo build --release -p weir --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/weir"
+command -v npm >/dev/null || { echo "demo: node and npm are required (Node 20+)" >&2; exit 1; }
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+step() { echo "demo: $*" >&2; }
+step "building weir, the processor, the enricher plugin and the demo runner (first run: minutes)"
+cargo build --release --quiet -p weir
+cargo build --release --quiet --manifest-path examples/vision/processor/Cargo.toml \
+  --target-dir "$target/vision-processor"
+cargo build --release --quiet --manifest-path examples/vision/enricher/Cargo.toml \
+  --target-dir "$target/vision-enricher"
+cargo build --release --quiet --manifest-path examples/vision/demo/Cargo.toml \
+  --target-dir "$target/vision-demo"
+step "building the dashboard"
+WEIR_SKIP_CHROMIUM=1 bash scripts/setup-vision-dashboard.sh >&2
 
-cp -r examples/quickstart/apps "$work/apps"
-sed "s/\"listen_port\": 8080/\"listen_port\": $port/" examples/quickstart/weir.json > "$work/weir.json"
-sed -i "s/127.0.0.1:8081/127.0.0.1:$upstream_port/" "$work/apps/quickstart.json"
-
-python3 -m http.server "$upstream_port" --bind 127.0.0.1 --directory examples/quickstart/site \
-  >"$work/upstream.log" 2>&1 &
-pids+=($!)
-"$bin" check --conf "$work/weir.json"
-"$bin" run --conf "$work/weir.json" &
-pids+=($!)
-
-for _ in $(seq 1 50); do
-  curl -fs "http://127.0.0.1:$port/hello" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-cat <<MSG
-
-Weir is serving on http://127.0.0.1:$port  (Ctrl-C stops everything)
-  curl -i http://127.0.0.1:$port/quickstart/
-  curl -s --http2-prior-knowledge http://127.0.0.1:$port/quickstart/ -o /dev/null -w '%{http_version}\n'
-  curl -s -H 'X-Tyk-Authorization: change-me' http://127.0.0.1:$port/tyk/apis
-  curl -s http://127.0.0.1:$port/metrics | grep weir_requests_total
-API definitions live in $work/apps (watched: edit one and it reloads).
-
-MSG
-wait "${pids[1]}"
+exec "$target/vision-demo/release/vision-demo" run \
+  --data "$data" \
+  --weir "$target/release/weir" \
+  --processor "$target/vision-processor/release/vision-processor" \
+  --enricher "$target/vision-enricher/release/libweir_vision_enricher.so" \
+  --dashboard examples/vision/dashboard/dist \
+  --api examples/vision/apis/vision-api.json \
+  --gateway-port "${WEIR_PORT:-8080}" \
+  --ui-port "${WEIR_UI_PORT:-8090}" \
+  --cameras "${VISION_CAMERAS:-8}" \
+  --fps "${VISION_FPS:-30}" \
+  --cache-ttl "${VISION_CACHE_TTL:-30}"
