@@ -10,50 +10,8 @@ use weir_core::plugin::{
     GrpcMessage, HookKind, LoadedPlugin, MessageDirection, MessageVerdict, PluginError,
 };
 
-// The vision example's messages (examples/vision/proto/vision.proto), by field number.
-#[derive(Clone, PartialEq, Message)]
-struct DetectionRequest {
-    #[prost(string, tag = "1")]
-    camera_id: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct BoundingBox {
-    #[prost(int32, tag = "1")]
-    x_min: i32,
-    #[prost(int32, tag = "2")]
-    y_min: i32,
-    #[prost(int32, tag = "3")]
-    x_max: i32,
-    #[prost(int32, tag = "4")]
-    y_max: i32,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct DetectedObject {
-    #[prost(string, tag = "1")]
-    label: String,
-    #[prost(float, tag = "2")]
-    confidence: f32,
-    #[prost(message, optional, tag = "3")]
-    r#box: Option<BoundingBox>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct DetectionEvent {
-    #[prost(string, tag = "1")]
-    camera_id: String,
-    #[prost(int64, tag = "2")]
-    timestamp_ms: i64,
-    #[prost(message, repeated, tag = "3")]
-    objects: Vec<DetectedObject>,
-    #[prost(string, tag = "4")]
-    camera_location: String,
-    #[prost(string, tag = "5")]
-    camera_status: String,
-    #[prost(string, tag = "6")]
-    install_date: String,
-}
+// The seed's messages, generated from examples/vision/proto/vision.proto.
+use weir_testkit::vision_pb::{BoundingBox, DetectedObject, DetectionEvent, DetectionRequest};
 
 const METHOD: &str = "/vision.VisionService/StreamDetections";
 
