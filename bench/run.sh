@@ -133,61 +133,10 @@ if want plugins; then
 fi
 
 # ---------------------------------------------------------------- processes
-PIDS=()
-cleanup() {
-    local rc=$? pid i
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $rc -ne 0 ]]; then log "failed (exit $rc); logs in $OUT/logs"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-USED_PORTS=" "
-PORT=0
-# Sets PORT to a TCP port on which nothing listens or connects, not handed out before.
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if [[ -z $(ss -Htan "( sport = :$p or dport = :$p )") ]]; then
-            USED_PORTS+="$p "
-            PORT=$p
-            return
-        fi
-    done
-}
-
-# wait_until NAME PID CHECK-COMMAND...: polls for up to 10 s while PID lives.
-wait_until() {
-    local name=$1 pid=$2 i
-    shift 2
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || die "$name exited during startup; see $OUT/logs"
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    die "$name not ready after 10 s; see $OUT/logs"
-}
-
-# Summed utime+stime (clock ticks) of the given pids, all threads included.
-cpu_ticks() {
-    local total=0 pid stat
-    local -a f
-    for pid in "$@"; do
-        stat=$(<"/proc/$pid/stat")
-        stat=${stat##*) }
-        read -ra f <<<"$stat"
-        total=$((total + f[11] + f[12]))
-    done
-    echo "$total"
-}
+# Like wait_until (lib.sh), for up to 10 s, and a failure ends the run.
+ready() { wait_until "$1" "$2" 10 "${@:3}" || die "$1 did not start; see $OUT/logs"; }
 
 free_port; ORIGIN_PORT=$PORT
 free_port; GRPC_PORT=$PORT
@@ -371,14 +320,14 @@ taskset -c 0 "$NGINX" -c "$OUT/conf/origin.conf" -e "$OUT/logs/origin-error.log"
     >"$OUT/logs/origin.out" 2>&1 &
 ORIGIN_PID=$!
 PIDS+=("$ORIGIN_PID")
-wait_until "origin nginx" "$ORIGIN_PID" curl -fsS "http://127.0.0.1:$ORIGIN_PORT/"
+ready "origin nginx" "$ORIGIN_PID" curl -fsS "http://127.0.0.1:$ORIGIN_PORT/"
 
 if want grpc; then
     log "starting grpc-origin on :$GRPC_PORT (CPU 0)"
     taskset -c 0 "$GRPC_BIN" "$GRPC_PORT" >"$OUT/logs/grpc-origin.out" 2>&1 &
     GRPC_PID=$!
     PIDS+=("$GRPC_PID")
-    wait_until "grpc-origin" "$GRPC_PID" bash -c "exec 3<>/dev/tcp/127.0.0.1/$GRPC_PORT"
+    ready "grpc-origin" "$GRPC_PID" bash -c "exec 3<>/dev/tcp/127.0.0.1/$GRPC_PORT"
 fi
 
 log "starting nginx proxy on :$NGX_H1_PORT (h1), :$NGX_H2_PORT (h2c), :$NGX_GRPC_PORT (grpc) (CPU 1)"
@@ -386,14 +335,14 @@ taskset -c 1 "$NGINX" -c "$OUT/conf/proxy.conf" -e "$OUT/logs/proxy-error.log" \
     >"$OUT/logs/proxy.out" 2>&1 &
 NGX_PID=$!
 PIDS+=("$NGX_PID")
-wait_until "nginx proxy" "$NGX_PID" curl -fsS "http://127.0.0.1:$NGX_H1_PORT/bench/"
+ready "nginx proxy" "$NGX_PID" curl -fsS "http://127.0.0.1:$NGX_H1_PORT/bench/"
 
 log "starting weir on :$WEIR_PORT (CPU 1)"
 (cd "$OUT/weir" && exec taskset -c 1 "$WEIR_BIN" run --conf weir.json) \
     >"$OUT/logs/weir.out" 2>"$OUT/logs/weir.err" &
 WEIR_PID=$!
 PIDS+=("$WEIR_PID")
-wait_until "weir" "$WEIR_PID" curl -fsS "http://127.0.0.1:$WEIR_PORT/hello"
+ready "weir" "$WEIR_PID" curl -fsS "http://127.0.0.1:$WEIR_PORT/hello"
 
 if want plugins; then
     log "starting grpc-plugin on unix://$PLUGIN_SOCK and tcp://127.0.0.1:$PLUGIN_TCP_PORT (CPU 0)"
@@ -403,8 +352,8 @@ if want plugins; then
     taskset -c 0 "$PLUGIN_SERVER_BIN" --tcp "127.0.0.1:$PLUGIN_TCP_PORT" >"$OUT/logs/grpc-plugin-tcp.out" 2>&1 &
     PLUGIN_TCP_PID=$!
     PIDS+=("$PLUGIN_TCP_PID")
-    wait_until "grpc-plugin (unix)" "$PLUGIN_UDS_PID" test -S "$PLUGIN_SOCK"
-    wait_until "grpc-plugin (tcp)" "$PLUGIN_TCP_PID" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PLUGIN_TCP_PORT"
+    ready "grpc-plugin (unix)" "$PLUGIN_UDS_PID" test -S "$PLUGIN_SOCK"
+    ready "grpc-plugin (tcp)" "$PLUGIN_TCP_PID" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PLUGIN_TCP_PORT"
 
     log "starting weir-plugins on :$WEIR_PLUG_PORT and weir-plugins-tcp on :$WEIR_PLUG_TCP_PORT (CPU 1)"
     (cd "$OUT/weir-plugins" && exec taskset -c 1 "$WEIR_BIN" run --conf weir.json) \
@@ -415,8 +364,8 @@ if want plugins; then
         >"$OUT/logs/weir-plugins-tcp.out" 2>"$OUT/logs/weir-plugins-tcp.err" &
     WEIR_PLUG_TCP_PID=$!
     PIDS+=("$WEIR_PLUG_TCP_PID")
-    wait_until "weir-plugins" "$WEIR_PLUG_PID" curl -fsS "http://127.0.0.1:$WEIR_PLUG_PORT/hello"
-    wait_until "weir-plugins-tcp" "$WEIR_PLUG_TCP_PID" curl -fsS "http://127.0.0.1:$WEIR_PLUG_TCP_PORT/hello"
+    ready "weir-plugins" "$WEIR_PLUG_PID" curl -fsS "http://127.0.0.1:$WEIR_PLUG_PORT/hello"
+    ready "weir-plugins-tcp" "$WEIR_PLUG_TCP_PID" curl -fsS "http://127.0.0.1:$WEIR_PLUG_TCP_PORT/hello"
 fi
 
 # nginx proxy: master + its worker(s).

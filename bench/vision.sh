@@ -100,54 +100,8 @@ for f in "$WEIR_BIN" "$PROC_BIN" "$LOAD_BIN"; do [[ -x $f ]] || die "not built: 
 [[ -f $ENRICHER ]] || die "not built: $ENRICHER"
 
 # ---------------------------------------------------------------- processes
-PIDS=()
-cleanup() {
-    local rc=$? pid i
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $rc -ne 0 ]]; then log "failed (exit $rc); logs in $OUT/logs"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-USED_PORTS=" "
-PORT=0
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if [[ -z $(ss -Htan "( sport = :$p or dport = :$p )") ]]; then
-            USED_PORTS+="$p "
-            PORT=$p
-            return
-        fi
-    done
-}
-wait_until() { # NAME PID SECONDS CHECK-COMMAND...: polls while PID lives.
-    local name=$1 pid=$2 tries=$(($3 * 10)) i
-    shift 3
-    for ((i = 0; i < tries; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    log "$name not ready after $((tries / 10)) s"
-    return 1
-}
-cpu_ticks() { # PID → utime+stime in clock ticks, all threads
-    local stat
-    local -a f
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    read -ra f <<<"$stat"
-    echo $((f[11] + f[12]))
-}
 plugin_count() { # PORT NAME → weir_plugin_events_total{name=NAME} (0 when absent)
     curl -fsS "http://127.0.0.1:$1/metrics" |
         awk -v n="name=\"$2\"" '/^weir_plugin_events_total\{/ && index($0, n) {s += $NF} END {printf "%d\n", s}'
