@@ -245,8 +245,8 @@ impl MessageDirection {
 /// assigning a new `payload`.
 #[derive(Debug, Clone)]
 pub struct GrpcMessage {
-    /// The stream hook's name (`symbol_name` / `functionName`).
-    pub hook: String,
+    /// The stream hook's name (`symbol_name` / `functionName`); shared, not copied, per message.
+    pub hook: Arc<str>,
     /// Which way it travels.
     pub direction: MessageDirection,
     /// The call's method, `/package.Service/Method`.
@@ -295,7 +295,7 @@ pub trait LoadedPlugin: Send + Sync {
     ) -> BoxFuture<'a, Result<MessageVerdict, PluginError>> {
         Box::pin(async move {
             Err(PluginError::Unavailable {
-                hook: msg.hook.clone(),
+                hook: msg.hook.to_string(),
                 reason: "this driver does not run stream hooks".into(),
             })
         })

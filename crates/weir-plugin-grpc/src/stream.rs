@@ -19,7 +19,7 @@ pub(crate) fn build(msg: &GrpcMessage) -> pb::GrpcMessage {
         MessageDirection::ToUpstream => pb::MessageDirection::ToUpstream,
     };
     pb::GrpcMessage {
-        hook_name: msg.hook.clone(),
+        hook_name: msg.hook.to_string(),
         direction: direction.into(),
         method: msg.method.to_string(),
         // `Bytes` both sides: the payload is shared, not copied.

@@ -75,7 +75,7 @@ impl NativePlugin {
         let Some(on_message) = lib.desc.on_grpc_message else {
             // Refused at load; kept as an error rather than a panic all the same.
             return Err(PluginError::Unavailable {
-                hook: msg.hook.clone(),
+                hook: msg.hook.to_string(),
                 reason: format!("native plugin `{}` has no on_grpc_message", lib.name),
             });
         };

@@ -64,7 +64,7 @@ pub(crate) fn check_export(module: &Module) -> Result<(), String> {
 pub(crate) fn stream(id: u32, msg: &GrpcMessage) -> Stream {
     let ctx = HookContext {
         kind: HookKind::GrpcMessage,
-        name: msg.hook.clone(),
+        name: msg.hook.to_string(),
         request: HookRequest {
             method: "POST".into(),
             url: msg.method.to_string(),

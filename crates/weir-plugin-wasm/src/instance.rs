@@ -246,7 +246,7 @@ impl WasmInstance {
     pub fn run_message(&mut self, msg: &mut GrpcMessage) -> Result<MessageVerdict, PluginError> {
         let hook = msg.hook.clone();
         let bad = |reason: String| PluginError::BadReply {
-            hook: hook.clone(),
+            hook: hook.to_string(),
             reason,
         };
         let Some(on_message) = self.ex.grpc_message.clone() else {

@@ -188,7 +188,7 @@ impl LoadedPlugin for WasmPlugin {
         Box::pin(async move {
             let hook = self.hook(HookKind::GrpcMessage, &msg.hook).ok_or_else(|| {
                 PluginError::Unavailable {
-                    hook: msg.hook.clone(),
+                    hook: msg.hook.to_string(),
                     reason: format!("no wasm stream hook `{}`", msg.hook),
                 }
             })?;

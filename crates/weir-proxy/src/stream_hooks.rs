@@ -24,6 +24,8 @@ use crate::message_hooks::{
 /// Runs an API's stream hooks, in declaration order, on the messages of one call.
 pub struct PluginMessageHook {
     chain: PluginChain,
+    /// The stream hooks' names, shared with every message instead of copied into each.
+    names: Vec<Arc<str>>,
     headers: Arc<HeaderMap>,
     session: Option<Arc<Session>>,
 }
@@ -32,6 +34,11 @@ impl PluginMessageHook {
     /// The hooks of `chain` for one call with these request headers and session.
     pub fn new(chain: PluginChain, headers: HeaderMap, session: Option<Session>) -> Self {
         PluginMessageHook {
+            names: chain
+                .grpc_message
+                .iter()
+                .map(|d| Arc::from(d.name.as_str()))
+                .collect(),
             chain,
             headers: Arc::new(headers),
             session: session.map(Arc::new),
@@ -61,9 +68,9 @@ impl PluginMessageHook {
 impl MessageHook for PluginMessageHook {
     fn on_message<'a>(&'a self, msg: &'a mut StreamMessage) -> BoxFuture<'a, MessageVerdict> {
         Box::pin(async move {
-            for decl in &self.chain.grpc_message {
+            for name in &self.names {
                 let mut grpc = GrpcMessage {
-                    hook: decl.name.clone(),
+                    hook: name.clone(),
                     direction: msg.direction,
                     method: msg.method.clone(),
                     payload: msg.payload.clone(),
@@ -83,13 +90,13 @@ impl MessageHook for PluginMessageHook {
                 };
                 let verdict = match outcome {
                     Ok(Ok(v)) => v,
-                    Ok(Err(e)) => return self.fault(&decl.name, e),
+                    Ok(Err(e)) => return self.fault(name, e),
                     Err(_) => {
                         let e = PluginError::Timeout {
-                            hook: decl.name.clone(),
+                            hook: name.to_string(),
                             limit: self.chain.timeout,
                         };
-                        return self.fault(&decl.name, e);
+                        return self.fault(name, e);
                     }
                 };
                 // The next hook sees this one's replacement (or the very same bytes).
@@ -273,8 +280,8 @@ mod tests {
                 self.seen
                     .lock()
                     .unwrap()
-                    .push((msg.hook.clone(), msg.payload.clone(), tag));
-                match msg.hook.as_str() {
+                    .push((msg.hook.to_string(), msg.payload.clone(), tag));
+                match &*msg.hook {
                     "append-a" | "append-b" => {
                         let mut p = msg.payload.to_vec();
                         p.push(msg.hook.as_bytes()[7]);
@@ -287,7 +294,7 @@ mod tests {
                         Ok(MessageVerdict::Pass)
                     }
                     "down" => Err(PluginError::Unavailable {
-                        hook: msg.hook.clone(),
+                        hook: msg.hook.to_string(),
                         reason: "connection refused".into(),
                     }),
                     _ => Ok(MessageVerdict::Pass),
