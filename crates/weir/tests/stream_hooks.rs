@@ -8,9 +8,10 @@ mod vision;
 
 use serde_json::{Value, json};
 use support::bin;
+use support::plugin_server::PluginServer;
 use vision::{
-    PythonPlugins, enricher_config, grpc_call, grpc_call_gzip, native_enricher, node_call,
-    stream_middleware, vision_api, wasm_enricher, wasm_example,
+    enricher_config, grpc_call, grpc_call_gzip, native_enricher, node_call, stream_middleware,
+    vision_api, wasm_enricher, wasm_example,
 };
 use weir_testkit::{Gateway, VisionUpstream};
 
@@ -128,7 +129,7 @@ async fn wasm_hook() {
 #[tokio::test]
 async fn python_grpc_hook() {
     let up = VisionUpstream::start();
-    let plugins = PythonPlugins::start();
+    let plugins = PluginServer::python("127.0.0.1:0");
     let def = vision_api(
         &up.url(),
         stream_middleware("grpc", None),

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use weir_testkit::{Gateway, SECRET};
 
+pub mod plugin_server;
+
 /// The weir binary cargo built for these tests.
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_weir"))
