@@ -44,6 +44,7 @@ DEFAULT_VISION_PROTO_DIR = os.path.join(HERE, "..", "proto")
 VISION_METHOD = "/vision.VisionService/StreamDetections"
 QUERY_TIMEOUT = 2.0          # seconds: connecting and the query, each
 ERROR_RETRY = 1.0            # a camera whose lookup failed is retried at most once a second
+STDERR_LOCK = threading.Lock()
 LOG_EVERY = 10.0             # database errors are logged at most once per 10 s (per DSN)
 CACHE_CAPACITY = 10000
 TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -203,8 +204,13 @@ class Registry:
                       f"(logged at most every {LOG_EVERY:.0f} s)", file=sys.stderr, flush=True)
             if self.stats:
                 result = "error" if failed else ("row" if row else "absent")
-                print(f"STATS query backend={self.backend} camera={camera} result={result} "
-                      f"total={total}", file=sys.stderr, flush=True)
+                # One write per line: print() writes the text and the newline separately,
+                # and lines from worker threads then run together.
+                line = (f"STATS query backend={self.backend} camera={camera} result={result} "
+                        f"total={total}\n")
+                with STDERR_LOCK:
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
             return row, failed
 
 
