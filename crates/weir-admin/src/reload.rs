@@ -114,7 +114,10 @@ impl Reloader {
 
         for (file, result) in files {
             let candidate = match result {
-                Ok(def) => self.compile(def, &state, &mut report.errors),
+                Ok(mut def) => {
+                    weir_config::apply_gateway_settings(&mut def, &self.gateway.config);
+                    self.compile(def, &state, &mut report.errors)
+                }
                 Err(errs) => {
                     report.errors.extend(errs);
                     None

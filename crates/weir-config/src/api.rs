@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use crate::document::{DocFormat, kind_of, parse_document};
 use crate::errors::ConfigError;
-use crate::model::{ApiDefinition, DefinitionFormat, UpstreamScheme, UpstreamTarget};
+use crate::model::{
+    ApiDefinition, DefinitionFormat, GatewayConfig, UpstreamScheme, UpstreamTarget,
+};
 use crate::{classic, oas};
 
 /// Schemes accepted for upstream targets, for the error message.
@@ -38,10 +40,33 @@ pub fn parse_api_definition(text: &str, file: &Path) -> Result<ApiDefinition, Ve
         );
         return Err(vec![ConfigError::new(file, "", reason)]);
     };
+    for wrapper in ["api_definition", "oas"] {
+        if obj.get(wrapper).is_some_and(Value::is_object)
+            && !obj.contains_key("proxy")
+            && !obj.contains_key("x-tyk-api-gateway")
+        {
+            return Err(vec![ConfigError::new(
+                file,
+                wrapper,
+                format!(
+                    "this is a Tyk Dashboard export, not a gateway API definition; save the object \
+                     under `{wrapper}` as a file of its own"
+                ),
+            )]);
+        }
+    }
     if obj.contains_key("openapi") && obj.contains_key("x-tyk-api-gateway") {
         oas::parse(doc, file)
     } else {
         classic::parse(doc, file)
+    }
+}
+
+/// Applies the gateway settings that change what a definition means: without
+/// `enable_custom_domains` (Tyk's default) an API's `domain` is ignored, as in Tyk.
+pub fn apply_gateway_settings(api: &mut ApiDefinition, gateway: &GatewayConfig) {
+    if !gateway.enable_custom_domains {
+        api.domain = None;
     }
 }
 

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{check_listen_path, id_from_file, non_empty_list, normalise_domain, parse_target};
+use crate::compat::{self, Form};
 use crate::document::{typed, without_nulls};
 use crate::errors::ConfigError;
 use crate::model::{
@@ -36,6 +37,7 @@ struct RawClassic {
     active: Option<bool>,
     use_keyless: bool,
     domain: String,
+    domain_disabled: bool,
     proxy: RawProxy,
     version_data: RawVersionData,
     #[serde(rename = "CORS")]
@@ -69,14 +71,15 @@ struct RawTransport {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawVersionData {
-    not_versioned: bool,
-    default_version: String,
     versions: BTreeMap<String, RawVersion>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawVersion {
+    use_extended_paths: bool,
+    global_headers_disabled: bool,
+    global_response_headers_disabled: bool,
     global_headers: BTreeMap<String, String>,
     global_headers_remove: Vec<String>,
     global_response_headers: BTreeMap<String, String>,
@@ -133,7 +136,7 @@ const HOOK_LISTS: [&str; 4] = ["pre", "post", "post_key_auth", "response"];
 /// Builds the model from a classic document.
 pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<ConfigError>> {
     let raw: RawClassic = typed(&without_nulls(&doc), file).map_err(|e| vec![e])?;
-    let mut errors = Vec::new();
+    let mut errors = compat::refusals(&doc, Form::Classic, file);
 
     let proxy = &raw.proxy;
     check_listen_path(&proxy.listen_path, "proxy.listen_path", file, &mut errors);
@@ -192,7 +195,11 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         strip_listen_path: raw.proxy.strip_listen_path,
         preserve_host_header: raw.proxy.preserve_host_header,
         disable_strip_slash: raw.proxy.disable_strip_slash,
-        domain: normalise_domain(&raw.domain),
+        domain: if raw.domain_disabled {
+            None
+        } else {
+            normalise_domain(&raw.domain)
+        },
         targets,
         transport: Transport {
             ssl_insecure_skip_verify: raw.proxy.transport.ssl_insecure_skip_verify,
@@ -226,51 +233,43 @@ impl RawCors {
 
 /// Picks the version whose rules apply and reads its header rules and hard timeouts.
 ///
-/// Order: `default_version` when the API is versioned, then "Default", then
-/// `default_version`, then the only version. Several versions and no choice is an error:
-/// guessing would silently apply the wrong headers.
+/// As Tyk does for an API that is not versioned: the only version, else the one named
+/// `Default`, `default` or `` (versioned APIs and other cases are refused by the
+/// compatibility table).
 fn version_rules(
     data: &RawVersionData,
     file: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> (HeaderRules, Vec<EndpointTimeout>) {
-    let named = |n: &str| {
-        (!n.is_empty())
-            .then(|| data.versions.get_key_value(n))
-            .flatten()
+    let chosen = if data.versions.len() == 1 {
+        data.versions.iter().next()
+    } else {
+        let defaults: Vec<_> = ["Default", "default", ""]
+            .iter()
+            .filter_map(|n| data.versions.get_key_value(*n))
+            .collect();
+        (defaults.len() == 1).then(|| defaults[0])
     };
-    let chosen = (!data.not_versioned)
-        .then(|| named(&data.default_version))
-        .flatten()
-        .or_else(|| named("Default"))
-        .or_else(|| named(&data.default_version))
-        .or_else(|| {
-            (data.versions.len() == 1)
-                .then(|| data.versions.iter().next())
-                .flatten()
-        });
     let Some((vname, version)) = chosen else {
-        if data.versions.len() > 1 {
-            let names: Vec<&str> = data.versions.keys().map(String::as_str).collect();
-            errors.push(ConfigError::new(
-                file,
-                "version_data.default_version",
-                format!(
-                    "several versions ({}) and none is named Default; set default_version",
-                    names.join(", ")
-                ),
-            ));
-        }
         return Default::default();
     };
-    let headers = HeaderRules {
-        request_set: pairs(&version.global_headers),
-        request_remove: version.global_headers_remove.clone(),
-        response_set: pairs(&version.global_response_headers),
-        response_remove: version.global_response_headers_remove.clone(),
-    };
+    let mut headers = HeaderRules::default();
+    if !version.global_headers_disabled {
+        headers.request_set = pairs(&version.global_headers);
+        headers.request_remove = version.global_headers_remove.clone();
+    }
+    if !version.global_response_headers_disabled {
+        headers.response_set = pairs(&version.global_response_headers);
+        headers.response_remove = version.global_response_headers_remove.clone();
+    }
     let mut timeouts = Vec::new();
-    for (i, t) in version.extended_paths.hard_timeouts.iter().enumerate() {
+    // Tyk reads extended_paths only with use_extended_paths.
+    let hard_timeouts: &[RawHardTimeout] = if version.use_extended_paths {
+        &version.extended_paths.hard_timeouts
+    } else {
+        &[]
+    };
+    for (i, t) in hard_timeouts.iter().enumerate() {
         let field = format!("version_data.versions.{vname}.extended_paths.hard_timeouts[{i}]");
         if t.disabled {
             continue;

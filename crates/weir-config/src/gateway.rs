@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::compat::{self, Form};
 use crate::document::{DocFormat, kind_of, parse_document, typed, without_nulls};
 use crate::env::apply_overrides;
 use crate::errors::ConfigError;
@@ -38,6 +39,8 @@ fn defaults_document() -> Value {
         },
         "proxy_default_timeout": 30,
         "proxy_ssl_insecure_skip_verify": false,
+        "proxy_enable_http2": false,
+        "enable_custom_domains": false,
         "proxy_ssl_ca_cert_file": "",
         "max_idle_connections_per_host": 100,
         "control_api_port": 0,
@@ -69,6 +72,8 @@ struct RawGateway {
     http_server_options: RawHttpServerOptions,
     proxy_default_timeout: f64,
     proxy_ssl_insecure_skip_verify: bool,
+    proxy_enable_http2: bool,
+    enable_custom_domains: bool,
     proxy_ssl_ca_cert_file: String,
     max_idle_connections_per_host: u64,
     control_api_port: i64,
@@ -166,6 +171,7 @@ pub fn gateway_config_from_str(
 
     let mut errors = Vec::new();
     let from_env = apply_overrides(&mut doc, &defaults, file, env, &mut errors);
+    errors.extend(compat::refusals(&doc, Form::Gateway, file));
     let base_dir = file.parent().unwrap_or(Path::new(""));
     let config = match typed::<RawGateway>(&doc, file) {
         Ok(raw) => Some(convert(raw, file, base_dir, &mut errors)),
@@ -345,6 +351,8 @@ fn convert(
         },
         proxy_default_timeout,
         proxy_ssl_insecure_skip_verify: raw.proxy_ssl_insecure_skip_verify,
+        proxy_enable_http2: raw.proxy_enable_http2,
+        enable_custom_domains: raw.enable_custom_domains,
         proxy_ssl_ca_cert_file,
         max_idle_connections_per_host: to_usize(raw.max_idle_connections_per_host),
         control_api_port,

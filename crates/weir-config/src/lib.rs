@@ -22,6 +22,7 @@
 mod api;
 mod appdir;
 mod classic;
+pub mod compat;
 mod document;
 mod env;
 mod errors;
@@ -30,7 +31,9 @@ pub mod model;
 mod oas;
 mod set;
 
-pub use api::{load_api_file, parse_api_definition, refuse_unbuilt_plugins};
+pub use api::{
+    apply_gateway_settings, load_api_file, parse_api_definition, refuse_unbuilt_plugins,
+};
 pub use appdir::load_app_dir;
 pub use document::DocFormat;
 pub use errors::ConfigError;

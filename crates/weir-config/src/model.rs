@@ -24,6 +24,12 @@ pub struct GatewayConfig {
     pub proxy_default_timeout: Duration,
     /// `proxy_ssl_insecure_skip_verify`: skip upstream certificate checks for every API.
     pub proxy_ssl_insecure_skip_verify: bool,
+    /// `proxy_enable_http2`: offer h2 to `https://` upstreams (ALPN); without it they speak
+    /// HTTP/1.1, as in Tyk. `grpcs://` and `h2c://` targets always speak HTTP/2.
+    pub proxy_enable_http2: bool,
+    /// `enable_custom_domains`: route by the APIs' `domain`; without it (Tyk's default) the
+    /// domain is ignored, as in Tyk.
+    pub enable_custom_domains: bool,
     /// `proxy_ssl_ca_cert_file` (Weir): extra PEM roots trusted for https upstreams, besides the system's.
     pub proxy_ssl_ca_cert_file: Option<PathBuf>,
     /// `max_idle_connections_per_host` (default 100).

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{check_listen_path, id_from_file, normalise_domain, parse_target};
+use crate::compat::{self, Form};
 use crate::document::{typed, without_nulls};
 use crate::errors::ConfigError;
 use crate::model::{
@@ -67,7 +68,6 @@ struct RawUpstream {
     url: String,
     load_balancing: RawLoadBalancing,
     preserve_host_header: Enabled,
-    proxy: Enabled,
     tls_transport: RawTlsTransport,
 }
 
@@ -144,10 +144,35 @@ struct RawGlobal {
     transform_request_headers: RawHeaderTransform,
     transform_response_headers: RawHeaderTransform,
     plugin_config: RawPluginConfig,
-    pre_plugins: Vec<Enabled>,
-    post_authentication_plugins: Vec<Enabled>,
-    post_plugins: Vec<Enabled>,
-    response_plugins: Vec<Enabled>,
+    pre_plugins: Option<Vec<Enabled>>,
+    post_authentication_plugins: Option<Vec<Enabled>>,
+    post_plugins: Option<Vec<Enabled>>,
+    response_plugins: Option<Vec<Enabled>>,
+    pre_plugin: Option<RawPluginList>,
+    post_authentication_plugin: Option<RawPluginList>,
+    post_plugin: Option<RawPluginList>,
+    response_plugin: Option<RawPluginList>,
+    grpc_message_plugins: Vec<Enabled>,
+}
+
+/// Tyk's deprecated singular form, `prePlugin: {plugins: [...]}`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawPluginList {
+    plugins: Vec<Enabled>,
+}
+
+/// The hooks of one phase as Tyk migrates them: the plural list when present, else the
+/// deprecated singular block's `plugins`.
+fn migrated<'a>(
+    plural: &'a Option<Vec<Enabled>>,
+    singular: &'a Option<RawPluginList>,
+) -> &'a [Enabled] {
+    match (plural, singular) {
+        (Some(list), _) => list,
+        (None, Some(block)) => &block.plugins,
+        (None, None) => &[],
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -188,7 +213,8 @@ struct RawPluginConfig {
 pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<ConfigError>> {
     let raw: RawDoc = typed(&without_nulls(&doc), file).map_err(|e| vec![e])?;
     let gw = raw.gateway;
-    let mut errors = Vec::new();
+    let mut errors = compat::refusals(&doc, Form::Oas, file);
+    errors.extend(compat::refusals(&doc, Form::Streaming, file));
 
     let listen_field = format!("{ROOT}.server.listenPath.value");
     check_listen_path(
@@ -233,14 +259,6 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
                 reason,
             )),
         }
-    } else if up.proxy.enabled {
-        // An outbound proxy with nothing to reach is a mistake; without it (streams-only
-        // APIs, upstream.proxy.enabled=false) an empty url means "no upstream".
-        errors.push(ConfigError::new(
-            file,
-            format!("{ROOT}.upstream.url"),
-            "is required when upstream.proxy is enabled",
-        ));
     }
 
     let global = &gw.middleware.global;
@@ -337,10 +355,14 @@ fn plugin_request(gw: &RawGateway, doc: &Value) -> Option<PluginRequest> {
     let global = &gw.middleware.global;
     let driver = global.plugin_config.driver.trim().to_string();
     let any = |hooks: &[Enabled]| hooks.iter().any(|h| h.enabled);
-    let any_hook = any(&global.pre_plugins)
-        || any(&global.post_authentication_plugins)
-        || any(&global.post_plugins)
-        || any(&global.response_plugins)
+    let any_hook = any(migrated(&global.pre_plugins, &global.pre_plugin))
+        || any(migrated(
+            &global.post_authentication_plugins,
+            &global.post_authentication_plugin,
+        ))
+        || any(migrated(&global.post_plugins, &global.post_plugin))
+        || any(migrated(&global.response_plugins, &global.response_plugin))
+        || any(&global.grpc_message_plugins)
         || (gw.server.authentication.enabled && gw.server.authentication.custom.enabled);
     // Hooks without a driver still ask for plugins: refusing them is better than skipping
     // an authentication or pre hook the author counted on.

@@ -263,17 +263,30 @@ fn oas(api: &ApiDefinition) -> Result<Option<Declaration>, ConfigError> {
     let plugin_config = global.get("pluginConfig").cloned().unwrap_or(Value::Null);
     let base = "x-tyk-api-gateway.middleware.global";
     let mut hooks = Vec::new();
-    for (key, kind) in [
-        ("prePlugins", HookKind::Pre),
-        ("postAuthenticationPlugins", HookKind::PostKeyAuth),
-        ("postPlugins", HookKind::Post),
-        ("responsePlugins", HookKind::Response),
+    // Tyk's deprecated singular blocks (`prePlugin: {plugins: [...]}`) are read the way Tyk
+    // migrates them: the plural list wins when both are present.
+    for (key, singular, kind) in [
+        ("prePlugins", "prePlugin", HookKind::Pre),
+        (
+            "postAuthenticationPlugins",
+            "postAuthenticationPlugin",
+            HookKind::PostKeyAuth,
+        ),
+        ("postPlugins", "postPlugin", HookKind::Post),
+        ("responsePlugins", "responsePlugin", HookKind::Response),
         // Weir: stream hooks (see docs/plugins.md).
-        ("grpcMessagePlugins", HookKind::GrpcMessage),
+        ("grpcMessagePlugins", "", HookKind::GrpcMessage),
     ] {
-        if let Some(list) = global.get(key).and_then(Value::as_array) {
+        let (list, field) = match global.get(key).filter(|v| !v.is_null()) {
+            Some(list) => (Some(list), format!("{base}.{key}")),
+            None => (
+                global.get(singular).and_then(|b| b.get("plugins")),
+                format!("{base}.{singular}.plugins"),
+            ),
+        };
+        if let Some(list) = list.and_then(Value::as_array) {
             for (i, entry) in list.iter().enumerate() {
-                let field = format!("{base}.{key}[{i}]");
+                let field = format!("{field}[{i}]");
                 hooks.extend(hook(api, kind, entry, OAS_KEYS, &field)?);
             }
         }

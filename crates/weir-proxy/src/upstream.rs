@@ -27,6 +27,8 @@ pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 pub struct Upstreams {
     verified: ClientSet,
     insecure: ClientSet,
+    /// `proxy_enable_http2`: offer h2 to https:// upstreams; otherwise they speak HTTP/1.1.
+    https_h2: bool,
 }
 
 struct ClientSet {
@@ -49,6 +51,7 @@ impl Upstreams {
         Ok(Arc::new(Upstreams {
             verified: ClientSet::new(config, verified_tls),
             insecure: ClientSet::new(config, insecure_tls),
+            https_h2: config.proxy_enable_http2,
         }))
     }
 
@@ -69,6 +72,7 @@ impl Upstreams {
             &self.verified
         };
         match scheme {
+            UpstreamScheme::Https if !self.https_h2 => &set.h1,
             UpstreamScheme::Http | UpstreamScheme::Https => &set.alpn,
             UpstreamScheme::H2c | UpstreamScheme::H2Tls => &set.h2,
         }

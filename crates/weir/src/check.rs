@@ -45,7 +45,14 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
     let mut apis = Vec::new();
     for (_, result) in load_app_dir(&config.app_path) {
         match result {
-            Ok(def) => {
+            Ok(mut def) => {
+                for field in weir_config::compat::unknown_fields(&def) {
+                    eprintln!(
+                        "warning: {}: {field}: not a setting Weir knows; ignored, as Tyk ignores unknown fields",
+                        def.file.display()
+                    );
+                }
+                weir_config::apply_gateway_settings(&mut def, &config);
                 let plugins = match weir_admin::load_plugins(&def, &host) {
                     Ok(p) => p,
                     Err(e) => {

@@ -80,6 +80,7 @@ fn headers_cors_timeouts_and_defaults() {
         "global_headers_remove": ["Cookie"],
         "global_response_headers": {"X-Served-By": "weir"},
         "global_response_headers_remove": ["Server"],
+        "use_extended_paths": true,
         "extended_paths": {"hard_timeouts": [{"path": "/slow", "method": "get", "timeout": 3}]}
       }}},
       "CORS": {"enable": true, "allowed_origins": ["*"], "allowed_methods": ["GET"], "max_age": 60,
@@ -117,15 +118,34 @@ fn headers_cors_timeouts_and_defaults() {
 }
 
 #[test]
-fn disabled_cors_is_none_and_default_version_is_chosen() {
+fn disabled_cors_is_none_and_the_default_version_is_chosen() {
+    // Not versioned with several versions: Tyk serves the one named Default.
     let api = parse(
         r#"{"proxy": {"listen_path": "/v", "target_url": "http://u"}, "CORS": {"enable": false},
-            "version_data": {"not_versioned": false, "default_version": "v2", "versions": {
-              "v1": {"global_headers": {"X-V": "1"}}, "v2": {"global_headers": {"X-V": "2"}}}}}"#,
+            "version_data": {"not_versioned": true, "default_version": "v2", "versions": {
+              "v1": {"global_headers": {"X-V": "1"}}, "Default": {"global_headers": {"X-V": "2"}}}}}"#,
     )
     .unwrap();
     assert!(api.cors.is_none());
     assert_eq!(api.headers.request_set, [("X-V".into(), "2".into())]);
+}
+
+#[test]
+fn extended_paths_need_use_extended_paths_and_header_rules_can_be_disabled() {
+    let api = parse(
+        r#"{"proxy": {"listen_path": "/v", "target_url": "http://u"},
+            "version_data": {"not_versioned": true, "versions": {"Default": {
+              "use_extended_paths": false, "global_headers_disabled": true,
+              "global_headers": {"X-A": "1"}, "global_response_headers": {"X-B": "2"},
+              "extended_paths": {"hard_timeouts": [{"path": "/slow", "timeout": 3}]}}}}}"#,
+    )
+    .unwrap();
+    assert!(api.hard_timeouts.is_empty(), "extended_paths are off");
+    assert!(
+        api.headers.request_set.is_empty(),
+        "global_headers_disabled"
+    );
+    assert_eq!(api.headers.response_set, [("X-B".into(), "2".into())]);
 }
 
 #[test]
@@ -194,12 +214,19 @@ fn wrong_types_name_the_path() {
 }
 
 #[test]
-fn several_versions_without_a_choice_is_an_error() {
+fn several_versions_without_a_default_are_refused() {
+    // Tyk answers every request of such an API with an error; Weir refuses it at load.
     let e = only(parse(
         r#"{"proxy": {"listen_path": "/a", "target_url": "http://u"},
-            "version_data": {"not_versioned": false, "versions": {"v1": {}, "v2": {}}}}"#,
+            "version_data": {"not_versioned": true, "versions": {"v1": {}, "v2": {}}}}"#,
     ));
-    assert_eq!(e.field, "version_data.default_version");
+    assert_eq!(e.field, "version_data.versions");
+    // Versioned APIs (the version read from the request) are refused too.
+    let e = only(parse(
+        r#"{"proxy": {"listen_path": "/a", "target_url": "http://u"},
+            "version_data": {"not_versioned": false, "default_version": "v1", "versions": {"v1": {}}}}"#,
+    ));
+    assert_eq!(e.field, "version_data");
 }
 
 #[test]

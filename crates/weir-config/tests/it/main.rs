@@ -4,6 +4,7 @@
 
 mod apps;
 mod classic;
+mod compat;
 mod gateway;
 mod oas;
 

@@ -1,0 +1,678 @@
+//! Tyk classic API definition fields (`apidef.APIDefinition`).
+
+use super::predicates as p;
+use super::{Row, When, honoured, honoured_unless, no_effect, refused};
+
+/// Path prefix of a version's endpoint settings.
+macro_rules! ep {
+    ($name:literal) => {
+        concat!("version_data.versions.*.extended_paths.", $name)
+    };
+}
+
+/// Every classic field, in the order of Tyk's struct.
+pub(crate) const ROWS: &[Row] = &[
+    // Identity and bookkeeping.
+    no_effect("id", "the Dashboard's database id"),
+    honoured("name", "the API's name (logs, plugin spec)"),
+    refused(
+        "expiration",
+        When::Rule(p::set_not_never),
+        "API expiry (Tyk answers 403 once the date has passed)",
+    ),
+    no_effect("slug", "the Dashboard's URL name"),
+    refused(
+        "listen_port",
+        When::Set,
+        "a listener of the API's own (`listen_port`)",
+    ),
+    refused(
+        "protocol",
+        When::Rule(p::other_protocol),
+        "a protocol other than http/https on a port of its own (`protocol`: h2c, tcp, tls)",
+    ),
+    refused(
+        "enable_proxy_protocol",
+        When::Set,
+        "the PROXY protocol on the API's listener",
+    ),
+    refused("json_rpc_version", When::Set, "MCP / JSON-RPC proxying"),
+    refused("application_protocol", When::Set, "MCP / JSON-RPC proxying"),
+    honoured(
+        "api_id",
+        "the API's id (metrics, logs, control API, plugins)",
+    ),
+    honoured("org_id", "the organisation id handed to plugins"),
+    honoured_unless(
+        "use_keyless",
+        When::Never,
+        "open API; a protected API needs a custom-auth plugin (`custom_plugin_auth_enabled` with `custom_middleware.auth_check`), otherwise it is refused until keys exist",
+    ),
+    // Authentication: acts only on protected APIs (use_keyless false).
+    refused(
+        "use_oauth2",
+        When::Rule(p::protected_and_set),
+        "OAuth 2.0 authentication",
+    ),
+    refused(
+        "external_oauth",
+        When::Rule(p::protected_and_set),
+        "external OAuth authentication (`external_oauth.enabled`)",
+    ),
+    refused(
+        "use_openid",
+        When::Rule(p::protected_and_set),
+        "OpenID Connect authentication",
+    ),
+    no_effect(
+        "openid_options",
+        "used only with `use_openid`, which is refused",
+    ),
+    no_effect(
+        "oauth_meta",
+        "used only with `use_oauth2`, which is refused",
+    ),
+    no_effect(
+        "auth",
+        "used only with token authentication, which is refused",
+    ),
+    no_effect(
+        "auth_configs",
+        "used only with built-in authentication, which is refused",
+    ),
+    refused(
+        "use_basic_auth",
+        When::Rule(p::protected_and_set),
+        "basic authentication",
+    ),
+    no_effect(
+        "basic_auth",
+        "used only with `use_basic_auth`, which is refused",
+    ),
+    refused(
+        "use_mutual_tls_auth",
+        When::Set,
+        "mutual-TLS client certificates (checked on keyless APIs too, as Tyk's static mTLS)",
+    ),
+    no_effect(
+        "client_certificates",
+        "used only with `use_mutual_tls_auth`, which is refused",
+    ),
+    refused(
+        "upstream_certificates",
+        When::Rule(p::upstream_certificates),
+        "client certificates toward the upstream (mutual TLS)",
+    ),
+    honoured(
+        "upstream_certificates_disabled",
+        "switches `upstream_certificates` off",
+    ),
+    refused(
+        "pinned_public_keys",
+        When::Rule(p::pinned_public_keys),
+        "upstream certificate pinning",
+    ),
+    honoured(
+        "certificate_pinning_disabled",
+        "switches `pinned_public_keys` off",
+    ),
+    refused(
+        "enable_jwt",
+        When::Rule(p::protected_and_set),
+        "JWT authentication",
+    ),
+    refused(
+        "use_standard_auth",
+        When::Rule(p::protected_and_set),
+        "token (key) authentication",
+    ),
+    honoured(
+        "use_go_plugin_auth",
+        "custom authentication by a plugin (legacy name)",
+    ),
+    honoured(
+        "enable_coprocess_auth",
+        "custom authentication by a plugin (legacy name)",
+    ),
+    honoured(
+        "custom_plugin_auth_enabled",
+        "custom authentication by the `custom_middleware.auth_check` plugin",
+    ),
+    no_effect(
+        "jwt_signing_method",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_source",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_jwks_uris",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_identity_base_field",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_client_base_field",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_policy_field_name",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_default_policies",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_issued_at_validation_skew",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_expires_at_validation_skew",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_not_before_validation_skew",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_skip_kid",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect("scopes", "used only with JWT / OIDC, which are refused"),
+    no_effect(
+        "idp_client_id_mapping_disabled",
+        "used only with JWT / OIDC, which are refused",
+    ),
+    no_effect(
+        "jwt_scope_to_policy_mapping",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "jwt_scope_claim_name",
+        "used only with `enable_jwt`, which is refused",
+    ),
+    no_effect(
+        "notifications",
+        "OAuth key-change notifications; used only with `use_oauth2`, which is refused",
+    ),
+    refused(
+        "enable_signature_checking",
+        When::Rule(p::protected_and_set),
+        "HMAC request signature authentication",
+    ),
+    no_effect(
+        "hmac_allowed_clock_skew",
+        "used only with `enable_signature_checking`, which is refused",
+    ),
+    no_effect(
+        "hmac_allowed_algorithms",
+        "used only with `enable_signature_checking`, which is refused",
+    ),
+    refused(
+        "request_signing",
+        When::Rule(p::request_signing_on),
+        "signing requests toward the upstream (`request_signing.is_enabled`)",
+    ),
+    no_effect(
+        "base_identity_provided_by",
+        "which of several auth methods names the session; several methods are refused",
+    ),
+    // Versions.
+    refused(
+        "definition",
+        When::Rule(p::versions_as_apis),
+        "versions as separate APIs (`definition.enabled` with `definition.versions`)",
+    ),
+    refused(
+        "version_data",
+        When::Rule(p::versioned),
+        "versioning (`version_data.not_versioned` not true: Tyk then reads the version from a header, query parameter or the URL)",
+    ),
+    honoured(
+        "version_data.not_versioned",
+        "true: one version serves every request",
+    ),
+    no_effect(
+        "version_data.default_version",
+        "used only by versioned APIs, which are refused",
+    ),
+    honoured_unless(
+        "version_data.versions",
+        When::Rule(p::no_single_version),
+        "several versions with no `Default` (Tyk answers every request with an error then)",
+    ),
+    no_effect("version_data.versions.*.name", "the version's name"),
+    no_effect(
+        "version_data.versions.*.expires",
+        "checked by Tyk only for versioned APIs, which are refused",
+    ),
+    refused(
+        "version_data.versions.*.paths.ignored",
+        When::Rule(p::legacy_entries),
+        "legacy endpoint lists (`paths`, read without `use_extended_paths`)",
+    ),
+    refused(
+        "version_data.versions.*.paths.white_list",
+        When::Rule(p::legacy_entries),
+        "legacy endpoint lists (`paths`, read without `use_extended_paths`)",
+    ),
+    refused(
+        "version_data.versions.*.paths.black_list",
+        When::Rule(p::legacy_entries),
+        "legacy endpoint lists (`paths`, read without `use_extended_paths`)",
+    ),
+    honoured(
+        "version_data.versions.*.use_extended_paths",
+        "false switches every `extended_paths` entry off, as in Tyk",
+    ),
+    refused(
+        ep!("ignored"),
+        When::Rule(p::extended_entries),
+        "endpoints that skip authentication (`ignored`)",
+    ),
+    refused(
+        ep!("white_list"),
+        When::Rule(p::extended_entries),
+        "endpoint allow lists (`white_list`)",
+    ),
+    refused(
+        ep!("black_list"),
+        When::Rule(p::extended_entries),
+        "endpoint block lists (`black_list`)",
+    ),
+    refused(
+        ep!("mock_response"),
+        When::Rule(p::extended_entries),
+        "mock responses (`mock_response`)",
+    ),
+    refused(
+        ep!("cache"),
+        When::Rule(p::cached_paths),
+        "response caching of listed paths (`extended_paths.cache` with `cache_options.enable_cache`)",
+    ),
+    refused(
+        ep!("advance_cache_config"),
+        When::Rule(p::cached_paths),
+        "response caching of listed paths (`advance_cache_config` with `cache_options.enable_cache`)",
+    ),
+    refused(
+        ep!("transform"),
+        When::Rule(p::extended_entries),
+        "request body templates (`transform`)",
+    ),
+    refused(
+        ep!("transform_response"),
+        When::Rule(p::extended_entries),
+        "response body templates (`transform_response`)",
+    ),
+    refused(
+        ep!("transform_jq"),
+        When::Rule(p::extended_entries),
+        "jq request transforms (`transform_jq`)",
+    ),
+    refused(
+        ep!("transform_jq_response"),
+        When::Rule(p::extended_entries),
+        "jq response transforms (`transform_jq_response`)",
+    ),
+    refused(
+        ep!("transform_headers"),
+        When::Rule(p::extended_entries),
+        "per-path request header transforms (`transform_headers`)",
+    ),
+    refused(
+        ep!("transform_response_headers"),
+        When::Rule(p::extended_entries),
+        "per-path response header transforms (`transform_response_headers`)",
+    ),
+    honoured(
+        ep!("hard_timeouts"),
+        "per-path time allowed for the upstream's response head (504 after it)",
+    ),
+    refused(
+        ep!("circuit_breakers"),
+        When::Rule(p::extended_entries),
+        "circuit breakers (`circuit_breakers`)",
+    ),
+    refused(
+        ep!("url_rewrites"),
+        When::Rule(p::extended_entries),
+        "URL rewrites (`url_rewrites`)",
+    ),
+    refused(
+        ep!("virtual"),
+        When::Rule(p::extended_entries),
+        "virtual endpoints (`virtual`)",
+    ),
+    refused(
+        ep!("size_limits"),
+        When::Rule(p::extended_entries),
+        "per-path request size limits (`size_limits`)",
+    ),
+    refused(
+        ep!("method_transforms"),
+        When::Rule(p::extended_entries),
+        "method transforms (`method_transforms`)",
+    ),
+    no_effect(ep!("track_endpoints"), "analytics only"),
+    no_effect(ep!("do_not_track_endpoints"), "analytics only"),
+    refused(
+        ep!("validate_json"),
+        When::Rule(p::extended_entries),
+        "JSON Schema validation (`validate_json`)",
+    ),
+    refused(
+        ep!("validate_request"),
+        When::Rule(p::extended_entries),
+        "request validation (`validate_request`)",
+    ),
+    refused(
+        ep!("internal"),
+        When::Rule(p::extended_entries),
+        "internal-only endpoints (`extended_paths.internal`)",
+    ),
+    refused(
+        ep!("go_plugin"),
+        When::Rule(p::extended_entries),
+        "per-endpoint Go plugins (`go_plugin`)",
+    ),
+    refused(
+        ep!("persist_graphql"),
+        When::Rule(p::extended_entries),
+        "persisted GraphQL queries (`persist_graphql`)",
+    ),
+    refused(
+        ep!("rate_limit"),
+        When::Rule(p::extended_entries),
+        "per-endpoint rate limits (`extended_paths.rate_limit`)",
+    ),
+    honoured(
+        "version_data.versions.*.global_headers",
+        "headers set on the upstream request, before `post` plugins",
+    ),
+    honoured(
+        "version_data.versions.*.global_headers_remove",
+        "headers removed from the upstream request",
+    ),
+    honoured(
+        "version_data.versions.*.global_headers_disabled",
+        "switches `global_headers` and `global_headers_remove` off",
+    ),
+    honoured(
+        "version_data.versions.*.global_response_headers",
+        "headers set on the response, before `response` plugins",
+    ),
+    honoured(
+        "version_data.versions.*.global_response_headers_remove",
+        "headers removed from the response",
+    ),
+    honoured(
+        "version_data.versions.*.global_response_headers_disabled",
+        "switches the response header rules off",
+    ),
+    no_effect(
+        "version_data.versions.*.ignore_endpoint_case",
+        "case of endpoint matching; endpoint lists are refused",
+    ),
+    refused(
+        "version_data.versions.*.global_size_limit",
+        When::Rule(p::size_limit_on),
+        "a request size limit (`global_size_limit`)",
+    ),
+    honoured(
+        "version_data.versions.*.global_size_limit_disabled",
+        "switches `global_size_limit` off",
+    ),
+    refused(
+        "version_data.versions.*.global_enforce_timeout",
+        When::Rule(p::enforce_timeout_on),
+        "an API-wide enforced timeout (`global_enforce_timeout`)",
+    ),
+    honoured(
+        "version_data.versions.*.global_enforce_timeout_disabled",
+        "switches `global_enforce_timeout` off",
+    ),
+    refused(
+        "version_data.versions.*.override_target",
+        When::Set,
+        "a version's own upstream (`override_target`)",
+    ),
+    refused(
+        "uptime_tests",
+        When::Rule(p::uptime_checks),
+        "uptime tests (`uptime_tests.check_list`)",
+    ),
+    // Proxy.
+    honoured(
+        "proxy.preserve_host_header",
+        "the client's Host is sent upstream",
+    ),
+    honoured_unless(
+        "proxy.listen_path",
+        When::Rule(p::listen_path_pattern),
+        "listen path patterns (`{name}` / `{name:regex}` segments)",
+    ),
+    honoured(
+        "proxy.target_url",
+        "the upstream (http, https, h2c, grpc, grpcs, ws, wss)",
+    ),
+    honoured(
+        "proxy.disable_strip_slash",
+        "keeps the target path as is for an empty request path",
+    ),
+    honoured(
+        "proxy.strip_listen_path",
+        "strips the listen path (never from gRPC method paths; README)",
+    ),
+    honoured(
+        "proxy.enable_load_balancing",
+        "round-robin over `target_list`, skipping targets that refuse connections",
+    ),
+    honoured("proxy.target_list", "the load-balanced upstreams"),
+    refused(
+        "proxy.check_host_against_uptime_tests",
+        When::Set,
+        "skipping targets marked down by uptime tests",
+    ),
+    refused(
+        "proxy.service_discovery",
+        When::Rule(p::discovery_on),
+        "service discovery (`service_discovery.use_discovery_service`)",
+    ),
+    honoured_unless(
+        "proxy.transport",
+        When::Rule(p::transport_tuning),
+        "upstream TLS tuning (`ssl_ciphers`, `ssl_min_version`, `ssl_max_version`, `ssl_force_common_name_check`) or an outbound proxy (`proxy_url`); `ssl_insecure_skip_verify` is honoured",
+    ),
+    honoured(
+        "proxy.enable_grpc",
+        "Weir (seed 000): gRPC proxying and stream hooks",
+    ),
+    honoured(
+        "proxy.enable_grpc_web",
+        "Weir (seed 000): gRPC-Web translation for browsers",
+    ),
+    no_effect(
+        "disable_rate_limit",
+        "per-key rate limits; keys are refused",
+    ),
+    no_effect("disable_quota", "per-key quotas; keys are refused"),
+    // Plugins.
+    honoured(
+        "custom_middleware.driver",
+        "the plugin driver (grpc, goplugin/native, wasm; others refused by the plugin host)",
+    ),
+    honoured("custom_middleware.pre", "pre plugins"),
+    honoured("custom_middleware.post", "post plugins"),
+    honoured(
+        "custom_middleware.post_key_auth",
+        "post-authentication plugins",
+    ),
+    honoured(
+        "custom_middleware.auth_check",
+        "the custom authentication plugin",
+    ),
+    honoured("custom_middleware.response", "response plugins"),
+    honoured(
+        "custom_middleware.driver_specific_middleware",
+        "Weir (seed 000): `<driver>_streams` stream hooks",
+    ),
+    honoured(
+        "custom_middleware.timeout",
+        "Weir: the deadline of one hook call",
+    ),
+    refused(
+        "custom_middleware.traffic_logs",
+        When::Rule(p::named_hook),
+        "traffic-log (analytics) plugins",
+    ),
+    refused(
+        "custom_middleware.id_extractor",
+        When::Rule(p::id_extractor_on),
+        "session id extractors for custom auth (`id_extractor`)",
+    ),
+    honoured_unless(
+        "custom_middleware_bundle",
+        When::Never,
+        "names the plugin bundle: its md5 is the spec's `bundle_hash`, and seed 000 keys `middleware_global_config` by it; downloading bundles is refused by the plugin host when no hooks are declared",
+    ),
+    honoured(
+        "custom_middleware_bundle_disabled",
+        "switches `custom_middleware_bundle` off",
+    ),
+    honoured(
+        "middleware_global_config",
+        "Weir (seed 000): plugin configuration keyed by bundle name",
+    ),
+    honoured("config_data", "configuration handed to plugins"),
+    honoured("config_data_disabled", "switches `config_data` off"),
+    refused(
+        "cache_options",
+        When::Rule(p::caches_safe_requests),
+        "response caching (`enable_cache` with `cache_all_safe_requests`; `enable_cache` alone caches nothing, as in Tyk)",
+    ),
+    no_effect(
+        "session_lifetime_respects_key_expiration",
+        "key lifetimes; keys are refused",
+    ),
+    no_effect("session_lifetime", "key lifetimes; keys are refused"),
+    honoured("active", "false: loaded but not routed"),
+    refused(
+        "internal",
+        When::Rule(p::is_true),
+        "internal APIs (reachable only through `tyk://` looping)",
+    ),
+    no_effect("auth_provider", "the Dashboard's auth provider metadata"),
+    no_effect(
+        "session_provider",
+        "the Dashboard's session provider metadata",
+    ),
+    refused(
+        "event_handlers",
+        When::Rule(p::event_handlers_on),
+        "event handlers (webhooks, JS handlers)",
+    ),
+    refused(
+        "enable_batch_request_support",
+        When::Set,
+        "batch requests (`/tyk/batch/`)",
+    ),
+    refused(
+        "enable_ip_whitelisting",
+        When::Rule(p::ip_list_on),
+        "IP allow lists",
+    ),
+    no_effect(
+        "allowed_ips",
+        "used only with `enable_ip_whitelisting`, which is refused",
+    ),
+    refused(
+        "enable_ip_blacklisting",
+        When::Rule(p::ip_list_on),
+        "IP block lists",
+    ),
+    no_effect(
+        "blacklisted_ips",
+        "used only with `enable_ip_blacklisting`, which is refused",
+    ),
+    honoured("ip_access_control_disabled", "switches both IP lists off"),
+    no_effect("dont_set_quota_on_create", "key quotas; keys are refused"),
+    no_effect("expire_analytics_after", "analytics only"),
+    refused(
+        "response_processors",
+        When::Set,
+        "response processors (`header_injector`, `response_body_transform`)",
+    ),
+    honoured(
+        "CORS",
+        "CORS: preflights answered, response headers decorated (`options_passthrough` forwards preflights)",
+    ),
+    honoured_unless("domain", When::Never, "routing by host"),
+    honoured("domain_disabled", "switches `domain` off"),
+    refused(
+        "certificates",
+        When::Set,
+        "per-API server certificates (`certificates`)",
+    ),
+    no_effect("do_not_track", "analytics only"),
+    refused(
+        "enable_context_vars",
+        When::Rule(p::context_vars_used),
+        "context variables (`$tyk_context.` in a header value)",
+    ),
+    no_effect("tag_headers", "analytics tags only"),
+    refused(
+        "global_rate_limit",
+        When::Rule(p::rate_limit_on),
+        "the API-wide rate limit (`global_rate_limit` with a rate)",
+    ),
+    no_effect(
+        "strip_auth_data",
+        "strips credentials; used only with built-in auth, which is refused",
+    ),
+    no_effect("enable_detailed_recording", "analytics only"),
+    refused(
+        "graphql",
+        When::Enabled,
+        "GraphQL proxying and federation (`graphql.enabled`)",
+    ),
+    no_effect("analytics_plugin", "analytics only"),
+    no_effect("tags_disabled", "node segmentation tags (Dashboard / MDCB)"),
+    no_effect(
+        "tags",
+        "node segmentation tags (Dashboard / MDCB); every file in app_path is loaded",
+    ),
+    no_effect(
+        "is_oas",
+        "marks a classic copy of an OAS API; the OAS file is loaded",
+    ),
+    no_effect("detailed_tracing", "OpenTelemetry span detail"),
+    refused(
+        "upstream_auth",
+        When::Enabled,
+        "authentication toward the upstream (`upstream_auth.enabled`)",
+    ),
+    no_effect(
+        "security_requirements",
+        "OAS security requirement bookkeeping; used only with built-in auth, which is refused",
+    ),
+    no_effect(
+        "security_requirement_scopes",
+        "OAS security requirement bookkeeping; used only with built-in auth, which is refused",
+    ),
+    refused(
+        "error_overrides",
+        When::Rule(p::error_overrides_on),
+        "error overrides",
+    ),
+    honoured("error_overrides_disabled", "switches `error_overrides` off"),
+    honoured_unless(
+        "version_data.versions.*",
+        When::Rule(p::header_placeholders),
+        "`$tyk_meta.` or `$secret_…` placeholders in header values",
+    ),
+];

@@ -1,0 +1,531 @@
+//! Gateway config fields (tyk.conf, `config.Config`), plus the keys Weir adds.
+
+use super::predicates as p;
+use super::{Row, When, honoured, no_effect, refused};
+
+/// Every tyk.conf field, and Weir's own keys (marked "Weir").
+pub(crate) const ROWS: &[Row] = &[
+    refused(
+        "hostname",
+        When::Set,
+        "serving only one host name (`hostname`)",
+    ),
+    honoured("listen_address", "the address of the main listener"),
+    honoured("listen_port", "the port of the main listener"),
+    honoured(
+        "control_api_hostname",
+        "the address of the control listener",
+    ),
+    honoured(
+        "control_api_port",
+        "a listener of its own for the control API, /metrics and health",
+    ),
+    honoured("secret", "the control API key (X-Tyk-Authorization)"),
+    no_effect("node_secret", "Dashboard / MDCB node registration"),
+    no_effect("pid_file_location", "Weir writes no pid file"),
+    no_effect("allow_insecure_configs", "Dashboard config checks"),
+    no_effect("public_key_path", "bundle signatures; bundles are refused"),
+    no_effect("allow_remote_config", "Dashboard remote config"),
+    refused(
+        "enable_config_inspection",
+        When::Set,
+        "the config inspection endpoint (`/config`)",
+    ),
+    refused(
+        "security.control_api_use_mutual_tls",
+        When::Set,
+        "mutual TLS on the control API",
+    ),
+    refused(
+        "security.certificates",
+        When::Rule(p::any_certificate),
+        "certificates from Tyk's certificate store (`security.certificates`)",
+    ),
+    no_effect(
+        "security",
+        "certificate store encryption and Dashboard settings",
+    ),
+    no_effect(
+        "external_services",
+        "outbound proxies for OAuth, JWKS and webhooks, which are refused",
+    ),
+    honoured(
+        "http_server_options.read_timeout",
+        "time allowed to read a request head",
+    ),
+    refused(
+        "http_server_options.write_timeout",
+        When::Set,
+        "a deadline for writing whole responses (`write_timeout`)",
+    ),
+    honoured("http_server_options.use_ssl", "TLS on the main listener"),
+    honoured(
+        "http_server_options.enable_http2",
+        "h2 offered over TLS (ALPN); h2c is always accepted",
+    ),
+    honoured(
+        "http_server_options.enable_strict_routes",
+        "listen paths match only at a segment boundary",
+    ),
+    no_effect(
+        "http_server_options.enable_path_prefix_matching",
+        "endpoint matching; endpoint lists are refused",
+    ),
+    no_effect(
+        "http_server_options.enable_path_suffix_matching",
+        "endpoint matching; endpoint lists are refused",
+    ),
+    refused(
+        "http_server_options.ssl_insecure_skip_verify",
+        When::Set,
+        "Tyk's listener-level `ssl_insecure_skip_verify`",
+    ),
+    honoured(
+        "http_server_options.enable_websockets",
+        "WebSocket upgrades are proxied",
+    ),
+    honoured(
+        "http_server_options.certificates",
+        "TLS certificates by SNI name",
+    ),
+    refused(
+        "http_server_options.ssl_certificates",
+        When::Set,
+        "certificates from Tyk's certificate store (`ssl_certificates`)",
+    ),
+    refused(
+        "http_server_options.server_name",
+        When::Set,
+        "a fixed TLS server name (`server_name`)",
+    ),
+    refused(
+        "http_server_options.min_version",
+        When::Set,
+        "TLS version limits on the listener (`min_version`)",
+    ),
+    refused(
+        "http_server_options.max_version",
+        When::Set,
+        "TLS version limits on the listener (`max_version`)",
+    ),
+    refused(
+        "http_server_options.skip_client_ca_announcement",
+        When::Set,
+        "client CA announcement (mutual TLS)",
+    ),
+    no_effect(
+        "http_server_options.flush_interval",
+        "Weir forwards every chunk at once",
+    ),
+    refused(
+        "http_server_options.skip_url_cleaning",
+        When::Set,
+        "forwarding paths without cleaning them (`skip_url_cleaning`)",
+    ),
+    refused(
+        "http_server_options.skip_target_path_escaping",
+        When::Set,
+        "forwarding paths unescaped (`skip_target_path_escaping`)",
+    ),
+    refused(
+        "http_server_options.ssl_ciphers",
+        When::Set,
+        "cipher suites on the listener (`ssl_ciphers`)",
+    ),
+    refused(
+        "http_server_options.max_request_body_size",
+        When::Set,
+        "a gateway-wide request body limit (`max_request_body_size`)",
+    ),
+    no_effect(
+        "http_server_options.xff_depth",
+        "which X-Forwarded-For entry is the client; used by IP lists and rate limits, which are refused",
+    ),
+    refused(
+        "http_server_options.max_response_body_size",
+        When::Set,
+        "a gateway-wide response body limit (`max_response_body_size`)",
+    ),
+    honoured(
+        "http_server_options.max_request_header_bytes",
+        "Weir: larger request heads get 431 (default 64 KiB)",
+    ),
+    no_effect(
+        "version_header",
+        "the version header of versioned APIs, which are refused",
+    ),
+    no_effect(
+        "suppress_redis_signal_reload",
+        "cluster reload over Redis (keys and Redis are not built)",
+    ),
+    no_effect("reload_interval", "cluster reload batching"),
+    no_effect("hash_keys", "key storage; keys are refused"),
+    no_effect(
+        "disable_key_actions_by_username",
+        "key storage; keys are refused",
+    ),
+    no_effect("hash_key_function", "key storage; keys are refused"),
+    no_effect("basic_auth_hash_key_function", "basic auth; refused"),
+    no_effect(
+        "hash_key_function_fallback",
+        "key storage; keys are refused",
+    ),
+    no_effect(
+        "enable_hashed_keys_listing",
+        "key storage; keys are refused",
+    ),
+    no_effect("min_token_length", "key storage; keys are refused"),
+    refused(
+        "template_path",
+        When::Rule(p::custom_templates),
+        "custom error templates (`template_path` other than Tyk's default; Weir answers Tyk's default JSON error bodies)",
+    ),
+    no_effect("policies", "policies; keys are refused"),
+    no_effect("ports_whitelist", "API listen ports, which are refused"),
+    no_effect(
+        "disable_ports_whitelist",
+        "API listen ports, which are refused",
+    ),
+    honoured("app_path", "the folder of API definitions"),
+    refused(
+        "use_db_app_configs",
+        When::Set,
+        "loading APIs from the Dashboard",
+    ),
+    no_effect(
+        "db_app_conf_options",
+        "loading APIs from the Dashboard, which is refused",
+    ),
+    no_effect("disable_dashboard_zeroconf", "Dashboard discovery"),
+    refused(
+        "slave_options.use_rpc",
+        When::Set,
+        "MDCB (loading APIs and keys over RPC)",
+    ),
+    no_effect("slave_options", "MDCB, which is refused"),
+    refused(
+        "management_node",
+        When::Set,
+        "a management-only node (serves no APIs)",
+    ),
+    no_effect("auth_override", "key storage; keys are refused"),
+    refused(
+        "enforce_org_data_age",
+        When::Set,
+        "organisation quotas and data age",
+    ),
+    no_effect("enforce_org_data_detail_logging", "analytics only"),
+    refused("enforce_org_quotas", When::Set, "organisation quotas"),
+    no_effect(
+        "experimental_process_org_off_thread",
+        "organisation quotas, which are refused",
+    ),
+    refused(
+        "monitor",
+        When::Rule(p::trigger_monitors),
+        "quota monitors and their webhooks (`monitor.enable_trigger_monitors`)",
+    ),
+    no_effect("max_idle_connections", "pool tuning"),
+    honoured(
+        "max_idle_connections_per_host",
+        "idle upstream connections kept per host",
+    ),
+    no_effect("max_conn_time", "pool tuning"),
+    refused(
+        "close_connections",
+        When::Set,
+        "closing every client connection after one response (`close_connections`)",
+    ),
+    honoured(
+        "enable_custom_domains",
+        "false (Tyk's default): APIs' `domain` is ignored, as in Tyk",
+    ),
+    no_effect("allow_master_keys", "keys; refused"),
+    no_effect(
+        "service_discovery",
+        "service discovery cache; API service discovery is refused",
+    ),
+    honoured(
+        "proxy_ssl_insecure_skip_verify",
+        "skip upstream certificate checks for every API",
+    ),
+    honoured(
+        "proxy_enable_http2",
+        "h2 offered to https upstreams (ALPN); without it they speak HTTP/1.1, as in Tyk",
+    ),
+    refused(
+        "proxy_ssl_min_version",
+        When::Set,
+        "TLS version limits toward upstreams",
+    ),
+    refused(
+        "proxy_ssl_max_version",
+        When::Set,
+        "TLS version limits toward upstreams",
+    ),
+    refused(
+        "proxy_ssl_ciphers",
+        When::Set,
+        "cipher suites toward upstreams",
+    ),
+    honoured(
+        "proxy_default_timeout",
+        "time allowed for the upstream's response head (504 after it)",
+    ),
+    no_effect(
+        "proxy_ssl_disable_renegotiation",
+        "Weir's TLS client never renegotiates",
+    ),
+    refused(
+        "proxy_close_connections",
+        When::Set,
+        "a new upstream connection per request (`proxy_close_connections`)",
+    ),
+    no_effect("uptime_tests", "uptime tests, which are refused per API"),
+    no_effect("health_check", "health check counters"),
+    honoured("health_check_endpoint_name", "the health endpoint's name"),
+    honoured(
+        "readiness_check_endpoint_name",
+        "the readiness endpoint's name",
+    ),
+    honoured(
+        "graceful_shutdown_timeout_duration",
+        "how long SIGTERM waits for in-flight requests",
+    ),
+    refused(
+        "graceful_shutdown_delay_seconds",
+        When::Set,
+        "a delay before shutdown starts",
+    ),
+    no_effect("oauth_refresh_token_expire", "OAuth; refused"),
+    no_effect("oauth_token_expire", "OAuth; refused"),
+    no_effect("oauth_token_expired_retain_period", "OAuth; refused"),
+    no_effect("oauth_redirect_uri_separator", "OAuth; refused"),
+    no_effect("oauth_error_status_code", "OAuth; refused"),
+    no_effect("enable_key_logging", "logs only"),
+    refused(
+        "ssl_force_common_name_check",
+        When::Set,
+        "common-name checks toward upstreams",
+    ),
+    no_effect("enable_analytics", "analytics only"),
+    no_effect("analytics_config", "analytics only"),
+    no_effect("enable_separate_analytics_store", "analytics only"),
+    no_effect("analytics_storage", "analytics only"),
+    no_effect("liveness_check", "health check cache"),
+    no_effect("dns_cache", "resolver cache"),
+    no_effect("disable_regexp_cache", "regexp cache"),
+    no_effect("regexp_cache_expire", "regexp cache"),
+    no_effect("regexp_cache_max_entries", "regexp cache"),
+    no_effect("disable_regexp_cache_bound", "regexp cache"),
+    no_effect("disable_auto_max_procs", "Go runtime tuning"),
+    no_effect("local_session_cache", "key cache; keys are refused"),
+    no_effect(
+        "enable_separate_cache_store",
+        "response cache store; caching is refused",
+    ),
+    no_effect("cache_storage", "response cache store; caching is refused"),
+    no_effect(
+        "enable_bundle_downloader",
+        "plugin bundles, refused per API",
+    ),
+    no_effect("bundle_base_url", "plugin bundles, refused per API"),
+    no_effect(
+        "bundle_insecure_skip_verify",
+        "plugin bundles, refused per API",
+    ),
+    no_effect(
+        "skip_verify_existing_plugin_bundle",
+        "plugin bundles, refused per API",
+    ),
+    no_effect("enable_jsvm", "JavaScript plugins, refused per API"),
+    no_effect("jsvm_timeout", "JavaScript plugins, refused per API"),
+    no_effect(
+        "disable_virtual_path_blobs",
+        "virtual endpoints, refused per API",
+    ),
+    no_effect("tyk_js_path", "JavaScript plugins, refused per API"),
+    no_effect(
+        "middleware_path",
+        "plugin bundles, refused per API; hook paths are relative to the definition's file",
+    ),
+    honoured(
+        "coprocess_options",
+        "the gRPC plugin server (`coprocess_grpc_server`, message sizes, authority)",
+    ),
+    no_effect(
+        "ignore_endpoint_case",
+        "endpoint matching; endpoint lists are refused",
+    ),
+    no_effect(
+        "ignore_canonical_mime_header_key",
+        "header name case; HTTP header names are case-insensitive",
+    ),
+    honoured("log_level", "debug, info, warn, error"),
+    no_effect("log_format", "log format"),
+    honoured(
+        "access_logs",
+        "`enabled`: one JSON line per request (default on in Weir)",
+    ),
+    refused(
+        "tracing",
+        When::Enabled,
+        "distributed tracing (trace headers sent upstream)",
+    ),
+    refused(
+        "opentelemetry",
+        When::Enabled,
+        "OpenTelemetry (trace headers sent upstream)",
+    ),
+    refused(
+        "newrelic",
+        When::Rule(p::newrelic_on),
+        "New Relic instrumentation",
+    ),
+    refused(
+        "enable_http_profiler",
+        When::Set,
+        "the profiler endpoints (`/debug/pprof`)",
+    ),
+    no_effect("use_redis_log", "log sinks"),
+    no_effect("use_sentry", "log sinks"),
+    no_effect("sentry_code", "log sinks"),
+    no_effect("sentry_log_level", "log sinks"),
+    no_effect("use_syslog", "log sinks"),
+    no_effect("syslog_transport", "log sinks"),
+    no_effect("syslog_network_addr", "log sinks"),
+    no_effect("use_graylog", "log sinks"),
+    no_effect("graylog_network_addr", "log sinks"),
+    no_effect("use_logstash", "log sinks"),
+    no_effect("logstash_transport", "log sinks"),
+    no_effect("logstash_network_addr", "log sinks"),
+    no_effect("track_404_logs", "logs only"),
+    no_effect("statsd_connection_string", "metrics sink"),
+    no_effect("statsd_prefix", "metrics sink"),
+    refused(
+        "event_handlers",
+        When::Rule(p::event_handlers_on),
+        "gateway-wide event handlers",
+    ),
+    no_effect("hide_generator_header", "Weir never sends `X-Generator`"),
+    no_effect("suppress_default_org_store", "organisation store"),
+    no_effect("legacy_enable_allowance_countdown", "rate limits; refused"),
+    no_effect(
+        "force_global_session_lifetime",
+        "key lifetimes; keys are refused",
+    ),
+    no_effect(
+        "session_lifetime_respects_key_expiration",
+        "key lifetimes; keys are refused",
+    ),
+    no_effect("global_session_lifetime", "key lifetimes; keys are refused"),
+    no_effect(
+        "kv",
+        "secret stores for `$secret_` placeholders, which are refused",
+    ),
+    refused("error_overrides", When::Set, "gateway-wide error overrides"),
+    refused(
+        "override_messages",
+        When::Set,
+        "overridden error messages (`override_messages`)",
+    ),
+    no_effect("cloud", "Tyk Cloud"),
+    no_effect(
+        "jwt_ssl_insecure_skip_verify",
+        "JWKS fetching; JWT is refused",
+    ),
+    no_effect("resource_sync", "Dashboard / MDCB sync"),
+    no_effect("oas_config", "OAS example validation"),
+    refused(
+        "streaming",
+        When::Enabled,
+        "Tyk Streams (`streaming.enabled`)",
+    ),
+    no_effect("labs", "experimental Tyk features"),
+    no_effect("jwks", "JWKS cache; JWT is refused"),
+    no_effect("allow_unsafe_policy_ids", "policies; refused"),
+    no_effect(
+        "enable_fixed_window_rate_limiter",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "enable_sentinel_rate_limiter",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "enable_rate_limit_smoothing",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "enable_non_transactional_rate_limiter",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "drl_notification_frequency",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "drl_threshold",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "drl_enable_sentinel_rate_limiter",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "rate_limit_response_headers",
+        "rate limit headers; rate limits are refused",
+    ),
+    no_effect(
+        "enable_leaky_bucket_rate_limiter",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "enable_token_bucket_rate_limiter",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "enable_sliding_window_rate_limiter",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "enable_rate_limiter_storage",
+        "rate limiter storage; rate limits are refused",
+    ),
+    no_effect(
+        "rate_limiter_storage",
+        "rate limiter storage; rate limits are refused",
+    ),
+    no_effect(
+        "enable_redis_rolling_limiter",
+        "rate limiter choice; rate limits are refused",
+    ),
+    no_effect(
+        "event_trigers_defunct",
+        "deprecated; read by no Tyk version that serves traffic",
+    ),
+    no_effect(
+        "event_triggers_defunct",
+        "deprecated; read by no Tyk version that serves traffic",
+    ),
+    no_effect(
+        "secrets",
+        "values for `$secret_conf.` placeholders, which are refused",
+    ),
+    no_effect(
+        "storage",
+        "Redis for keys and limits; keys and limits are refused per API",
+    ),
+    honoured(
+        "watch_app_path",
+        "Weir: reload when files in app_path change",
+    ),
+    honoured(
+        "proxy_ssl_ca_cert_file",
+        "Weir: extra PEM roots for https upstreams",
+    ),
+    honoured(
+        "grpc_max_message_size",
+        "Weir: the largest gRPC message a stream hook is handed",
+    ),
+];

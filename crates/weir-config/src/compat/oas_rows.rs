@@ -1,0 +1,412 @@
+//! Tyk OAS fields (`x-tyk-api-gateway`, schema `x-tyk-api-gateway.json`) and `x-tyk-streaming`.
+
+use super::predicates as p;
+use super::{Row, When, honoured, honoured_unless, no_effect, refused};
+
+/// A path under `x-tyk-api-gateway`.
+macro_rules! gw {
+    ($path:literal) => {
+        concat!("x-tyk-api-gateway.", $path)
+    };
+}
+
+/// A block of an operation's middleware (`middleware.operations.<operationId>.<block>`).
+macro_rules! op {
+    ($block:literal) => {
+        concat!("x-tyk-api-gateway.middleware.operations.*.", $block)
+    };
+}
+
+/// Every `x-tyk-api-gateway` field.
+pub(crate) const ROWS: &[Row] = &[
+    honoured(gw!("info.id"), "the API's id"),
+    no_effect(gw!("info.dbId"), "the Dashboard's database id"),
+    honoured(gw!("info.orgId"), "the organisation id handed to plugins"),
+    honoured(gw!("info.name"), "the API's name"),
+    refused(
+        gw!("info.expiration"),
+        When::Rule(p::set_not_never),
+        "API expiry (`info.expiration`)",
+    ),
+    honoured(gw!("info.state.active"), "false: loaded but not routed"),
+    refused(
+        gw!("info.state.internal"),
+        When::Rule(p::is_true),
+        "internal APIs (reachable only through `tyk://` looping)",
+    ),
+    refused(
+        gw!("info.versioning"),
+        When::Enabled,
+        "versioning (`info.versioning.enabled`)",
+    ),
+    honoured(
+        gw!("upstream.url"),
+        "the upstream (http, https, h2c, grpc, grpcs, ws, wss)",
+    ),
+    refused(
+        gw!("upstream.serviceDiscovery"),
+        When::Enabled,
+        "service discovery",
+    ),
+    refused(gw!("upstream.uptimeTests"), When::Enabled, "uptime tests"),
+    refused(
+        gw!("upstream.mutualTLS"),
+        When::Enabled,
+        "client certificates toward the upstream (mutual TLS)",
+    ),
+    refused(
+        gw!("upstream.certificatePinning"),
+        When::Enabled,
+        "upstream certificate pinning",
+    ),
+    refused(
+        gw!("upstream.rateLimit"),
+        When::Enabled,
+        "the API-wide rate limit (`upstream.rateLimit`)",
+    ),
+    refused(
+        gw!("upstream.authentication"),
+        When::Enabled,
+        "authentication toward the upstream",
+    ),
+    honoured(
+        gw!("upstream.loadBalancing.enabled"),
+        "weighted round-robin over `targets`",
+    ),
+    honoured(
+        gw!("upstream.loadBalancing.targets"),
+        "the load-balanced upstreams and their weights",
+    ),
+    no_effect(
+        gw!("upstream.loadBalancing.skipUnavailableHosts"),
+        "hosts are marked down only by uptime tests, which are refused; Weir skips targets that refuse connections",
+    ),
+    honoured(
+        gw!("upstream.preserveHostHeader"),
+        "the client's Host is sent upstream",
+    ),
+    refused(
+        gw!("upstream.preserveTrailingSlash"),
+        When::Enabled,
+        "keeping a trailing slash on the upstream path (`preserveTrailingSlash`)",
+    ),
+    honoured_unless(
+        gw!("upstream.tlsTransport"),
+        When::Rule(p::tls_transport_tuning),
+        "upstream TLS tuning (`ciphers`, `minVersion`, `maxVersion`, `forceCommonNameCheck`); `insecureSkipVerify` is honoured",
+    ),
+    refused(
+        gw!("upstream.proxy"),
+        When::Enabled,
+        "an outbound HTTP proxy toward the upstream (`upstream.proxy`)",
+    ),
+    refused(
+        gw!("upstream.enforceTimeout"),
+        When::Enabled,
+        "an API-wide enforced timeout (`upstream.enforceTimeout`)",
+    ),
+    honoured_unless(
+        gw!("server.listenPath.value"),
+        When::Rule(p::listen_path_pattern),
+        "listen path patterns (`{name}` / `{name:regex}` segments)",
+    ),
+    honoured(
+        gw!("server.listenPath.strip"),
+        "strips the listen path (never from gRPC method paths; README)",
+    ),
+    no_effect(gw!("server.slug"), "the Dashboard's URL name"),
+    honoured(
+        gw!("server.authentication.enabled"),
+        "false: open API; a protected API needs a custom-auth plugin (`server.authentication.custom`), otherwise it is refused until keys exist",
+    ),
+    no_effect(
+        gw!("server.authentication.stripAuthorizationData"),
+        "used only with built-in auth, which is refused",
+    ),
+    no_effect(
+        gw!("server.authentication.baseIdentityProvider"),
+        "which of several auth methods names the session; several methods are refused",
+    ),
+    refused(
+        gw!("server.authentication.hmac"),
+        When::Rule(p::enabled_on_protected_oas),
+        "HMAC request signature authentication",
+    ),
+    refused(
+        gw!("server.authentication.oidc"),
+        When::Rule(p::enabled_on_protected_oas),
+        "OpenID Connect authentication",
+    ),
+    honoured(
+        gw!("server.authentication.custom"),
+        "custom authentication by a plugin",
+    ),
+    refused(
+        gw!("server.authentication.securitySchemes"),
+        When::Rule(p::enabled_on_protected_oas),
+        "built-in authentication (token, JWT, basic, OAuth) from `securitySchemes`",
+    ),
+    no_effect(
+        gw!("server.authentication.customKeyLifetime"),
+        "key lifetimes; keys are refused",
+    ),
+    no_effect(
+        gw!("server.authentication.securityProcessingMode"),
+        "how several auth methods combine; several methods are refused",
+    ),
+    no_effect(
+        gw!("server.authentication.security"),
+        "security requirement bookkeeping; built-in auth is refused",
+    ),
+    refused(
+        gw!("server.authentication.protectedResourceMetadata"),
+        When::Enabled,
+        "OAuth protected resource metadata (MCP)",
+    ),
+    refused(
+        gw!("server.authentication.certificateAuth"),
+        When::Rule(p::enabled_on_protected_oas),
+        "client certificate authentication",
+    ),
+    refused(
+        gw!("server.clientCertificates"),
+        When::Enabled,
+        "mutual-TLS client certificates",
+    ),
+    no_effect(
+        gw!("server.gatewayTags"),
+        "node segmentation tags (Dashboard / MDCB)",
+    ),
+    honoured_unless(
+        gw!("server.customDomain"),
+        When::Rule(p::custom_domain_certificates),
+        "per-domain server certificates (`customDomain.certificates`); the domain itself is honoured",
+    ),
+    no_effect(gw!("server.detailedActivityLogs"), "analytics only"),
+    no_effect(gw!("server.detailedTracing"), "OpenTelemetry span detail"),
+    refused(
+        gw!("server.eventHandlers"),
+        When::Rule(p::oas_enabled_entries),
+        "event handlers (webhooks, JS handlers)",
+    ),
+    refused(
+        gw!("server.contextVariables"),
+        When::Rule(p::context_vars_used),
+        "context variables (`$tyk_context.` in a header value)",
+    ),
+    refused(
+        gw!("server.ipAccessControl"),
+        When::Enabled,
+        "IP allow and block lists (`ipAccessControl`)",
+    ),
+    refused(
+        gw!("server.batchProcessing"),
+        When::Enabled,
+        "batch requests (`/tyk/batch/`)",
+    ),
+    refused(
+        gw!("server.port"),
+        When::Set,
+        "a listener of the API's own (`server.port`)",
+    ),
+    refused(
+        gw!("server.protocol"),
+        When::Rule(p::other_protocol),
+        "a protocol other than http/https on a port of its own",
+    ),
+    honoured(
+        gw!("server.grpc"),
+        "Weir: `enabled` is the OAS form of classic `proxy.enable_grpc`",
+    ),
+    honoured(
+        gw!("server.grpcWeb"),
+        "Weir: `enabled` is the OAS form of classic `proxy.enable_grpc_web`",
+    ),
+    honoured(
+        gw!("middleware.global.pluginConfig.driver"),
+        "the plugin driver",
+    ),
+    honoured(
+        gw!("middleware.global.pluginConfig.bundle"),
+        "names the plugin bundle (its md5 is the spec's `bundle_hash`); downloading bundles is refused by the plugin host when no hooks are declared",
+    ),
+    honoured(
+        gw!("middleware.global.pluginConfig.data"),
+        "configuration handed to plugins",
+    ),
+    honoured(
+        gw!("middleware.global.pluginConfig.timeout"),
+        "Weir: the deadline of one hook call",
+    ),
+    honoured(
+        gw!("middleware.global.cors"),
+        "CORS: preflights answered, response headers decorated",
+    ),
+    honoured(
+        gw!("middleware.global.prePlugin"),
+        "deprecated form of `prePlugins`, read as Tyk migrates it (`prePlugins` wins)",
+    ),
+    honoured(gw!("middleware.global.prePlugins"), "pre plugins"),
+    honoured(
+        gw!("middleware.global.postAuthenticationPlugin"),
+        "deprecated form of `postAuthenticationPlugins`, read as Tyk migrates it",
+    ),
+    honoured(
+        gw!("middleware.global.postAuthenticationPlugins"),
+        "post-authentication plugins",
+    ),
+    honoured(
+        gw!("middleware.global.postPlugin"),
+        "deprecated form of `postPlugins`, read as Tyk migrates it",
+    ),
+    honoured(gw!("middleware.global.postPlugins"), "post plugins"),
+    honoured(
+        gw!("middleware.global.responsePlugin"),
+        "deprecated form of `responsePlugins`, read as Tyk migrates it",
+    ),
+    honoured(gw!("middleware.global.responsePlugins"), "response plugins"),
+    honoured(
+        gw!("middleware.global.grpcMessagePlugins"),
+        "Weir: stream hooks on every gRPC message",
+    ),
+    refused(
+        gw!("middleware.global.cache"),
+        When::Rule(p::oas_caches_safe_requests),
+        "response caching (`cache.enabled` with `cacheAllSafeRequests`)",
+    ),
+    honoured_unless(
+        gw!("middleware.global.transformRequestHeaders"),
+        When::Rule(p::header_placeholders),
+        "`$tyk_meta.` or `$secret_…` placeholders in header values (request headers are set before `post` plugins)",
+    ),
+    honoured_unless(
+        gw!("middleware.global.transformResponseHeaders"),
+        When::Rule(p::header_placeholders),
+        "`$tyk_meta.` or `$secret_…` placeholders in header values (response headers are set before `response` plugins)",
+    ),
+    refused(
+        gw!("middleware.global.contextVariables"),
+        When::Rule(p::context_vars_used),
+        "context variables (`$tyk_context.` in a header value)",
+    ),
+    no_effect(
+        gw!("middleware.global.ignoreCase"),
+        "case of endpoint matching; operation middleware is refused",
+    ),
+    no_effect(gw!("middleware.global.trafficLogs"), "analytics only"),
+    refused(
+        gw!("middleware.global.requestSizeLimit"),
+        When::Enabled,
+        "a request size limit (`requestSizeLimit`)",
+    ),
+    no_effect(
+        gw!("middleware.global.skipRateLimit"),
+        "per-key rate limits; keys are refused",
+    ),
+    no_effect(
+        gw!("middleware.global.skipQuota"),
+        "per-key quotas; keys are refused",
+    ),
+    no_effect(
+        gw!("middleware.global.skipQuotaReset"),
+        "per-key quotas; keys are refused",
+    ),
+    refused(
+        op!("allow"),
+        When::Enabled,
+        "operation allow lists (`allow`)",
+    ),
+    refused(
+        op!("block"),
+        When::Enabled,
+        "operation block lists (`block`)",
+    ),
+    refused(
+        op!("ignoreAuthentication"),
+        When::Enabled,
+        "operations that skip authentication",
+    ),
+    refused(op!("internal"), When::Enabled, "internal-only operations"),
+    refused(
+        op!("transformRequestMethod"),
+        When::Enabled,
+        "method transforms",
+    ),
+    refused(
+        op!("transformRequestBody"),
+        When::Enabled,
+        "request body templates",
+    ),
+    refused(
+        op!("transformResponseBody"),
+        When::Enabled,
+        "response body templates",
+    ),
+    refused(
+        op!("transformRequestHeaders"),
+        When::Enabled,
+        "per-operation request header transforms",
+    ),
+    refused(
+        op!("transformResponseHeaders"),
+        When::Enabled,
+        "per-operation response header transforms",
+    ),
+    refused(op!("virtualEndpoint"), When::Enabled, "virtual endpoints"),
+    no_effect(op!("trackEndpoint"), "analytics only"),
+    no_effect(op!("doNotTrackEndpoint"), "analytics only"),
+    refused(op!("circuitBreaker"), When::Enabled, "circuit breakers"),
+    refused(op!("urlRewrite"), When::Enabled, "URL rewrites"),
+    refused(
+        op!("postPlugins"),
+        When::Rule(p::oas_enabled_entries),
+        "per-operation plugins",
+    ),
+    refused(
+        op!("cache"),
+        When::Enabled,
+        "per-operation response caching",
+    ),
+    refused(
+        op!("enforceTimeout"),
+        When::Enabled,
+        "per-operation enforced timeouts",
+    ),
+    refused(
+        op!("validateRequest"),
+        When::Enabled,
+        "request validation against the operation's schema",
+    ),
+    refused(op!("mockResponse"), When::Enabled, "mock responses"),
+    refused(
+        op!("requestSizeLimit"),
+        When::Enabled,
+        "per-operation request size limits",
+    ),
+    refused(op!("rateLimit"), When::Enabled, "per-operation rate limits"),
+    refused(op!("scopeCheck"), When::Set, "per-operation scope checks"),
+    refused(op!("exchange"), When::Set, "per-operation token exchange"),
+    refused(gw!("errorOverrides"), When::Enabled, "error overrides"),
+    refused(
+        gw!("middleware.mcpTools"),
+        When::Set,
+        "MCP tool proxying (`middleware.mcpTools`)",
+    ),
+    refused(
+        gw!("middleware.mcpPrompts"),
+        When::Set,
+        "MCP prompt proxying (`middleware.mcpPrompts`)",
+    ),
+    refused(
+        gw!("middleware.mcpResources"),
+        When::Set,
+        "MCP resource proxying (`middleware.mcpResources`)",
+    ),
+];
+
+/// `x-tyk-streaming`.
+pub(crate) const STREAMING_ROWS: &[Row] = &[refused(
+    "x-tyk-streaming.streams.*",
+    When::Rule(p::any_stream),
+    "Tyk Streams (a stream under `x-tyk-streaming.streams`)",
+)];
