@@ -81,7 +81,8 @@ CLK_TCK=$(getconf CLK_TCK)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- build
-WEIR_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/weir
+# WEIR_BIN may name another build (e.g. an older commit, for before/after runs).
+WEIR_BIN=${WEIR_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/weir}
 GRPC_BIN=${CARGO_TARGET_DIR:-$BENCH_DIR/grpc-origin/target}/release/grpc-origin
 PLUGIN_SERVER_BIN=${CARGO_TARGET_DIR:-$BENCH_DIR/grpc-plugin/target}/release/grpc-plugin
 WASM_DIR=$REPO/examples/plugins/wasm

@@ -9,6 +9,7 @@ use http::uri::{Authority, Scheme};
 use weir_config::{ApiDefinition, ConfigError, CorsConfig, UpstreamScheme};
 use weir_core::plugin::PluginChain;
 
+use crate::lifecycle::{Features, Lifecycle};
 use crate::metrics::{ApiMetrics, Metrics};
 
 /// One upstream address, ready to put into a request URI.
@@ -57,6 +58,8 @@ pub struct CompiledApi {
     pub metrics: ApiMetrics,
     /// The API's plugins, loaded by the plugin host.
     pub plugins: Option<PluginChain>,
+    /// The phases a request of this API goes through, in order.
+    pub lifecycle: Lifecycle,
 }
 
 impl CompiledApi {
@@ -124,7 +127,14 @@ impl CompiledApi {
             .map(|t| (t.path.clone(), t.method.to_ascii_uppercase(), t.timeout))
             .collect();
         let match_prefix = def.listen_path.trim_end_matches('/').to_string();
+        let lifecycle = Lifecycle::compile(&Features {
+            grpc_web: def.enable_grpc_web,
+            cors: def.cors.as_ref(),
+            plugins: plugins.as_ref(),
+            headers: &headers,
+        });
         Ok(CompiledApi {
+            lifecycle,
             metrics: metrics.for_api(&def.api_id),
             cors: def.cors.clone(),
             match_prefix,

@@ -7,11 +7,14 @@ use weir_config::CorsConfig;
 
 /// True when the request is a CORS preflight.
 pub fn is_preflight<B>(req: &Request<B>) -> bool {
-    req.method() == Method::OPTIONS
-        && req.headers().contains_key(header::ORIGIN)
-        && req
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    is_preflight_parts(req.method(), req.headers())
+}
+
+/// True when a request with this method and these headers is a CORS preflight.
+pub fn is_preflight_parts(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 fn origin_allowed(cors: &CorsConfig, origin: &str) -> bool {

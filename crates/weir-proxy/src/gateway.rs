@@ -10,27 +10,22 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response, StatusCode, Version};
 use http_body::Body as _;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use weir_config::{GatewayConfig, UpstreamScheme};
 use weir_core::GatewayError;
-use weir_core::plugin::{HookContext, HookRequest, HookResponse, PluginChain, ReturnOverrides};
 
 use crate::api::CompiledApi;
 use crate::body::{ProxyBody, RequestBody, UpstreamBody};
-use crate::cors;
+use crate::exchange::Exchange;
 use crate::grpc_web;
 use crate::headers::{add_forwarded, is_websocket_upgrade, strip_hop_by_hop};
 use crate::metrics::{ApiMetrics, Metrics};
-use crate::pipeline;
 use crate::respond::{error_response, gateway_error};
 use crate::router::RoutingTable;
-use crate::stream_hooks::{HookedCall, PluginMessageHook};
 use crate::upstream::Upstreams;
 use crate::websocket;
 
@@ -117,6 +112,7 @@ impl Gateway {
         self.proxy(req, conn).await
     }
 
+    /// Routes a request and runs its API's lifecycle around the upstream call.
     async fn proxy(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let started = Instant::now();
         let grpc = req
@@ -138,117 +134,40 @@ impl Gateway {
         let rest = route.rest.to_string();
         drop(table);
 
-        // gRPC-Web (enable_grpc_web): translated to gRPC toward the upstream and back.
         let web = if api.def.enable_grpc_web {
             grpc_web::grpc_web_mode(req.headers())
         } else {
             None
         };
-        let grpc = grpc || web.is_some();
-        if api.def.enable_grpc_web && api.cors.is_none() && cors::is_preflight(&req) {
-            // A browser asks before every gRPC-Web call; answer it even without a CORS block.
-            let mut resp = Response::new(ProxyBody::empty());
-            *resp.status_mut() = StatusCode::NO_CONTENT;
-            *resp.headers_mut() = grpc_web::preflight_response_headers(req.headers());
-            return self.finish(&api, &req, resp, started, None);
-        }
-        let origin = req.headers().get(header::ORIGIN).cloned();
-        if let Some(cors_cfg) = &api.cors
-            && cors::is_preflight(&req)
-            && !cors_cfg.options_passthrough
-        {
-            let allowed = cors::preflight_headers(cors_cfg, req.headers());
-            let mut resp = Response::new(ProxyBody::empty());
-            *resp.status_mut() = cors::preflight_status(allowed.is_some());
-            if let Some(h) = allowed {
-                resp.headers_mut().extend(h);
-            }
-            return self.finish(&api, &req, resp, started, None);
-        }
-
+        let view = {
+            let mut v = Request::new(());
+            *v.method_mut() = req.method().clone();
+            *v.uri_mut() = req.uri().clone();
+            v
+        };
         let timeout = api.timeout_for(
             &rest,
             req.method().as_str(),
             self.config.proxy_default_timeout,
         );
-        let (mut parts, body) = req.into_parts();
-        let view = {
-            let mut v = Request::new(());
-            *v.method_mut() = parts.method.clone();
-            *v.uri_mut() = parts.uri.clone();
-            v
-        };
-        let mut body = RequestBody::Streaming(body);
-
-        // Plugin phases: pre, auth, post-key-auth, post. The request is handed to hooks whole.
-        let mut hook_ctx = None;
-        if let Some(chain) = &api.plugins {
-            match self.request_phases(chain, &mut parts, body, conn).await {
-                Ok((b, ctx)) => {
-                    body = b;
-                    hook_ctx = Some(ctx);
-                }
-                Err(resp) => {
-                    let resp = match web {
-                        Some(mode) => web_response(resp, mode, &api, origin.as_ref()),
-                        None => resp,
-                    };
-                    return self.finish(&api, &view, resp, started, None);
-                }
-            }
+        let req = req.map(RequestBody::Streaming);
+        let grpc = grpc || web.is_some();
+        let mut ex = Exchange::new(
+            &api,
+            req,
+            conn,
+            grpc,
+            web,
+            self.config.grpc_max_message_size,
+        );
+        if let Some(answer) = api.lifecycle.run_request(&mut ex).await {
+            return self.finish(&api, &view, answer, started, None);
         }
-
-        if let Some(mode) = web {
-            let req = grpc_web::to_grpc_request(Request::from_parts(parts, body), mode);
-            let (p, b) = req.into_parts();
-            parts = p;
-            body = RequestBody::Boxed(b.boxed_unsync());
-        }
-        // Stream hooks, on the gRPC side of a gRPC-Web call.
-        let mut hooked = None;
-        if grpc && let Some(chain) = api.plugins.as_ref().filter(|c| !c.grpc_message.is_empty()) {
-            let session = hook_ctx.as_ref().and_then(|c| c.session.clone());
-            let hook = PluginMessageHook::new(chain.clone(), parts.headers.clone(), session);
-            let mut call =
-                HookedCall::new(hook, parts.uri.path(), self.config.grpc_max_message_size);
-            body = call.wrap_request(body, &parts.headers);
-            hooked = Some(call);
-        }
-        let (mut resp, upstream_time) = self
+        let (parts, body) = ex.take_request();
+        let (resp, upstream_time) = self
             .forward(&api, parts, body, &host, conn, grpc, timeout)
             .await;
-        if let Some(call) = &hooked {
-            resp = call.wrap_response(resp);
-        }
-        if let Some(mode) = web {
-            // Before response hooks: the trailers then travel inside the body and survive them.
-            resp = web_response(resp, mode, &api, origin.as_ref());
-        }
-
-        if let (Some(chain), Some(ctx)) = (&api.plugins, hook_ctx.as_mut())
-            && !chain.response.is_empty()
-            && resp.status() != StatusCode::SWITCHING_PROTOCOLS
-        {
-            resp = response_phase(chain, ctx, resp).await;
-        }
-
-        let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-        let h = resp.headers_mut();
-        if !switching {
-            // A 101 keeps Upgrade and Connection: the client needs them to switch.
-            strip_hop_by_hop(h);
-        }
-        for name in &api.headers.response_remove {
-            h.remove(name);
-        }
-        for (name, value) in &api.headers.response_set {
-            h.insert(name.clone(), value.clone());
-        }
-        if let Some(cors_cfg) = &api.cors
-            && web.is_none()
-        {
-            cors::decorate_response(cors_cfg, origin.as_ref(), h);
-        }
+        let resp = api.lifecycle.run_response(&mut ex, resp).await;
         if let Some(t) = upstream_time {
             api.metrics.upstream_duration.observe(t.as_secs_f64());
         }
@@ -271,100 +190,6 @@ impl Gateway {
             access_log(&api.def.api_id, req, resp.status(), started, upstream);
         }
         resp
-    }
-
-    /// Runs the request hooks. On success returns the body to send upstream (the hooks' body)
-    /// and the context response hooks continue with; otherwise the answer to send.
-    async fn request_phases(
-        &self,
-        chain: &PluginChain,
-        parts: &mut http::request::Parts,
-        body: RequestBody,
-        conn: ConnInfo,
-    ) -> Result<(RequestBody, HookContext), Response<ProxyBody>> {
-        let needs_body = chain.has_request_hooks();
-        let (body, bytes) = if needs_body {
-            let RequestBody::Streaming(incoming) = body else {
-                return Err(error_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Middleware error",
-                ));
-            };
-            match Limited::new(incoming, MAX_HOOK_BODY).collect().await {
-                Ok(c) => (None, c.to_bytes()),
-                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                    return Err(error_response(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "Request body too large for the API's plugins",
-                    ));
-                }
-                Err(_) => {
-                    return Err(error_response(
-                        StatusCode::BAD_REQUEST,
-                        "the request body could not be read",
-                    ));
-                }
-            }
-        } else {
-            (Some(body), Bytes::new())
-        };
-        let url = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_string();
-        // Response hooks see the request too; only then is a copy of the headers needed.
-        // Without request hooks the headers stay where they are (stream hooks get their own).
-        let headers = if !chain.response.is_empty() {
-            parts.headers.clone()
-        } else if needs_body {
-            std::mem::take(&mut parts.headers)
-        } else {
-            http::HeaderMap::new()
-        };
-        let request = HookRequest {
-            method: parts.method.as_str().to_string(),
-            request_uri: url.clone(),
-            url,
-            scheme: if conn.tls { "https" } else { "http" }.to_string(),
-            headers,
-            body: bytes,
-            return_overrides: ReturnOverrides::none(),
-        };
-        let mut ctx = pipeline::new_context(chain, request);
-        if !needs_body {
-            return Ok((
-                body.unwrap_or(RequestBody::Buffered(Full::new(Bytes::new()))),
-                ctx,
-            ));
-        }
-        if let Some(resp) = pipeline::run_request_hooks(chain, &mut ctx).await {
-            return Err(resp);
-        }
-        // Apply what the hooks changed.
-        let bad = |what: &str| {
-            tracing::warn!(api_id = %chain.spec.api_id, "a hook set an unusable {what}");
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "Middleware error")
-        };
-        parts.method =
-            http::Method::from_bytes(ctx.request.method.as_bytes()).map_err(|_| bad("method"))?;
-        if ctx.request.url != parts.uri.path_and_query().map_or("/", |pq| pq.as_str()) {
-            parts.uri = ctx.request.url.parse().map_err(|_| bad("url"))?;
-        }
-        parts.headers = if chain.response.is_empty() {
-            std::mem::take(&mut ctx.request.headers)
-        } else {
-            ctx.request.headers.clone()
-        };
-        parts.headers.remove(header::TRANSFER_ENCODING);
-        parts.headers.insert(
-            header::CONTENT_LENGTH,
-            HeaderValue::from(ctx.request.body.len()),
-        );
-        Ok((
-            RequestBody::Buffered(Full::new(ctx.request.body.clone())),
-            ctx,
-        ))
     }
 
     /// Sends the request upstream. Returns the response and the upstream's latency.
@@ -407,12 +232,6 @@ impl Gateway {
         let h = &mut parts.headers;
         strip_hop_by_hop(h);
         add_forwarded(h, conn.remote.ip(), conn.tls, host);
-        for name in &api.headers.request_remove {
-            h.remove(name);
-        }
-        for (name, value) in &api.headers.request_set {
-            h.insert(name.clone(), value.clone());
-        }
         if websocket {
             h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             if let Some(v) = upgrade_value {
@@ -520,6 +339,7 @@ impl Gateway {
                     let (mut p, b) = resp.into_parts();
                     // The client's connection has its own version; hyper picks the framing.
                     p.version = Version::HTTP_11;
+                    strip_hop_by_hop(&mut p.headers);
                     return (Response::from_parts(p, ProxyBody::Upstream(b)), Some(took));
                 }
             }
@@ -529,55 +349,6 @@ impl Gateway {
             None,
         )
     }
-}
-
-/// Turns any answer to a gRPC-Web call into gRPC-Web (gateway errors and plugin rejections
-/// included), with the CORS headers a browser needs to read its status.
-fn web_response(
-    resp: Response<ProxyBody>,
-    mode: grpc_web::GrpcWebMode,
-    api: &CompiledApi,
-    origin: Option<&HeaderValue>,
-) -> Response<ProxyBody> {
-    let mut resp =
-        grpc_web::to_grpc_web_response(resp, mode).map(|b| ProxyBody::Boxed(b.boxed_unsync()));
-    let h = resp.headers_mut();
-    match &api.cors {
-        Some(cors_cfg) => cors::decorate_response(cors_cfg, origin, h),
-        None => {
-            if let Some(o) = origin {
-                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
-                h.append(header::VARY, HeaderValue::from_static("Origin"));
-            }
-        }
-    }
-    grpc_web::expose_headers(h);
-    resp
-}
-
-/// Largest body a hook is handed (request or response); larger ones are refused.
-const MAX_HOOK_BODY: usize = 64 * 1024 * 1024;
-
-/// Reads the upstream's response whole and runs the response hooks on it.
-async fn response_phase(
-    chain: &PluginChain,
-    ctx: &mut HookContext,
-    resp: Response<ProxyBody>,
-) -> Response<ProxyBody> {
-    let (parts, body) = resp.into_parts();
-    let bytes = match Limited::new(body, MAX_HOOK_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            tracing::warn!(api_id = %chain.spec.api_id, error = %e, "cannot read the upstream response for response hooks");
-            return gateway_error(&GatewayError::UpstreamUnreachable, false);
-        }
-    };
-    let response = HookResponse {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body: bytes,
-    };
-    pipeline::run_response_hooks(chain, ctx, response).await
 }
 
 /// Host as the client sent it: the :authority of HTTP/2, else the Host header.

@@ -2,19 +2,23 @@
 //!
 //! Configuration arrives already validated from `weir-config`; [`api::CompiledApi`] and
 //! [`router::RoutingTable`] turn it into values the request path only reads. A reload builds
-//! a new table and swaps it in with [`Gateway::swap_table`].
+//! a new table and swaps it in with [`Gateway::swap_table`]. Each API's request path is its
+//! [`lifecycle::Lifecycle`]: one ordered list of phases, one module per phase in `phases/`.
 
 pub mod api;
 pub mod body;
 pub mod cors;
+pub mod exchange;
 pub mod gateway;
 pub mod grpc_frame;
 pub mod grpc_web;
 pub mod grpc_web_text;
 pub mod h2c_upgrade;
 pub mod headers;
+pub mod lifecycle;
 pub mod message_hooks;
 pub mod metrics;
+pub mod phases;
 pub mod pipeline;
 pub mod respond;
 pub mod router;

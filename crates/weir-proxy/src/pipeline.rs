@@ -1,4 +1,4 @@
-//! Running an API's plugin hooks, in Tyk's order, and applying what they decide the same way
+//! Calling an API's plugin hooks (the lifecycle decides when), and applying what they decide the same way
 //! for every driver (tyk.md §1.6): errors answer 500 "Middleware error" (403 for custom auth),
 //! return overrides short-circuit, custom auth must leave a session and `metadata["token"]`.
 
@@ -32,30 +32,33 @@ pub fn new_context(chain: &PluginChain, request: HookRequest) -> HookContext {
     }
 }
 
-/// Runs pre, auth, post-key-auth and post hooks. `Some(response)` ends the request there.
-pub async fn run_request_hooks(
+/// Runs one phase's request hooks in order. `Some(response)` ends the request there.
+pub async fn run_hooks(
     chain: &PluginChain,
     ctx: &mut HookContext,
+    hooks: &[HookDecl],
 ) -> Option<Response<ProxyBody>> {
-    for hook in &chain.pre {
+    for hook in hooks {
         if let Some(r) = call(chain, ctx, hook).await {
             return Some(r);
         }
     }
-    if let Some(auth) = &chain.auth {
-        if let Some(r) = call(chain, ctx, auth).await {
-            return Some(r);
-        }
-        let token_ok = ctx.metadata.get("token").is_some_and(|t| !t.is_empty());
-        if ctx.session.is_none() || !token_ok {
-            tracing::info!(api_id = %chain.spec.api_id, hook = %auth.name, "custom auth hook gave no session or token");
-            return Some(error_response(StatusCode::FORBIDDEN, "Forbidden"));
-        }
+    None
+}
+
+/// Runs the custom authentication hook; it must leave a session and `metadata["token"]`.
+pub async fn run_auth(
+    chain: &PluginChain,
+    ctx: &mut HookContext,
+    auth: &HookDecl,
+) -> Option<Response<ProxyBody>> {
+    if let Some(r) = call(chain, ctx, auth).await {
+        return Some(r);
     }
-    for hook in chain.post_key_auth.iter().chain(&chain.post) {
-        if let Some(r) = call(chain, ctx, hook).await {
-            return Some(r);
-        }
+    let token_ok = ctx.metadata.get("token").is_some_and(|t| !t.is_empty());
+    if ctx.session.is_none() || !token_ok {
+        tracing::info!(api_id = %chain.spec.api_id, hook = %auth.name, "custom auth hook gave no session or token");
+        return Some(error_response(StatusCode::FORBIDDEN, "Forbidden"));
     }
     None
 }

@@ -253,3 +253,61 @@ fn a_missing_library_is_refused_at_load_and_neighbours_serve() {
     );
     assert_eq!(support::raw_get_status(gw.addr(), "/ok/echo"), Some(200));
 }
+
+/// Tyk's order: header rules run before `post` hooks and response header rules before
+/// `response` hooks, so hooks see them and have the last word; `pre` hooks run before them.
+#[tokio::test]
+async fn header_rules_run_before_post_and_response_hooks() {
+    let so = rust_plugin();
+    let up = HttpUpstream::start();
+    let with_rules = |id: &str, middleware: Value| {
+        let mut def = api(id, &up.url(), middleware);
+        def["version_data"]["versions"]["Default"]["global_headers"] =
+            json!({"X-Hello": "from the header rule"});
+        def["version_data"]["versions"]["Default"]["global_response_headers"] =
+            json!({"X-Response-Plugin": "header rule", "X-Upstream-Secret": "set by the rule"});
+        def
+    };
+    let gw = Gateway::start(
+        bin(),
+        &[
+            (
+                "post.json",
+                with_rules("post", hook("native", "post", "AddHeader", &so)),
+            ),
+            (
+                "pre.json",
+                with_rules("pre", hook("native", "pre", "AddHeader", &so)),
+            ),
+            (
+                "resp.json",
+                with_rules("resp", hook("native", "response", "Rewrite", &so)),
+            ),
+        ],
+        json!({}),
+    );
+
+    let (status, _, body) = get(&gw.url("/post/echo"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json_of(&body)["headers"]["x-hello"],
+        json!(["from config"]),
+        "the post hook runs after the header rule and overrides it"
+    );
+    let (_, _, body) = get(&gw.url("/pre/echo"), &[]).await;
+    assert_eq!(
+        json_of(&body)["headers"]["x-hello"],
+        json!(["from the header rule"]),
+        "the header rule runs after the pre hook"
+    );
+    let (status, h, _) = get(&gw.url("/resp/status/200"), &[]).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        h["x-response-plugin"], "native-rust",
+        "the response hook has the last word"
+    );
+    assert!(
+        h.get("x-upstream-secret").is_none(),
+        "the response hook saw the rule's header and deleted it"
+    );
+}

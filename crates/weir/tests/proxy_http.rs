@@ -207,7 +207,7 @@ async fn domain_routes_before_the_domainless_api() {
     let mut foo = api("foo", "/d/", &up_foo.url(), true);
     foo["domain"] = json!("foo.example");
     let any = api("any", "/d/", &up_any.url(), true);
-    let gw = start(&[foo, any], json!({}));
+    let gw = start(&[foo, any], json!({"enable_custom_domains": true}));
     let client = h1();
 
     let resp = client
@@ -231,4 +231,21 @@ async fn domain_routes_before_the_domainless_api() {
     let resp = client.get(gw.url("/d/echo")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!((up_foo.request_count(), up_any.request_count()), (1, 2));
+}
+
+/// As in Tyk, an API's `domain` counts only with `enable_custom_domains` (off by default).
+#[tokio::test]
+async fn domain_is_ignored_without_enable_custom_domains() {
+    let up = HttpUpstream::start();
+    let mut foo = api("foo", "/d/", &up.url(), true);
+    foo["domain"] = json!("foo.example");
+    let gw = start(&[foo], json!({}));
+    let resp = h1()
+        .get(gw.url("/d/echo"))
+        .header("host", "bar.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.request_count(), 1);
 }

@@ -1,0 +1,92 @@
+//! One request in flight, as the lifecycle's phases see and change it.
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::{HeaderMap, Request};
+use http_body_util::Full;
+use weir_core::plugin::HookContext;
+
+use crate::api::CompiledApi;
+use crate::body::RequestBody;
+use crate::gateway::ConnInfo;
+use crate::grpc_web::GrpcWebMode;
+use crate::stream_hooks::HookedCall;
+
+/// A request between the router and the upstream, and what its phases learnt on the way.
+pub struct Exchange<'a> {
+    /// The API serving it.
+    pub api: &'a CompiledApi,
+    /// Method, URI, headers. While request hooks run, the hooks' copy in `hooks` is the
+    /// current one (see [`Exchange::headers_mut`]).
+    pub parts: http::request::Parts,
+    /// The body as it goes upstream.
+    pub body: RequestBody,
+    /// Where it came from.
+    pub conn: ConnInfo,
+    /// A gRPC call (gRPC-Web included).
+    pub grpc: bool,
+    /// The gRPC-Web mode of a browser's call.
+    pub web: Option<GrpcWebMode>,
+    /// The client's Origin, for CORS headers on the answer.
+    pub origin: Option<HeaderValue>,
+    /// The plugins' view of the request, once a plugin phase has run (response hooks keep it).
+    pub hooks: Option<HookContext>,
+    /// True while the request lives in `hooks` (between the first and the last request hook).
+    pub(crate) in_hook_form: bool,
+    /// Largest gRPC message handed to a stream hook.
+    pub grpc_max_message_size: usize,
+    /// The stream hooks of a gRPC call, when it has them.
+    pub stream_call: Option<HookedCall>,
+}
+
+impl<'a> Exchange<'a> {
+    /// Starts an exchange for a routed request.
+    pub fn new(
+        api: &'a CompiledApi,
+        req: Request<RequestBody>,
+        conn: ConnInfo,
+        grpc: bool,
+        web: Option<GrpcWebMode>,
+        grpc_max_message_size: usize,
+    ) -> Self {
+        let origin = req.headers().get(http::header::ORIGIN).cloned();
+        let (parts, body) = req.into_parts();
+        Exchange {
+            api,
+            parts,
+            body,
+            conn,
+            grpc,
+            web,
+            origin,
+            hooks: None,
+            in_hook_form: false,
+            grpc_max_message_size,
+            stream_call: None,
+        }
+    }
+
+    /// The request headers as they are now (the hooks' copy while hooks hold the request).
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        match (&mut self.hooks, self.in_hook_form) {
+            (Some(ctx), true) => &mut ctx.request.headers,
+            _ => &mut self.parts.headers,
+        }
+    }
+
+    /// True when the request is a CORS preflight.
+    pub fn is_preflight(&self) -> bool {
+        crate::cors::is_preflight_parts(&self.parts.method, &self.parts.headers)
+    }
+
+    /// Takes the request out for the upstream call, leaving an empty one behind.
+    pub fn take_request(&mut self) -> (http::request::Parts, RequestBody) {
+        let (empty, _) = Request::new(()).into_parts();
+        let parts = std::mem::replace(&mut self.parts, empty);
+        let body = std::mem::replace(
+            &mut self.body,
+            RequestBody::Buffered(Full::new(Bytes::new())),
+        );
+        (parts, body)
+    }
+}

@@ -1,0 +1,229 @@
+//! The request lifecycle of one API: an ordered list of phases, compiled once per load.
+//!
+//! This file is where a reader sees the order of a request, Tyk's order
+//! (reference/tyk.md §2.2):
+//!
+//! ```text
+//! route → [gRPC-Web preflight] [CORS preflight] [pre plugins] [auth plugin]
+//!       [post-auth plugins] [request headers] [post plugins] [gRPC-Web] [stream hooks]
+//!       → upstream →
+//!       [stream hooks] [gRPC-Web] [response headers] [response plugins] [CORS headers]
+//! ```
+//!
+//! A phase is in an API's list only when the API switches it on, so an API without features
+//! pays for none. Each phase lives in one module of `phases/`; `Gateway::proxy` only runs the
+//! lists around the upstream call.
+
+use http::Response;
+use weir_config::CorsConfig;
+use weir_core::plugin::PluginChain;
+
+use crate::api::CompiledHeaders;
+use crate::body::ProxyBody;
+use crate::exchange::Exchange;
+use crate::phases::{cors, grpc_web, headers, plugins, stream_hooks};
+
+/// One step before the upstream call. A step may answer the request itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestPhase {
+    /// Answers a browser's preflight for a gRPC-Web API without a CORS block.
+    GrpcWebPreflight,
+    /// Answers CORS preflights (unless `options_passthrough`).
+    CorsPreflight,
+    /// `pre` plugins.
+    PrePlugins,
+    /// The custom authentication plugin (`auth_check`).
+    AuthPlugin,
+    /// `post_key_auth` plugins.
+    PostAuthPlugins,
+    /// `global_headers` / `transformRequestHeaders`: before `post` plugins, which see them.
+    RequestHeaders,
+    /// `post` plugins, the last step before the upstream.
+    PostPlugins,
+    /// gRPC-Web calls become gRPC toward the upstream.
+    GrpcWebRequest,
+    /// Stream hooks on the request side of a gRPC call.
+    StreamHooksRequest,
+}
+
+/// One step after the upstream call; each takes the response and gives one back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsePhase {
+    /// Stream hooks on the response side of a gRPC call.
+    StreamHooksResponse,
+    /// gRPC answers become gRPC-Web (trailers travel in the body, surviving later phases).
+    GrpcWebResponse,
+    /// `global_response_headers` / `transformResponseHeaders`: before `response` plugins.
+    ResponseHeaders,
+    /// `response` plugins.
+    ResponsePlugins,
+    /// CORS headers on the answer.
+    CorsHeaders,
+}
+
+/// An API's phases, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Before the upstream.
+    pub request: Vec<RequestPhase>,
+    /// After the upstream.
+    pub response: Vec<ResponsePhase>,
+}
+
+/// What an API switches on, as the lifecycle needs to know it.
+pub struct Features<'a> {
+    /// `proxy.enable_grpc_web`.
+    pub grpc_web: bool,
+    /// CORS, when enabled.
+    pub cors: Option<&'a CorsConfig>,
+    /// The API's plugins.
+    pub plugins: Option<&'a PluginChain>,
+    /// Header rules.
+    pub headers: &'a CompiledHeaders,
+}
+
+impl Lifecycle {
+    /// Lists the phases an API needs, in Tyk's order.
+    pub fn compile(f: &Features<'_>) -> Self {
+        use RequestPhase as Rq;
+        use ResponsePhase as Rs;
+        let chain = f.plugins;
+        let has = |pick: fn(&PluginChain) -> bool| chain.is_some_and(pick);
+        let request_headers =
+            !f.headers.request_set.is_empty() || !f.headers.request_remove.is_empty();
+        let response_headers =
+            !f.headers.response_set.is_empty() || !f.headers.response_remove.is_empty();
+        let stream_hooks = has(|c| !c.grpc_message.is_empty());
+        let steps = [
+            (f.grpc_web && f.cors.is_none(), Rq::GrpcWebPreflight),
+            (f.cors.is_some(), Rq::CorsPreflight),
+            (has(|c| !c.pre.is_empty()), Rq::PrePlugins),
+            (has(|c| c.auth.is_some()), Rq::AuthPlugin),
+            (has(|c| !c.post_key_auth.is_empty()), Rq::PostAuthPlugins),
+            (request_headers, Rq::RequestHeaders),
+            (has(|c| !c.post.is_empty()), Rq::PostPlugins),
+            (f.grpc_web, Rq::GrpcWebRequest),
+            (stream_hooks, Rq::StreamHooksRequest),
+        ];
+        let request = steps
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, p)| p)
+            .collect();
+        let steps = [
+            (stream_hooks, Rs::StreamHooksResponse),
+            (f.grpc_web, Rs::GrpcWebResponse),
+            (response_headers, Rs::ResponseHeaders),
+            (has(|c| !c.response.is_empty()), Rs::ResponsePlugins),
+            (f.cors.is_some() || f.grpc_web, Rs::CorsHeaders),
+        ];
+        let response = steps
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, p)| p)
+            .collect();
+        Lifecycle { request, response }
+    }
+
+    /// Runs the request phases; `Some` is an answer that ends the request there.
+    pub async fn run_request(&self, ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
+        for phase in &self.request {
+            let answer = match phase {
+                RequestPhase::GrpcWebPreflight => grpc_web::preflight(ex),
+                RequestPhase::CorsPreflight => cors::preflight(ex),
+                RequestPhase::PrePlugins => plugins::pre(ex).await,
+                RequestPhase::AuthPlugin => plugins::auth(ex).await,
+                RequestPhase::PostAuthPlugins => plugins::post_auth(ex).await,
+                RequestPhase::RequestHeaders => {
+                    headers::request(ex);
+                    None
+                }
+                RequestPhase::PostPlugins => plugins::post(ex).await,
+                RequestPhase::GrpcWebRequest => plugins::leave_hook_form(ex).or_else(|| {
+                    grpc_web::request(ex);
+                    None
+                }),
+                RequestPhase::StreamHooksRequest => plugins::leave_hook_form(ex).or_else(|| {
+                    stream_hooks::request(ex);
+                    None
+                }),
+            };
+            if answer.is_some() {
+                return answer;
+            }
+        }
+        plugins::leave_hook_form(ex)
+    }
+
+    /// Runs the response phases over the upstream's answer.
+    pub async fn run_response(
+        &self,
+        ex: &mut Exchange<'_>,
+        mut resp: Response<ProxyBody>,
+    ) -> Response<ProxyBody> {
+        for phase in &self.response {
+            resp = match phase {
+                ResponsePhase::StreamHooksResponse => stream_hooks::response(ex, resp),
+                ResponsePhase::GrpcWebResponse => grpc_web::response(ex, resp),
+                ResponsePhase::ResponseHeaders => headers::response(ex, resp),
+                ResponsePhase::ResponsePlugins => plugins::response(ex, resp).await,
+                ResponsePhase::CorsHeaders => cors::decorate(ex, resp),
+            };
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::{HeaderName, HeaderValue};
+
+    #[test]
+    fn an_api_without_features_has_no_phases() {
+        let headers = CompiledHeaders::default();
+        let f = Features {
+            grpc_web: false,
+            cors: None,
+            plugins: None,
+            headers: &headers,
+        };
+        assert_eq!(Lifecycle::compile(&f), Lifecycle::default());
+    }
+
+    #[test]
+    fn phases_follow_tyks_order() {
+        let headers = CompiledHeaders {
+            request_set: vec![(
+                HeaderName::from_static("x-a"),
+                HeaderValue::from_static("1"),
+            )],
+            response_remove: vec![HeaderName::from_static("server")],
+            ..CompiledHeaders::default()
+        };
+        let cors = CorsConfig::default();
+        let f = Features {
+            grpc_web: true,
+            cors: Some(&cors),
+            plugins: None,
+            headers: &headers,
+        };
+        let l = Lifecycle::compile(&f);
+        assert_eq!(
+            l.request,
+            [
+                RequestPhase::CorsPreflight,
+                RequestPhase::RequestHeaders,
+                RequestPhase::GrpcWebRequest
+            ]
+        );
+        assert_eq!(
+            l.response,
+            [
+                ResponsePhase::GrpcWebResponse,
+                ResponsePhase::ResponseHeaders,
+                ResponsePhase::CorsHeaders
+            ]
+        );
+    }
+}

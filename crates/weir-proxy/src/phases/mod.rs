@@ -1,0 +1,7 @@
+//! One module per lifecycle phase (see `lifecycle.rs` for their order).
+
+pub mod cors;
+pub mod grpc_web;
+pub mod headers;
+pub mod plugins;
+pub mod stream_hooks;
