@@ -797,11 +797,13 @@ want plugins && wrap plugins plugins_section >"$OUT/sections/plugins.md"
             old_section "$b"
         fi
     done
-    # Written by bench/stream.sh; kept as it is.
-    if [[ -n "$(old_section streams)" ]]; then
+    # Sections other scripts wrote (bench/stream.sh, bench/vision.sh, before/after notes) are
+    # kept as they are, in their order.
+    for b in $(sed -n 's/^<!-- bench:\([a-z0-9_-]*\) -->$/\1/p' "$OLD_MD"); do
+        case $b in http | h2 | grpc | plugins) continue ;; esac
         echo
-        old_section streams
-    fi
+        old_section "$b"
+    done
 } >"$OUT/BENCHMARKS.md"
 
 if [[ $WRITE_MD -eq 1 ]]; then

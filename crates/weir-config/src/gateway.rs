@@ -190,6 +190,16 @@ pub fn gateway_config_from_str(
     }
 }
 
+/// Keys of the gateway config file at `path` that are not tyk.conf settings Weir knows (for
+/// `weir check`'s warnings); empty when the file cannot be read (loading reports that).
+pub fn unknown_gateway_fields(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| parse_document(&text, DocFormat::from_path(path), path).ok())
+        .map(|doc| compat::unclassified(&doc, Form::Gateway))
+        .unwrap_or_default()
+}
+
 /// Lays `over` onto `base`: objects merge key by key, anything else replaces.
 fn merge(base: &mut Value, over: Value) {
     match (base, over) {

@@ -39,7 +39,7 @@ pub use document::DocFormat;
 pub use errors::ConfigError;
 pub use gateway::{
     default_gateway_config, gateway_config_from_str, load_gateway_config,
-    load_gateway_config_with_env,
+    load_gateway_config_with_env, unknown_gateway_fields,
 };
 pub use model::*;
 pub use set::check_api_set;

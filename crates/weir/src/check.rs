@@ -28,6 +28,12 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
         Err(errors) => return errors,
     };
     let mut problems = Vec::new();
+    for field in weir_config::unknown_gateway_fields(conf) {
+        eprintln!(
+            "warning: {}: {field}: not a setting Weir knows; ignored, as Tyk ignores unknown fields",
+            conf.display()
+        );
+    }
     if config.http_server_options.use_ssl
         && let Err(e) = weir_proxy::tls::server_config(
             &config.http_server_options.certificates,

@@ -593,6 +593,81 @@ async fn protected_api_is_refused_until_keys_exist() {
     );
 }
 
+/// Settings Weir does not build yet are refused, never served without them (the lesson of
+/// the real-definition run): an internal API is not served publicly, an IP allow list and a
+/// rate limit are not ignored, seed 001's streams are not "OK then 502". Each refusal names
+/// its file and field; the API that switches nothing on serves.
+#[tokio::test]
+async fn apis_that_switch_on_unbuilt_settings_are_refused_naming_the_field() {
+    let up = HttpUpstream::start();
+    let with = |id: &str, extra: serde_json::Value| {
+        let mut def = keyless(id, &format!("/{id}/"), &up.url());
+        for (k, v) in extra.as_object().unwrap() {
+            def[k] = v.clone();
+        }
+        (format!("{id}.json"), def.to_string())
+    };
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/seeds/configs/streams-demo.yaml"
+    ))
+    .unwrap();
+    let files = [
+        with("internal", json!({"internal": true})),
+        with(
+            "allowlist",
+            json!({"enable_ip_whitelisting": true, "allowed_ips": ["10.1.2.3"]}),
+        ),
+        with(
+            "limited",
+            json!({"global_rate_limit": {"rate": 1, "per": 60}}),
+        ),
+        ("streams-demo.yaml".to_string(), seed),
+        with("open", json!({})),
+    ];
+    let files: Vec<(&str, String)> = files.iter().map(|(f, t)| (f.as_str(), t.clone())).collect();
+    let gw = Gateway::start(bin(), &files, json!({}));
+    assert_eq!(status_of(&gw.url("/open/echo")).await, 200);
+    for path in [
+        "/internal/echo",
+        "/allowlist/echo",
+        "/limited/echo",
+        "/stream-demo/get-event",
+    ] {
+        assert_eq!(status_of(&gw.url(path)).await, 404, "{path} was served");
+    }
+    assert_eq!(
+        up.request_count(),
+        1,
+        "only the open API reached the upstream"
+    );
+
+    let out = run_weir(
+        &[
+            "check",
+            "--conf",
+            gw.dir().join("weir.json").to_str().unwrap(),
+        ],
+        &[],
+        gw.dir(),
+    );
+    assert!(!out.status.success());
+    let lines = stderr_lines(&out);
+    for (file, field) in [
+        ("internal.json", ": internal: "),
+        ("allowlist.json", ": enable_ip_whitelisting: "),
+        ("limited.json", ": global_rate_limit: "),
+        ("streams-demo.yaml", ": x-tyk-streaming.streams.Worker: "),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(file)
+                && l.contains(field)
+                && l.contains("not built in Weir yet")),
+            "no line names {file} and {field}: {lines:?}"
+        );
+    }
+}
+
 /// Stream hooks declared under another driver's name than the API's are refused at load,
 /// naming the field and the name that would work (an API has one driver).
 #[tokio::test]

@@ -331,3 +331,18 @@ fn unknown_fields_are_found_for_warnings() {
     unknown.sort();
     assert_eq!(unknown, ["listen_paht", "proxy.targett_url"]);
 }
+
+#[test]
+fn unknown_gateway_keys_are_found_for_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = crate::write(
+        dir.path(),
+        "tyk.conf",
+        r#"{"listen_prot": 8080, "enable_analytics": false, "grpc_max_message_size": 10,
+            "http_server_options": {"use_ssl": false, "enable_htp2": true}}"#,
+    );
+    assert_eq!(
+        weir_config::unknown_gateway_fields(&conf),
+        ["http_server_options.enable_htp2", "listen_prot"]
+    );
+}
