@@ -65,7 +65,8 @@ fn spec_info(api: &ApiDefinition, config_data: &Value, bundle: &str) -> Arc<ApiS
         org_id: api.org_id.clone(),
         api_id: api.api_id.clone(),
         config_data: (!config_data.is_null()).then(|| config_data.to_string()),
-        bundle_hash: (!bundle.is_empty()).then(|| format!("{:x}", md5::compute(bundle))),
+        // Tyk always sends it: the md5 of the bundle's name, of "" without one.
+        bundle_hash: Some(format!("{:x}", md5::compute(bundle))),
     })
 }
 

@@ -60,6 +60,16 @@ pub async fn run_auth(
         tracing::info!(api_id = %chain.spec.api_id, hook = %auth.name, "custom auth hook gave no session or token");
         return Some(error_response(StatusCode::FORBIDDEN, "Forbidden"));
     }
+    // As Tyk does: the hook's metadata (its `token` included) joins the session's, and the
+    // session belongs to the API's organisation; later hooks see both.
+    if let Some(session) = ctx.session.as_mut() {
+        for (k, v) in &ctx.metadata {
+            session
+                .metadata
+                .insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+        session.org_id.clone_from(&chain.spec.org_id);
+    }
     None
 }
 

@@ -103,6 +103,14 @@ async fn custom_auth_then_post_hook() {
     assert_eq!(echo["body"], "new body");
     assert_eq!(echo["headers"]["x-seen-meta-user"][0], "alice");
     assert_eq!(echo["headers"]["x-seen-session-rate"][0], "100.0");
+    // As Tyk: the auth hook's token reaches later hooks in the metadata, the session carries
+    // the API's org_id, and the spec always has bundle_hash (md5 of "" without a bundle).
+    assert_eq!(echo["headers"]["x-seen-token"][0], "good-token");
+    assert_eq!(echo["headers"]["x-seen-session-org"][0], "1");
+    assert_eq!(
+        echo["headers"]["x-seen-bundle-hash"][0],
+        "d41d8cd98f00b204e9800998ecf8427e"
+    );
 }
 
 #[tokio::test]

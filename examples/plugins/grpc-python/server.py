@@ -173,6 +173,11 @@ def make_dispatcher(pb, pb_grpc, vision):
         req.set_headers["X-Seen-Session-Rate"] = repr(obj.session.rate)
         req.set_headers["X-Seen-Meta-User"] = obj.metadata.get("user", "")
         req.set_headers["X-Seen-Meta-Level"] = obj.session.metadata.get("level", "")
+        # What Tyk hands hooks after custom auth: the auth hook's token in the metadata, the
+        # API's organisation on the session, the bundle hash in the spec.
+        req.set_headers["X-Seen-Token"] = obj.metadata.get("token", "")
+        req.set_headers["X-Seen-Session-Org"] = obj.session.org_id
+        req.set_headers["X-Seen-Bundle-Hash"] = obj.spec.get("bundle_hash", "")
         obj.session.quota_max = 555
         obj.session.metadata["seen_by"] = "MyPostHook"
         obj.metadata["post"] = "ran"
