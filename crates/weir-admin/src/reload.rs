@@ -32,6 +32,24 @@ pub fn load_plugins(
             ),
         ));
     }
+    let grpc = def.enable_grpc || def.enable_grpc_web;
+    if grpc && chain.as_ref().is_some_and(|c| !c.response.is_empty()) {
+        let field = match def.format {
+            weir_config::DefinitionFormat::Classic => "custom_middleware.response",
+            weir_config::DefinitionFormat::Oas => {
+                "x-tyk-api-gateway.middleware.global.responsePlugins"
+            }
+        };
+        return Err(ConfigError::new(
+            &def.file,
+            field,
+            format!(
+                "API `{}` ({}) proxies gRPC: response hooks read the whole response and would lose \
+                 its trailers (grpc-status); use stream hooks (`<driver>_streams`) on gRPC APIs",
+                def.api_id, def.name
+            ),
+        ));
+    }
     Ok(chain)
 }
 
@@ -106,6 +124,10 @@ impl Reloader {
                 .await
                 .unwrap_or_default()
         };
+        // APIs already serving claim their routes first: a new file that collides with one is
+        // the one refused, whatever the file names' order.
+        let mut files = files;
+        files.sort_by_key(|(file, _)| !state.by_file.contains_key(file));
         let mut report = ReloadReport::default();
         let mut next: HashMap<PathBuf, Arc<CompiledApi>> = HashMap::new();
         let mut served: Vec<Arc<CompiledApi>> = Vec::new();

@@ -34,6 +34,8 @@ fn defaults_document() -> Value {
             "certificates": [],
             "enable_strict_routes": false,
             "read_timeout": 0,
+            "idle_timeout": 120,
+            "http2_keepalive_interval": 30,
             "max_request_header_bytes": 65536,
             "enable_websockets": true
         },
@@ -41,6 +43,7 @@ fn defaults_document() -> Value {
         "proxy_ssl_insecure_skip_verify": false,
         "proxy_enable_http2": false,
         "enable_custom_domains": false,
+        "trust_x_forwarded_headers": false,
         "proxy_ssl_ca_cert_file": "",
         "max_idle_connections_per_host": 100,
         "control_api_port": 0,
@@ -74,6 +77,7 @@ struct RawGateway {
     proxy_ssl_insecure_skip_verify: bool,
     proxy_enable_http2: bool,
     enable_custom_domains: bool,
+    trust_x_forwarded_headers: bool,
     proxy_ssl_ca_cert_file: String,
     max_idle_connections_per_host: u64,
     control_api_port: i64,
@@ -95,6 +99,8 @@ struct RawHttpServerOptions {
     certificates: Vec<RawCertificate>,
     enable_strict_routes: bool,
     read_timeout: f64,
+    idle_timeout: f64,
+    http2_keepalive_interval: f64,
     max_request_header_bytes: u64,
     enable_websockets: bool,
 }
@@ -280,6 +286,19 @@ fn convert(
         &mut err,
     )
     .unwrap_or_default();
+    let idle_timeout = seconds(
+        raw.http_server_options.idle_timeout,
+        "http_server_options.idle_timeout",
+        &mut err,
+    )
+    .filter(|d| !d.is_zero())
+    .unwrap_or(Duration::from_secs(120));
+    let http2_keepalive_interval = seconds(
+        raw.http_server_options.http2_keepalive_interval,
+        "http_server_options.http2_keepalive_interval",
+        &mut err,
+    )
+    .unwrap_or_default();
 
     let log_level = raw.log_level.trim().to_ascii_lowercase();
     let log_level = if LOG_LEVELS.contains(&log_level.as_str()) {
@@ -356,6 +375,8 @@ fn convert(
             certificates,
             enable_strict_routes: http.enable_strict_routes,
             read_timeout,
+            idle_timeout,
+            http2_keepalive_interval,
             max_request_header_bytes: to_usize(http.max_request_header_bytes),
             enable_websockets: http.enable_websockets,
         },
@@ -363,6 +384,7 @@ fn convert(
         proxy_ssl_insecure_skip_verify: raw.proxy_ssl_insecure_skip_verify,
         proxy_enable_http2: raw.proxy_enable_http2,
         enable_custom_domains: raw.enable_custom_domains,
+        trust_x_forwarded_headers: raw.trust_x_forwarded_headers,
         proxy_ssl_ca_cert_file,
         max_idle_connections_per_host: to_usize(raw.max_idle_connections_per_host),
         control_api_port,

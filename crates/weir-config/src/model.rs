@@ -30,6 +30,10 @@ pub struct GatewayConfig {
     /// `enable_custom_domains`: route by the APIs' `domain`; without it (Tyk's default) the
     /// domain is ignored, as in Tyk.
     pub enable_custom_domains: bool,
+    /// `trust_x_forwarded_headers` (Weir, default false): keep a client's X-Forwarded-Proto and
+    /// X-Forwarded-Host (set it when Weir sits behind a proxy that sets them); otherwise they are
+    /// replaced by what Weir saw. X-Forwarded-For is always appended to.
+    pub trust_x_forwarded_headers: bool,
     /// `proxy_ssl_ca_cert_file` (Weir): extra PEM roots trusted for https upstreams, besides the system's.
     pub proxy_ssl_ca_cert_file: Option<PathBuf>,
     /// `max_idle_connections_per_host` (default 100).
@@ -73,6 +77,12 @@ pub struct HttpServerOptions {
     pub enable_strict_routes: bool,
     /// `read_timeout` in seconds (0 = none): time allowed to read a request head.
     pub read_timeout: Duration,
+    /// `idle_timeout` in seconds (Weir, default 120): a connection with no request in flight
+    /// for this long is closed.
+    pub idle_timeout: Duration,
+    /// `http2_keepalive_interval` in seconds (Weir, default 30; 0 = off): HTTP/2 connections
+    /// are pinged this often and closed when a ping goes unanswered for 20 s.
+    pub http2_keepalive_interval: Duration,
     /// `max_request_header_bytes` (Weir, default 65536): larger request heads get 431.
     pub max_request_header_bytes: usize,
     /// `enable_websockets` (default true).

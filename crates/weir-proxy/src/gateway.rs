@@ -103,6 +103,11 @@ impl Gateway {
         req: Request<Incoming>,
         conn: ConnInfo,
     ) -> Response<ProxyBody> {
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400.
+        if req.version() == Version::HTTP_11 && !req.headers().contains_key(header::HOST) {
+            self.unrouted.count(StatusCode::BAD_REQUEST.as_u16());
+            return error_response(StatusCode::BAD_REQUEST, "Host header is required");
+        }
         if self.config.control_api_port.is_none()
             && let Some(control) = self.control.get()
             && control.owns(req.uri().path())
@@ -113,12 +118,20 @@ impl Gateway {
     }
 
     /// Routes a request and runs its API's lifecycle around the upstream call.
-    async fn proxy(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+    async fn proxy(&self, mut req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
         let started = Instant::now();
         let grpc = req
             .headers()
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| weir_core::grpc::is_grpc_content_type(v.as_bytes()));
+        // Dot segments go before routing and before joining with the target's path.
+        if let Some(resp) = normalise_request_path(&mut req, grpc) {
+            self.unrouted.count(resp.status().as_u16());
+            if self.config.access_logs_enabled {
+                access_log("", &req, resp.status(), started, None);
+            }
+            return resp;
+        }
         let host = request_host(&req);
         let table = self.table.load();
         let path = req.uri().path();
@@ -231,7 +244,8 @@ impl Gateway {
 
         let h = &mut parts.headers;
         strip_hop_by_hop(h);
-        add_forwarded(h, conn.remote.ip(), conn.tls, host);
+        let trust = self.config.trust_x_forwarded_headers;
+        add_forwarded(h, conn.remote.ip(), conn.tls, host, trust);
         if websocket {
             h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             if let Some(v) = upgrade_value {
@@ -349,6 +363,29 @@ impl Gateway {
             None,
         )
     }
+}
+
+/// Removes dot segments from the request path (see [`crate::path`]); a path that climbs above
+/// the root is answered 400 (the answer is returned).
+fn normalise_request_path<B>(req: &mut Request<B>, grpc: bool) -> Option<Response<ProxyBody>> {
+    let normalised = match crate::path::normalise(req.uri().path()) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return None,
+        Ok(std::borrow::Cow::Owned(p)) => p,
+        Err(crate::path::EscapesRoot) => {
+            let e = GatewayError::BadRequest("the request path climbs above the root".into());
+            return Some(gateway_error(&e, grpc));
+        }
+    };
+    let pq = match req.uri().query() {
+        Some(q) => format!("{normalised}?{q}"),
+        None => normalised,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = PathAndQuery::try_from(pq).ok();
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+    None
 }
 
 /// Host as the client sent it: the :authority of HTTP/2, else the Host header.

@@ -42,9 +42,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the client address to X-Forwarded-For and sets X-Forwarded-Proto and
-/// X-Forwarded-Host when the client did not send them.
-pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, original_host: &str) {
+/// Appends the client address to X-Forwarded-For (as nginx's `$proxy_add_x_forwarded_for`), and
+/// sets X-Forwarded-Proto and X-Forwarded-Host to what this gateway saw. With `trust` (the
+/// gateway sits behind a proxy of its own: `trust_x_forwarded_headers`) a client's Proto and
+/// Host are kept.
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    tls: bool,
+    original_host: &str,
+    trust: bool,
+) {
+    if !trust {
+        headers.remove("x-forwarded-proto");
+        headers.remove("x-forwarded-host");
+    }
     let client = client.to_string();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prior) if !prior.is_empty() => format!("{prior}, {client}"),
@@ -105,9 +117,35 @@ mod tests {
     fn xff_appends() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
-        add_forwarded(&mut h, "127.0.0.1".parse().unwrap(), false, "example.com");
+        add_forwarded(
+            &mut h,
+            "127.0.0.1".parse().unwrap(),
+            false,
+            "example.com",
+            false,
+        );
         assert_eq!(h.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.1");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
         assert_eq!(h.get("x-forwarded-host").unwrap(), "example.com");
+    }
+
+    #[test]
+    fn client_proto_and_host_are_replaced_unless_trusted() {
+        let forwarded = |trust: bool| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+            h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
+            add_forwarded(
+                &mut h,
+                "127.0.0.1".parse().unwrap(),
+                false,
+                "real.example",
+                trust,
+            );
+            let text = |name: &str| h[name].to_str().unwrap().to_string();
+            (text("x-forwarded-proto"), text("x-forwarded-host"))
+        };
+        assert_eq!(forwarded(false), ("http".into(), "real.example".into()));
+        assert_eq!(forwarded(true), ("https".into(), "evil.example".into()));
     }
 }

@@ -5,6 +5,7 @@
 //! a new table and swaps it in with [`Gateway::swap_table`]. Each API's request path is its
 //! [`lifecycle::Lifecycle`]: one ordered list of phases, one module per phase in `phases/`.
 
+pub mod activity;
 pub mod api;
 pub mod body;
 pub mod cors;
@@ -13,11 +14,11 @@ pub mod gateway;
 pub mod grpc_frame;
 pub mod grpc_web;
 pub mod grpc_web_text;
-pub mod h2c_upgrade;
 pub mod headers;
 pub mod lifecycle;
 pub mod message_hooks;
 pub mod metrics;
+pub mod path;
 pub mod phases;
 pub mod pipeline;
 pub mod respond;

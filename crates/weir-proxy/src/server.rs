@@ -17,9 +17,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::body::ProxyBody;
+use crate::activity::{Activity, TrackedBody};
 use crate::gateway::{ConnInfo, Gateway, not_found};
-use crate::h2c_upgrade;
 use crate::tls::{self, TlsError};
 use crate::upstream::{H2_CONNECTION_WINDOW, H2_STREAM_WINDOW};
 
@@ -151,11 +150,7 @@ fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that never finishes its request head must not hold a connection forever:
     // with read_timeout unset, hyper's own 30 s default applies.
-    let read_timeout = if opts.read_timeout.is_zero() {
-        Duration::from_secs(30)
-    } else {
-        opts.read_timeout
-    };
+    let read_timeout = head_deadline(opts);
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -169,6 +164,12 @@ fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
         .initial_stream_window_size(H2_STREAM_WINDOW)
         .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .max_concurrent_streams(1024);
+    if !opts.http2_keepalive_interval.is_zero() {
+        builder
+            .http2()
+            .keep_alive_interval(Some(opts.http2_keepalive_interval))
+            .keep_alive_timeout(Duration::from_secs(20));
+    }
     builder
 }
 
@@ -216,32 +217,47 @@ async fn serve_connection(
         remote,
         tls: tls.is_some(),
     };
+    let opts = &gateway.config.http_server_options;
+    let (head_deadline, idle) = (head_deadline(opts), opts.idle_timeout);
+    let activity = Activity::new();
     let service = ConnService {
         gateway,
         conn,
         role,
-        allow_h2c_upgrade: tls.is_none(),
+        activity: activity.clone(),
     };
-    let result = match tls {
-        Some(acceptor) => {
-            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-            let stream = match handshake.await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%remote, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(conn.into_owned()).await
+    // The connection ends when hyper is done with it, or when it never sends a request head
+    // in time or sits idle (the TLS handshake counts toward the head's time).
+    let serve = async move {
+        match tls {
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                let stream = match handshake.await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                        return Ok(());
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "TLS handshake timed out");
+                        return Ok(());
+                    }
+                };
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                watcher.watch(conn.into_owned()).await
+            }
+            None => {
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                watcher.watch(conn.into_owned()).await
+            }
         }
-        None => {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            watcher.watch(conn.into_owned()).await
+    };
+    let result = tokio::select! {
+        result = serve => result,
+        () = activity.expired(head_deadline, idle) => {
+            tracing::debug!(%remote, "closing a connection without a request head in time, or idle");
+            Ok(())
         }
     };
     if let Err(e) = result {
@@ -256,49 +272,38 @@ struct ConnService {
     gateway: Arc<Gateway>,
     conn: ConnInfo,
     role: Role,
-    /// Cleartext HTTP/1.1 connections may switch to HTTP/2 (Upgrade: h2c), once.
-    allow_h2c_upgrade: bool,
+    /// The connection's requests, for its head and idle deadlines.
+    activity: Arc<Activity>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
-    type Response = Response<ProxyBody>;
+    type Response = Response<TrackedBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<TrackedBody>, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let gateway = self.gateway.clone();
         let conn = self.conn;
-        if self.allow_h2c_upgrade && self.role == Role::Main && h2c_upgrade::wants_h2c_upgrade(&req)
-        {
-            let inner = ConnService {
-                allow_h2c_upgrade: false,
-                ..self.clone()
-            };
-            let h2 = h2_builder(&gateway);
-            return Box::pin(async move {
-                Ok(h2c_upgrade::upgrade(req, inner, h2, h2c_upgrade::MAX_UPGRADE_BODY).await)
-            });
-        }
-        match self.role {
-            Role::Main => Box::pin(async move { Ok(gateway.handle(req, conn).await) }),
-            Role::Control => Box::pin(async move {
-                Ok(match gateway.control_plane() {
+        let role = self.role;
+        let guard = self.activity.begin();
+        Box::pin(async move {
+            let resp = match role {
+                Role::Main => gateway.handle(req, conn).await,
+                Role::Control => match gateway.control_plane() {
                     Some(cp) if cp.owns(req.uri().path()) => cp.handle(req).await,
                     _ => not_found(),
-                })
-            }),
-        }
+                },
+            };
+            Ok(resp.map(|body| TrackedBody::new(body, guard)))
+        })
     }
 }
 
-/// The HTTP/2 settings for connections that arrived as HTTP/1.1 and upgraded.
-fn h2_builder(gateway: &Gateway) -> hyper::server::conn::http2::Builder<TokioExecutor> {
-    let opts = &gateway.config.http_server_options;
-    let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .initial_stream_window_size(H2_STREAM_WINDOW)
-        .initial_connection_window_size(H2_CONNECTION_WINDOW)
-        .max_header_list_size(opts.max_request_header_bytes.min(u32::MAX as usize) as u32)
-        .max_concurrent_streams(1024);
-    b
+/// The time a connection has for its first request head: `read_timeout`, else 30 s.
+fn head_deadline(opts: &weir_config::HttpServerOptions) -> Duration {
+    if opts.read_timeout.is_zero() {
+        Duration::from_secs(30)
+    } else {
+        opts.read_timeout
+    }
 }

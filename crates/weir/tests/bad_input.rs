@@ -696,3 +696,166 @@ async fn stream_hooks_under_another_drivers_name_are_refused_at_load() {
     assert_eq!(status_of(&gw.url("/good/echo")).await, 200);
     assert_eq!(status_of(&gw.url("/streams/echo")).await, 404);
 }
+
+/// Dot segments (plain and percent-encoded) are removed before routing and before the path
+/// is joined with the target's, as nginx does; a path above the root is answered 400.
+#[tokio::test]
+async fn dot_segments_never_escape_the_listen_path_or_the_target_path() {
+    let up = HttpUpstream::start();
+    let mut api = keyless("api", "/api/", &format!("{}/base/", up.url()));
+    api["proxy"]["strip_listen_path"] = json!(true);
+    let files = [
+        ("api.json", api.to_string()),
+        (
+            "other.json",
+            keyless("other", "/other/", &up.url()).to_string(),
+        ),
+    ];
+    let gw = Gateway::start(bin(), &files, json!({}));
+    let get = |path: &str| {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let resp = raw_exchange(gw.addr(), req.as_bytes(), Duration::from_secs(5)).unwrap();
+        String::from_utf8_lossy(&resp).into_owned()
+    };
+    for escape in ["/api/../../secret", "/api/%2e%2e/%2E%2E/secret", "/.."] {
+        let resp = get(escape);
+        assert_eq!(raw_status(resp.as_bytes()), Some(400), "{escape}: {resp}");
+    }
+    assert_eq!(
+        up.request_count(),
+        0,
+        "nothing escaped reached the upstream"
+    );
+
+    let resp = get("/other/../api/echo/x");
+    assert_eq!(raw_status(resp.as_bytes()), Some(200), "{resp}");
+    assert!(
+        resp.contains(r#""path":"/base/echo/x""#),
+        "routed by the normalised path: {resp}"
+    );
+    let resp = get("/api/echo/%2e%2E/echo/y?q=1");
+    assert!(resp.contains(r#""path":"/base/echo/y""#), "{resp}");
+    let resp = get("/api/%2e%2e/other/echo/z");
+    assert!(resp.contains(r#""path":"/echo/z""#), "{resp}");
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 and reaches no upstream;
+/// HTTP/1.0 may omit it.
+#[tokio::test]
+async fn http11_without_host_is_a_bad_request() {
+    let up = HttpUpstream::start();
+    let files = [(
+        "open.json",
+        keyless("open", "/open/", &up.url()).to_string(),
+    )];
+    let gw = Gateway::start(bin(), &files, json!({}));
+    let resp = raw_exchange(
+        gw.addr(),
+        b"GET /open/echo HTTP/1.1\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(raw_status(&resp), Some(400), "{}", head(&resp));
+    assert_eq!(up.request_count(), 0);
+    let resp = raw_exchange(
+        gw.addr(),
+        b"GET /open/echo HTTP/1.0\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(raw_status(&resp), Some(200), "{}", head(&resp));
+}
+
+/// `Upgrade: h2c` (deprecated by RFC 9113) is declined: the request is answered over
+/// HTTP/1.1, not switched, and the upgrade headers do not reach the upstream.
+#[tokio::test]
+async fn h2c_upgrade_is_declined_and_served_over_http11() {
+    let up = HttpUpstream::start();
+    let files = [(
+        "open.json",
+        keyless("open", "/open/", &up.url()).to_string(),
+    )];
+    let gw = Gateway::start(bin(), &files, json!({}));
+    let req =
+        b"GET /open/echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\n\
+Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+    let resp = raw_exchange(gw.addr(), req, Duration::from_secs(5)).unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    assert!(text.starts_with("HTTP/1.1 200"), "{}", head(&resp));
+    assert!(
+        !text.to_ascii_lowercase().contains("\"upgrade\""),
+        "upgrade headers reached the upstream: {text}"
+    );
+}
+
+/// Reads from `stream` until the server closes it; the time that took, or None if it stayed
+/// open for `limit`.
+fn closed_within(stream: &mut std::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(started.elapsed());
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Connections that never complete a request head are closed at `read_timeout` from accept,
+/// whatever they sent (nothing, an HTTP/2 preface cut short, a preface and SETTINGS, half a
+/// HEADERS frame); a connection idle after its request is closed at `idle_timeout`.
+#[tokio::test]
+async fn connections_without_a_request_head_or_idle_are_closed() {
+    use std::io::Write;
+    let up = HttpUpstream::start();
+    let files = [(
+        "open.json",
+        keyless("open", "/open/", &up.url()).to_string(),
+    )];
+    let conf = json!({"http_server_options": {"read_timeout": 1, "idle_timeout": 2}});
+    let gw = Gateway::start(bin(), &files, conf);
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let empty_settings = [0u8, 0, 0, 4, 0, 0, 0, 0, 0];
+    // A HEADERS frame announcing 100 bytes on stream 1, of which 3 arrive.
+    let half_headers = [0u8, 0, 100, 1, 4, 0, 0, 0, 1, 0x82, 0x86, 0x84];
+    let mut with_settings = preface.to_vec();
+    with_settings.extend_from_slice(&empty_settings);
+    let mut mid_headers = with_settings.clone();
+    mid_headers.extend_from_slice(&half_headers);
+    let cases: [(&str, &[u8]); 5] = [
+        ("nothing", b""),
+        (
+            "half an HTTP/1.1 head",
+            b"GET /open/echo HTTP/1.1\r\nHost: x\r\n",
+        ),
+        ("an HTTP/2 preface cut short", b"PRI * HTTP/2.0\r\n"),
+        ("a preface and SETTINGS", &with_settings),
+        ("half a HEADERS frame", &mid_headers),
+    ];
+    for (what, bytes) in cases {
+        let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
+        s.write_all(bytes).unwrap();
+        let took = closed_within(&mut s, Duration::from_secs(10));
+        assert!(
+            took.is_some_and(|t| t < Duration::from_secs(5)),
+            "{what}: held open ({took:?})"
+        );
+    }
+    // Idle after one request on a keep-alive connection: closed at the earlier of idle_timeout
+    // and read_timeout (hyper times the next request head from the end of the last response).
+    let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
+    s.write_all(b"GET /open/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let took = closed_within(&mut s, Duration::from_secs(10)).expect("closed when idle");
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    assert_eq!(up.request_count(), 1);
+}

@@ -311,3 +311,85 @@ async fn header_rules_run_before_post_and_response_hooks() {
         "the response hook saw the rule's header and deleted it"
     );
 }
+
+/// A failing request hook on a gRPC call answers as gRPC clients read errors: a trailers-only
+/// grpc-status 13 (INTERNAL) with the error's message, not an HTTP 500 JSON body, every time.
+#[tokio::test]
+async fn a_failing_hook_on_a_grpc_call_answers_a_grpc_status() {
+    use weir_testkit::GrpcUpstream;
+    use weir_testkit::pb::EchoRequest;
+    use weir_testkit::pb::echo_client::EchoClient;
+
+    let so = rust_plugin();
+    let up = GrpcUpstream::start();
+    let grpc_api = |id: &str, path: &str, hook_name: &str| {
+        json!({
+            "api_id": id, "name": id, "org_id": "1", "use_keyless": true, "active": true,
+            "proxy": {"listen_path": path, "target_url": up.url(), "enable_grpc": true},
+            "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
+            "config_data": {"header_name": "X-Hello", "header_value": "from config"},
+            "custom_middleware": hook("native", "pre", hook_name, &so)
+        })
+    };
+    let gw = Gateway::start(
+        bin(),
+        &[(
+            "grpc.json",
+            grpc_api("grpc", "/weir.test.Echo/", "NoSuchHook"),
+        )],
+        json!({}),
+    );
+    let channel = tonic::transport::Channel::from_shared(gw.url(""))
+        .unwrap()
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    let mut client = EchoClient::new(channel);
+    let req = || EchoRequest {
+        message: "hi".into(),
+        payload: b"hi".to_vec(),
+    };
+    for _ in 0..2 {
+        let status = client.unary(req()).await.expect_err("the hook fails");
+        assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+        assert_eq!(status.message(), "Middleware error");
+    }
+    assert_eq!(up.call_count(), 0);
+}
+
+/// Response hooks read whole responses and would drop a gRPC call's trailers: a gRPC API that
+/// declares them is refused at load naming the field, and its neighbour serves.
+#[tokio::test]
+async fn response_hooks_on_a_grpc_api_are_refused_at_load() {
+    let so = rust_plugin();
+    let up = HttpUpstream::start();
+    let mut grpc = api(
+        "grpc",
+        &up.url(),
+        hook("native", "response", "Rewrite", &so),
+    );
+    grpc["proxy"]["enable_grpc"] = json!(true);
+    let gw = Gateway::start(
+        bin(),
+        &[
+            ("grpc.json", grpc),
+            ("plain.json", api("plain", &up.url(), json!({}))),
+        ],
+        json!({}),
+    );
+    let (status, _, _) = get(&gw.url("/plain/echo"), &[]).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = get(&gw.url("/grpc/echo"), &[]).await;
+    assert_eq!(
+        status, 404,
+        "the gRPC API with a response hook is not served"
+    );
+    let logs = gw.logs();
+    assert!(
+        logs.lines().any(|l| l.contains("grpc.json")
+            && l.contains("custom_middleware.response")
+            && l.contains("trailers")),
+        "{logs}"
+    );
+}

@@ -149,6 +149,43 @@ async fn a_typo_keeps_the_last_good_version_and_logs_the_file() {
     assert_eq!(rule_of(&gw.url("/a1/echo")).await.as_deref(), Some("v3"));
 }
 
+/// A new file whose listen path collides with a live API is the one refused, even when its
+/// name sorts first; the error names the newcomer and the live API keeps its route.
+#[tokio::test]
+async fn a_newcomer_that_collides_with_a_live_api_is_refused() {
+    let up = HttpUpstream::start();
+    let gw = Gateway::start(
+        bin(),
+        &[("live.json", ruled("live", "/shared/", &up.url(), "live"))],
+        json!({}),
+    );
+    assert_eq!(
+        rule_of(&gw.url("/shared/echo")).await.as_deref(),
+        Some("live")
+    );
+    gw.write_api(
+        "a-new.json",
+        ruled("newcomer", "/shared/", &up.url(), "new"),
+    );
+    let message = reload(&gw).await;
+    assert!(
+        message.contains("a-new.json") && message.contains("live.json"),
+        "the error names the newcomer and the API it collides with: {message}"
+    );
+    assert_eq!(
+        rule_of(&gw.url("/shared/echo")).await.as_deref(),
+        Some("live"),
+        "the live API keeps its route"
+    );
+    // Removing the live file hands the route to the newcomer.
+    std::fs::remove_file(gw.dir().join("apps/live.json")).unwrap();
+    reload(&gw).await;
+    assert_eq!(
+        rule_of(&gw.url("/shared/echo")).await.as_deref(),
+        Some("new")
+    );
+}
+
 #[tokio::test]
 async fn a_removed_file_stops_serving_after_reload() {
     let up = HttpUpstream::start();

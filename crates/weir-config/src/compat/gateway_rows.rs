@@ -51,7 +51,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         "http_server_options.read_timeout",
-        "time allowed to read a request head",
+        "time allowed for a connection's first request head, from accept (default 30 s)",
     ),
     refused(
         "http_server_options.write_timeout",
@@ -527,5 +527,17 @@ pub(crate) const ROWS: &[Row] = &[
     honoured(
         "grpc_max_message_size",
         "Weir: the largest gRPC message a stream hook is handed",
+    ),
+    honoured(
+        "trust_x_forwarded_headers",
+        "Weir: keep a client's X-Forwarded-Proto and -Host (behind a trusted proxy); X-Forwarded-For is always appended to",
+    ),
+    honoured(
+        "http_server_options.idle_timeout",
+        "Weir: a connection with no request in flight for this long is closed (default 120 s)",
+    ),
+    honoured(
+        "http_server_options.http2_keepalive_interval",
+        "Weir: HTTP/2 pings this often, closing a connection whose ping goes unanswered (default 30 s; 0 = off)",
     ),
 ];

@@ -6,6 +6,7 @@
 //! upstream call.
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -18,7 +19,7 @@ use crate::body::{ProxyBody, RequestBody};
 use crate::exchange::Exchange;
 use crate::phases::grpc_web::web_response;
 use crate::pipeline;
-use crate::respond::{error_response, gateway_error};
+use crate::respond::{error_response, gateway_error, grpc_error_response};
 
 /// Largest body a hook is handed (request or response); larger ones are refused.
 pub const MAX_HOOK_BODY: usize = 64 * 1024 * 1024;
@@ -61,12 +62,46 @@ async fn run(
     answer.map(|resp| for_client(ex, resp))
 }
 
-/// A hook's answer in the client's protocol (gRPC-Web answers stay gRPC-Web).
+/// A hook's answer in the client's protocol: gRPC-Web for browsers, a trailers-only status
+/// for gRPC clients (which cannot read an HTTP error), Tyk's answer for everyone else.
 fn for_client(ex: &Exchange<'_>, resp: Response<ProxyBody>) -> Response<ProxyBody> {
     match ex.web {
         Some(mode) => web_response(resp, mode, ex.api, ex.origin.as_ref()),
+        None if ex.grpc && resp.status().as_u16() >= 400 => grpc_answer(resp),
         None => resp,
     }
+}
+
+/// An error answer as gRPC status: 401 UNAUTHENTICATED, 403 PERMISSION_DENIED, 429
+/// RESOURCE_EXHAUSTED, anything else INTERNAL; the message is the error body's.
+fn grpc_answer(resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    use weir_core::grpc::Code;
+    let code = match resp.status().as_u16() {
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        429 => Code::ResourceExhausted,
+        _ => Code::Internal,
+    };
+    let status = resp.status();
+    // The gateway's own answers are whole in memory: reading them does not wait.
+    let body = match resp.into_body() {
+        ProxyBody::Full(full) => full.collect().now_or_never().and_then(Result::ok),
+        _ => None,
+    }
+    .map(|c| c.to_bytes())
+    .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("error").to_string()
+            } else {
+                text
+            }
+        });
+    grpc_error_response(code, &message)
 }
 
 /// Moves the request into the plugins' model, reading its body, unless it is there already.
