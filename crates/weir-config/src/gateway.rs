@@ -40,6 +40,7 @@ fn defaults_document() -> Value {
             "enable_websockets": true
         },
         "proxy_default_timeout": 30,
+        "upstream_read_idle_timeout": 60,
         "proxy_ssl_insecure_skip_verify": false,
         "proxy_enable_http2": false,
         "enable_custom_domains": false,
@@ -74,6 +75,7 @@ struct RawGateway {
     app_path: String,
     http_server_options: RawHttpServerOptions,
     proxy_default_timeout: f64,
+    upstream_read_idle_timeout: f64,
     proxy_ssl_insecure_skip_verify: bool,
     proxy_enable_http2: bool,
     enable_custom_domains: bool,
@@ -273,6 +275,12 @@ fn convert(
             // Tyk treats 0 as "use the default".
             .filter(|d| !d.is_zero())
             .unwrap_or(Duration::from_secs(30));
+    let upstream_read_idle_timeout = seconds(
+        raw.upstream_read_idle_timeout,
+        "upstream_read_idle_timeout",
+        &mut err,
+    )
+    .unwrap_or(Duration::from_secs(60));
     let graceful_shutdown_timeout = seconds(
         raw.graceful_shutdown_timeout_duration,
         "graceful_shutdown_timeout_duration",
@@ -381,6 +389,7 @@ fn convert(
             enable_websockets: http.enable_websockets,
         },
         proxy_default_timeout,
+        upstream_read_idle_timeout,
         proxy_ssl_insecure_skip_verify: raw.proxy_ssl_insecure_skip_verify,
         proxy_enable_http2: raw.proxy_enable_http2,
         enable_custom_domains: raw.enable_custom_domains,

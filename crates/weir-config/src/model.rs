@@ -22,6 +22,9 @@ pub struct GatewayConfig {
     pub http_server_options: HttpServerOptions,
     /// `proxy_default_timeout` in seconds (default 30): time allowed for the upstream's response head.
     pub proxy_default_timeout: Duration,
+    /// `upstream_read_idle_timeout` in seconds (Weir, default 60; 0 = none): a response body
+    /// from the upstream that sends nothing for this long fails (nginx's `proxy_read_timeout`).
+    pub upstream_read_idle_timeout: Duration,
     /// `proxy_ssl_insecure_skip_verify`: skip upstream certificate checks for every API.
     pub proxy_ssl_insecure_skip_verify: bool,
     /// `proxy_enable_http2`: offer h2 to `https://` upstreams (ALPN); without it they speak

@@ -185,6 +185,31 @@ pub struct HookContext {
     pub spec: Arc<ApiSpecInfo>,
 }
 
+impl HookContext {
+    /// Takes the context out, leaving an empty one for the same API (no allocation), so a
+    /// driver can hand it to another thread and put it back when the hook returns.
+    pub fn take(&mut self) -> HookContext {
+        let empty = HookContext {
+            kind: self.kind,
+            name: String::new(),
+            request: HookRequest {
+                method: String::new(),
+                url: String::new(),
+                request_uri: String::new(),
+                scheme: String::new(),
+                headers: HeaderMap::new(),
+                body: Bytes::new(),
+                return_overrides: ReturnOverrides::none(),
+            },
+            response: None,
+            session: None,
+            metadata: BTreeMap::new(),
+            spec: self.spec.clone(),
+        };
+        std::mem::replace(self, empty)
+    }
+}
+
 /// Why a hook failed. Every variant fails only the request it happened on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PluginError {

@@ -39,7 +39,10 @@ impl NativePlugin {
             })
     }
 
-    fn call_now(&self, ctx: &mut HookContext) -> Result<(), PluginError> {
+    /// Runs a request or response hook on a blocking-pool thread, so a slow or stuck hook
+    /// never stalls the event loop; the caller's deadline then holds (a hook past it fails its
+    /// request while its thread finishes on its own).
+    async fn call_off_loop(&self, ctx: &mut HookContext) -> Result<(), PluginError> {
         if ctx.kind == HookKind::GrpcMessage {
             return Err(PluginError::Unavailable {
                 hook: ctx.name.clone(),
@@ -47,24 +50,21 @@ impl NativePlugin {
             });
         }
         let route = self.route(ctx.kind, &ctx.name)?;
-        let instance = &route.instance;
-        let lib = &instance.lib;
-        let kind = ctx.kind.tyk_hook_type() as u32;
-        let mut host = HostCtx::for_hook(ctx, &lib.name);
-        // SAFETY: the instance came from this library's init and the library is open (the
-        // instance holds it); `host` outlives the call and nothing else touches it meanwhile.
-        let status = unsafe {
-            (lib.desc.call)(
-                instance.raw,
-                &HOST_API,
-                host.as_ptr(),
-                kind,
-                WeirStr::from_text(&route.name),
-            )
-        };
-        match status {
-            WEIR_OK => Ok(()),
-            other => Err(failure(&route.name, other, host.error.take())),
+        let (instance, name) = (route.instance.clone(), route.name.clone());
+        let mut owned = ctx.take();
+        let job = tokio::task::spawn_blocking(move || {
+            let result = run_hook(&instance, &name, &mut owned);
+            (owned, result)
+        });
+        match job.await {
+            Ok((owned, result)) => {
+                *ctx = owned;
+                result
+            }
+            Err(e) => Err(PluginError::Crashed {
+                hook: route.name.clone(),
+                reason: format!("the hook's thread failed: {e}"),
+            }),
         }
     }
 
@@ -122,6 +122,28 @@ impl NativePlugin {
     }
 }
 
+/// Calls one request or response hook of `instance` on `ctx`, on the current thread.
+fn run_hook(instance: &Instance, name: &str, ctx: &mut HookContext) -> Result<(), PluginError> {
+    let lib = &instance.lib;
+    let kind = ctx.kind.tyk_hook_type() as u32;
+    let mut host = HostCtx::for_hook(ctx, &lib.name);
+    // SAFETY: the instance came from this library's init and the library is open (the
+    // instance holds it); `host` outlives the call and nothing else touches it meanwhile.
+    let status = unsafe {
+        (lib.desc.call)(
+            instance.raw,
+            &HOST_API,
+            host.as_ptr(),
+            kind,
+            WeirStr::from_text(name),
+        )
+    };
+    match status {
+        WEIR_OK => Ok(()),
+        other => Err(failure(name, other, host.error.take())),
+    }
+}
+
 /// The error for a hook's failing status, with what the plugin said through `set_error`.
 fn failure(hook: &str, status: WeirStatus, said: Option<String>) -> PluginError {
     let hook = hook.to_owned();
@@ -145,8 +167,7 @@ fn failure(hook: &str, status: WeirStatus, said: Option<String>) -> PluginError 
 
 impl LoadedPlugin for NativePlugin {
     fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<(), PluginError>> {
-        // Runs when polled, inside whatever deadline the host wraps around it.
-        Box::pin(async move { self.call_now(ctx) })
+        Box::pin(self.call_off_loop(ctx))
     }
 
     fn on_grpc_message<'a>(

@@ -12,6 +12,8 @@ use http_body_util::Full;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 
+use crate::upstream_body::IdleLimitedBody;
+
 /// Error type of every body the proxy produces.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -20,8 +22,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// An enum rather than a boxed trait object so the pass-through path allocates nothing.
 pub enum ProxyBody {
-    /// The upstream's body, streamed frame by frame (data and trailers).
-    Upstream(Incoming),
+    /// The upstream's body, streamed frame by frame (data and trailers), idle-limited.
+    Upstream(IdleLimitedBody),
     /// A body the gateway wrote (errors, control API answers).
     Full(Full<Bytes>),
     /// Any other body.
@@ -55,7 +57,7 @@ impl Body for ProxyBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            ProxyBody::Upstream(b) => Pin::new(b).poll_frame(cx).map_err(|e| e.into()),
+            ProxyBody::Upstream(b) => Pin::new(b).poll_frame(cx),
             ProxyBody::Full(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
             ProxyBody::Boxed(b) => Pin::new(b).poll_frame(cx),
         }

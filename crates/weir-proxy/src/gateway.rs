@@ -27,6 +27,7 @@ use crate::metrics::{ApiMetrics, Metrics};
 use crate::respond::{error_response, gateway_error};
 use crate::router::RoutingTable;
 use crate::upstream::Upstreams;
+use crate::upstream_body::IdleLimitedBody;
 use crate::websocket;
 
 /// Where a request came from.
@@ -354,7 +355,10 @@ impl Gateway {
                     // The client's connection has its own version; hyper picks the framing.
                     p.version = Version::HTTP_11;
                     strip_hop_by_hop(&mut p.headers);
-                    return (Response::from_parts(p, ProxyBody::Upstream(b)), Some(took));
+                    let idle =
+                        Some(self.config.upstream_read_idle_timeout).filter(|d| !d.is_zero());
+                    let body = ProxyBody::Upstream(IdleLimitedBody::new(b, idle));
+                    return (Response::from_parts(p, body), Some(took));
                 }
             }
         }

@@ -27,6 +27,7 @@ pub mod server;
 pub mod stream_hooks;
 pub mod tls;
 pub mod upstream;
+pub mod upstream_body;
 pub mod websocket;
 
 pub use api::CompiledApi;

@@ -393,3 +393,50 @@ async fn response_hooks_on_a_grpc_api_are_refused_at_load() {
         "{logs}"
     );
 }
+
+/// Native hooks run off the event loop, under their deadline: a hook that sleeps 2 s with a
+/// 0.5 s timeout fails its request at the deadline, and while three of them sleep (more than
+/// this machine's event-loop threads) another API answers at once.
+#[tokio::test]
+async fn a_slow_native_hook_hits_its_deadline_without_stalling_the_gateway() {
+    let so = rust_plugin();
+    let up = HttpUpstream::start();
+    let mut slow_mw = hook("native", "pre", "Slow", &so);
+    slow_mw["timeout"] = json!(0.5);
+    let gw = Gateway::start(
+        bin(),
+        &[
+            ("slow.json", api("slow", &up.url(), slow_mw)),
+            ("fast.json", api("fast", &up.url(), json!({}))),
+        ],
+        json!({}),
+    );
+    let started = std::time::Instant::now();
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let url = gw.url("/slow/echo");
+            tokio::spawn(async move { get(&url, &[]).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _, _) = get(&gw.url("/fast/echo"), &[]).await;
+    assert_eq!(status, 200);
+    let fast_took = started.elapsed();
+    assert!(
+        fast_took < Duration::from_millis(450),
+        "the fast API waited {fast_took:?}"
+    );
+    for call in slow {
+        let (status, _, body) = call.await.unwrap();
+        assert_eq!(status, 500, "{body}");
+        assert_eq!(json_of(&body)["error"], "Middleware error");
+    }
+    let slow_took = started.elapsed();
+    assert!(
+        slow_took < Duration::from_millis(1500),
+        "the deadline held: {slow_took:?}"
+    );
+    // A quick call of the same hook still succeeds.
+    let (status, _, _) = get(&gw.url("/slow/echo"), &[("x-sleep-ms", "10")]).await;
+    assert_eq!(status, 200);
+}

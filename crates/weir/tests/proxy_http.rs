@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use common::{api, echoed, h1, h2c, json_body, start};
 use serde_json::{Value, json};
@@ -248,4 +250,39 @@ async fn domain_is_ignored_without_enable_custom_domains() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(up.request_count(), 1);
+}
+
+/// An upstream that stalls mid-body fails the response after `upstream_read_idle_timeout`
+/// (nginx's proxy_read_timeout) instead of holding the client forever; slow but steady bodies
+/// pass whole.
+#[tokio::test]
+async fn an_upstream_stalled_mid_body_is_cut_at_the_read_idle_timeout() {
+    let up = HttpUpstream::start();
+    let gw = start(
+        &[api("slow", "/slow/", &up.url(), true)],
+        json!({"upstream_read_idle_timeout": 1}),
+    );
+    let client = h1();
+    let started = std::time::Instant::now();
+    let resp = client
+        .get(gw.url("/slow/chunks?n=3&size=10&gap_ms=4000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the head came at once");
+    let body = resp.bytes().await;
+    assert!(body.is_err(), "a stalled body must fail, got {body:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "cut after {took:?}");
+
+    let resp = client
+        .get(gw.url("/slow/chunks?n=4&size=10&gap_ms=400"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.bytes().await.unwrap().len(),
+        40,
+        "gaps under the limit pass"
+    );
 }

@@ -540,4 +540,8 @@ pub(crate) const ROWS: &[Row] = &[
         "http_server_options.http2_keepalive_interval",
         "Weir: HTTP/2 pings this often, closing a connection whose ping goes unanswered (default 30 s; 0 = off)",
     ),
+    honoured(
+        "upstream_read_idle_timeout",
+        "Weir: an upstream response body that sends nothing for this long fails (nginx's proxy_read_timeout; default 60 s, 0 = none)",
+    ),
 ];

@@ -183,13 +183,17 @@ pub fn ctx(kind: HookKind, name: &str) -> HookContext {
     }
 }
 
-/// Runs one hook call. Native calls finish on the first poll: anything else is a bug.
+/// Runs one hook call to its end (request hooks run on the runtime's blocking pool).
 pub fn call(plugin: &dyn LoadedPlugin, ctx: &mut HookContext) -> Result<(), PluginError> {
-    let mut fut = plugin.call(ctx);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(result) => result,
-        Poll::Pending => panic!("a native hook call did not complete synchronously"),
-    }
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the hook calls")
+        })
+        .block_on(plugin.call(ctx))
 }
 
 /// A message of a call to `method` with no headers, no session and the example's config.

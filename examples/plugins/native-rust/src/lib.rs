@@ -10,6 +10,7 @@
 //! | pre           | `EchoConfig` | copies the API's config_data into `X-Config`                  |
 //! | pre           | `MaybePanic` | panics when `X-Panic: yes`                                    |
 //! | pre           | `Fail`       | fails with an error                                           |
+//! | pre           | `Slow`       | sleeps `X-Sleep-Ms` milliseconds (default 2000), then passes  |
 //! | auth_check    | `BearerAuth` | accepts `Authorization: Bearer good`                          |
 //! | post_key_auth | `Whoami`     | copies the session's user and the token into headers          |
 //! | response      | `Rewrite`    | adds a header and wraps the upstream's body in JSON           |
@@ -48,6 +49,14 @@ impl Plugin for Example {
         match name {
             "AddHeader" => self.add_header(req),
             "Rewrite" => rewrite(req),
+            "Slow" => {
+                let ms = match req.header("x-sleep-ms")? {
+                    Some(v) => v.parse().map_err(|_| format!("bad X-Sleep-Ms {v}"))?,
+                    None => 2000,
+                };
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(())
+            }
             "Reply" => {
                 let code = match req.header("x-reply-code")? {
                     Some(c) => c.parse().map_err(|_| format!("bad X-Reply-Code {c}"))?,
