@@ -138,7 +138,7 @@ impl Reloader {
             let candidate = match result {
                 Ok(mut def) => {
                     weir_config::apply_gateway_settings(&mut def, &self.gateway.config);
-                    self.compile(def, &state, &mut report.errors)
+                    self.compile(def, &state, &mut report.errors).await
                 }
                 Err(errs) => {
                     report.errors.extend(errs);
@@ -187,7 +187,7 @@ impl Reloader {
         report
     }
 
-    fn compile(
+    async fn compile(
         &self,
         def: ApiDefinition,
         state: &LastGood,
@@ -202,7 +202,24 @@ impl Reloader {
         {
             return Some(old.clone());
         }
-        let plugins = match load_plugins(&def, &self.host) {
+        // Loading plugins compiles Wasm, opens libraries and runs their init: work for the
+        // blocking pool, not for the event loop that serves requests meanwhile.
+        let host = self.host.clone();
+        let file = def.file.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let plugins = load_plugins(&def, &host);
+            (def, plugins)
+        })
+        .await;
+        let (def, plugins) = match loaded {
+            Ok(pair) => pair,
+            Err(e) => {
+                let reason = format!("loading the API's plugins failed: {e}");
+                errors.push(ConfigError::new(&file, "", reason));
+                return None;
+            }
+        };
+        let plugins = match plugins {
             Ok(p) => p,
             Err(e) => {
                 errors.push(e);

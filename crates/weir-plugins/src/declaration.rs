@@ -82,11 +82,24 @@ fn hook(
     if !entry.is_object() {
         return Err(ConfigError::new(&api.file, field, "expected an object"));
     }
-    let disabled = if disabled_key == "enabled" {
-        entry.get("enabled").and_then(Value::as_bool) == Some(false)
-    } else {
-        bool_at(entry, disabled_key)
+    // Tyk's Go types make these booleans: `"disabled": "true"` fails its load, so it fails here
+    // too rather than leave a hook on that its author switched off.
+    let flag = |key: &str| match entry.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(ConfigError::new(
+            &api.file,
+            format!("{field}.{key}"),
+            format!("expected true or false, found {other}"),
+        )),
     };
+    let disabled = if disabled_key == "enabled" {
+        flag("enabled")? == Some(false)
+    } else {
+        flag(disabled_key)?.unwrap_or(false)
+    };
+    let raw_body_only = flag(raw_key)?.unwrap_or(false);
+    let require_session = flag(session_key)?.unwrap_or(false);
     if disabled {
         return Ok(None);
     }
@@ -107,8 +120,8 @@ fn hook(
         kind,
         name,
         path: (!path.is_empty()).then(|| base_dir(api).join(path)),
-        raw_body_only: bool_at(entry, raw_key),
-        require_session: bool_at(entry, session_key),
+        raw_body_only,
+        require_session,
     }))
 }
 
@@ -327,4 +340,36 @@ fn oas(api: &ApiDefinition) -> Result<Option<Declaration>, ConfigError> {
         },
         custom_auth,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classic_api(custom_middleware: Value) -> ApiDefinition {
+        let doc = serde_json::json!({
+            "api_id": "a", "name": "a", "use_keyless": true,
+            "proxy": {"listen_path": "/a/", "target_url": "http://127.0.0.1:9"},
+            "custom_middleware": custom_middleware
+        });
+        weir_config::parse_api_definition(&doc.to_string(), Path::new("/apps/a.json")).unwrap()
+    }
+
+    #[test]
+    fn a_flag_written_as_a_string_is_refused_naming_it() {
+        let api = classic_api(serde_json::json!({"driver": "grpc",
+            "pre": [{"name": "MyPre", "disabled": "true"}]}));
+        let e = read_declaration(&api).unwrap_err();
+        assert_eq!(e.field, "custom_middleware.pre[0].disabled");
+        assert!(e.reason.contains("expected true or false"), "{e}");
+    }
+
+    #[test]
+    fn a_disabled_hook_is_off() {
+        let api = classic_api(serde_json::json!({"driver": "grpc",
+            "pre": [{"name": "MyPre", "disabled": true}, {"name": "Other"}]}));
+        let decl = read_declaration(&api).unwrap().unwrap();
+        let names: Vec<&str> = decl.spec.hooks.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["Other"]);
+    }
 }
