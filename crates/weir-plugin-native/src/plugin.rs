@@ -50,9 +50,14 @@ impl NativePlugin {
             });
         }
         let route = self.route(ctx.kind, &ctx.name)?;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Outside a runtime (a tool, a test polling by hand) there is no event loop to
+            // protect and no deadline to keep: call on this thread.
+            return run_hook(&route.instance, &route.name, ctx);
+        };
         let (instance, name) = (route.instance.clone(), route.name.clone());
         let mut owned = ctx.take();
-        let job = tokio::task::spawn_blocking(move || {
+        let job = runtime.spawn_blocking(move || {
             let result = run_hook(&instance, &name, &mut owned);
             (owned, result)
         });

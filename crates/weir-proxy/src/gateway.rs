@@ -60,6 +60,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     unrouted: ApiMetrics,
     control: OnceLock<Arc<dyn ControlPlane>>,
+    /// Open WebSocket (upgrade) tunnels, which the SIGTERM drain waits for.
+    pub tunnels: Arc<websocket::Tunnels>,
 }
 
 impl Gateway {
@@ -75,6 +77,7 @@ impl Gateway {
             metrics,
             unrouted,
             control: OnceLock::new(),
+            tunnels: Arc::default(),
         }))
     }
 
@@ -346,7 +349,11 @@ impl Gateway {
                 Ok(Ok(mut resp)) => {
                     let took = upstream_started.elapsed();
                     if websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        websocket::splice(client_upgrade, hyper::upgrade::on(&mut resp));
+                        websocket::splice(
+                            &self.tunnels,
+                            client_upgrade,
+                            hyper::upgrade::on(&mut resp),
+                        );
                         let (p, _) = resp.into_parts();
                         let out = Response::from_parts(p, ProxyBody::empty());
                         return (out, Some(took));

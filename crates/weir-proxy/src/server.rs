@@ -129,9 +129,18 @@ impl Server {
         }
         let deadline = self.gateway.config.graceful_shutdown_timeout;
         tracing::info!(deadline_s = deadline.as_secs_f64(), "draining connections");
-        match tokio::time::timeout(deadline, graceful.shutdown()).await {
+        // Requests in flight and upgraded (WebSocket) tunnels share one deadline.
+        let tunnels = self.gateway.tunnels.clone();
+        let drain = async move {
+            graceful.shutdown().await;
+            tunnels.all_closed().await;
+        };
+        match tokio::time::timeout(deadline, drain).await {
             Ok(()) => tracing::info!("all connections finished"),
-            Err(_) => tracing::warn!("shutdown deadline passed with connections still open"),
+            Err(_) => tracing::warn!(
+                tunnels = self.gateway.tunnels.count(),
+                "shutdown deadline passed with connections still open"
+            ),
         }
     }
 }

@@ -531,3 +531,41 @@ async fn sigint_also_exits_zero() {
     let exit = exit.unwrap_or_else(|| panic!("still running 5 s after SIGINT\n{}", gw.logs()));
     assert_eq!(exit.code(), Some(0), "{}", gw.logs());
 }
+
+/// SIGTERM waits for open WebSocket tunnels too (within the same deadline): a tunnel keeps
+/// working after the signal, and the gateway exits 0 once it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_open_websockets() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let ws_up = weir_testkit::WsEchoUpstream::start();
+    let mut gw = Gateway::start(
+        bin(),
+        &[("ws.json", ruled("ws", "/ws/", &ws_up.url(), "v1"))],
+        json!({}),
+    );
+    let url = format!("ws://127.0.0.1:{}/ws/chat", gw.port());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade through weir");
+    let within = Duration::from_secs(5);
+    ws.send(Message::text("before")).await.unwrap();
+    let got = tokio::time::timeout(within, ws.next()).await.unwrap();
+    assert_eq!(got.unwrap().unwrap(), Message::text("before"));
+
+    gw.signal(SIGTERM);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ws.send(Message::text("after the signal")).await.unwrap();
+    let got = tokio::time::timeout(within, ws.next()).await.unwrap();
+    assert_eq!(got.unwrap().unwrap(), Message::text("after the signal"));
+    let early = tokio::task::block_in_place(|| gw.wait_exit(Duration::from_millis(300)));
+    assert!(early.is_none(), "exited with a tunnel open: {early:?}");
+
+    ws.close(None).await.unwrap();
+    drop(ws);
+    let exit = tokio::task::block_in_place(|| gw.wait_exit(Duration::from_secs(5)));
+    let exit =
+        exit.unwrap_or_else(|| panic!("still running after the tunnel closed\n{}", gw.logs()));
+    assert_eq!(exit.code(), Some(0), "{}", gw.logs());
+}
