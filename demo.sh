@@ -10,7 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root="$(pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
+# Where cargo builds: CARGO_TARGET_DIR, a target-dir in cargo's config, or ./target.
+target="${CARGO_TARGET_DIR:-$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)}"
+target="${target:-$root/target}"
 data="${VISION_DATA:-$target/vision-demo-data}"
 
 command -v cargo >/dev/null || { echo "demo: cargo is required (https://rustup.rs)" >&2; exit 1; }

@@ -13,11 +13,12 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::activity::{Activity, TrackedBody};
+use crate::drain::OpenCount;
+use crate::flood::{FloodSignal, FloodWatch};
 use crate::gateway::{ConnInfo, Gateway, not_found};
 use crate::tls::{self, TlsError};
 use crate::upstream::{H2_CONNECTION_WINDOW, H2_STREAM_WINDOW};
@@ -101,7 +102,11 @@ impl Server {
     /// `graceful_shutdown_timeout`.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let builder = Arc::new(connection_builder(&self.gateway));
-        let graceful = GracefulShutdown::new();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let drain = Drain {
+            stopping: stop_rx,
+            connections: Arc::default(),
+        };
         {
             let main = accept_loop(
                 self.main,
@@ -109,13 +114,12 @@ impl Server {
                 self.tls.clone(),
                 &self.gateway,
                 &builder,
-                &graceful,
+                &drain,
             );
             let control = async {
                 match self.control {
                     Some(l) => {
-                        accept_loop(l, Role::Control, None, &self.gateway, &builder, &graceful)
-                            .await
+                        accept_loop(l, Role::Control, None, &self.gateway, &builder, &drain).await
                     }
                     None => std::future::pending().await,
                 }
@@ -131,11 +135,14 @@ impl Server {
         tracing::info!(deadline_s = deadline.as_secs_f64(), "draining connections");
         // Requests in flight and upgraded (WebSocket) tunnels share one deadline.
         let tunnels = self.gateway.tunnels.clone();
-        let drain = async move {
-            graceful.shutdown().await;
+        let connections = drain.connections.clone();
+        // Every connection sends GOAWAY (HTTP/2) or closes after its response (HTTP/1.1).
+        let _ = stop_tx.send(true);
+        let drained = async move {
+            connections.all_closed().await;
             tunnels.all_closed().await;
         };
-        match tokio::time::timeout(deadline, drain).await {
+        match tokio::time::timeout(deadline, drained).await {
             Ok(()) => tracing::info!("all connections finished"),
             Err(_) => tracing::warn!(
                 tunnels = self.gateway.tunnels.count(),
@@ -188,7 +195,7 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     gateway: &Arc<Gateway>,
     builder: &Arc<auto::Builder<TokioExecutor>>,
-    graceful: &GracefulShutdown,
+    drain: &Drain,
 ) {
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -204,11 +211,22 @@ async fn accept_loop(
         let gateway = gateway.clone();
         let builder = builder.clone();
         let tls = tls.clone();
-        let watcher = graceful.watcher();
+        let stopping = drain.stopping.clone();
+        let counted = drain.connections.open();
         tokio::spawn(async move {
             gateway.metrics.open_connections.inc();
-            serve_connection(stream, remote, role, tls, gateway.clone(), builder, watcher).await;
+            serve_connection(
+                stream,
+                remote,
+                role,
+                tls,
+                gateway.clone(),
+                builder,
+                stopping,
+            )
+            .await;
             gateway.metrics.open_connections.dec();
+            drop(counted);
         });
     }
 }
@@ -220,7 +238,7 @@ async fn serve_connection(
     tls: Option<TlsAcceptor>,
     gateway: Arc<Gateway>,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: hyper_util::server::graceful::Watcher,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     let conn = ConnInfo {
         remote,
@@ -235,15 +253,17 @@ async fn serve_connection(
         role,
         activity: activity.clone(),
     };
+    let flood = Arc::new(FloodSignal::default());
     // The connection ends when hyper is done with it, or when it never sends a request head
-    // in time or sits idle (the TLS handshake counts toward the head's time).
-    let serve = async move {
-        match tls {
+    // in time or sits idle (the TLS handshake counts toward the head's time). A shutdown or a
+    // control-frame flood asks it to finish (GOAWAY on HTTP/2).
+    let serve = async {
+        let io: Box<dyn Stream> = match tls {
             Some(acceptor) => {
                 let handshake =
                     tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-                let stream = match handshake.await {
-                    Ok(Ok(s)) => s,
+                match handshake.await {
+                    Ok(Ok(s)) => Box::new(s),
                     Ok(Err(e)) => {
                         tracing::debug!(%remote, error = %e, "TLS handshake failed");
                         return Ok(());
@@ -252,13 +272,29 @@ async fn serve_connection(
                         tracing::debug!(%remote, "TLS handshake timed out");
                         return Ok(());
                     }
-                };
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
+                }
             }
-            None => {
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                watcher.watch(conn.into_owned()).await
+            None => Box::new(stream),
+        };
+        let io = TokioIo::new(FloodWatch::new(io, flood.clone()));
+        let conn = builder.serve_connection_with_upgrades(io, service);
+        let mut conn = std::pin::pin!(conn);
+        let mut finishing = false;
+        let mut flooded = false;
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => return result,
+                _ = stopping.wait_for(|s| *s), if !finishing => {
+                    conn.as_mut().graceful_shutdown();
+                    finishing = true;
+                }
+                () = flood.raised(), if !flooded => {
+                    tracing::warn!(%remote, "HTTP/2 control-frame flood: GOAWAY, then closing");
+                    conn.as_mut().graceful_shutdown();
+                    (finishing, flooded) = (true, true);
+                }
+                // A flooder gets a moment to read its GOAWAY, not the time of a graceful drain.
+                () = tokio::time::sleep(Duration::from_secs(1)), if flooded => return Ok(()),
             }
         }
     };
@@ -273,6 +309,16 @@ async fn serve_connection(
         // Garbage on the socket, a client that hung up: this connection's problem only.
         tracing::debug!(%remote, error = %e, "connection ended with an error");
     }
+}
+
+/// What a connection's bytes travel over: TCP, or TLS over TCP.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// What the drain needs: the signal that it started, and the connections still open.
+struct Drain {
+    stopping: tokio::sync::watch::Receiver<bool>,
+    connections: Arc<OpenCount>,
 }
 
 /// The per-connection service handed to hyper.

@@ -2,51 +2,15 @@
 //! protocols, bytes are copied both ways until either side closes.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::sync::Notify;
+
+use crate::drain::OpenCount;
 
 /// The tunnels open now. hyper's graceful shutdown no longer sees a connection once it has
 /// switched protocols, so the drain waits on these too.
-#[derive(Default)]
-pub struct Tunnels {
-    open: AtomicUsize,
-    changed: Notify,
-}
-
-impl Tunnels {
-    fn open(self: &Arc<Self>) -> TunnelGuard {
-        self.open.fetch_add(1, Ordering::SeqCst);
-        TunnelGuard(self.clone())
-    }
-
-    /// How many tunnels are open.
-    pub fn count(&self) -> usize {
-        self.open.load(Ordering::SeqCst)
-    }
-
-    /// Resolves once no tunnel is open.
-    pub async fn all_closed(&self) {
-        loop {
-            let changed = self.changed.notified();
-            if self.count() == 0 {
-                return;
-            }
-            changed.await;
-        }
-    }
-}
-
-struct TunnelGuard(Arc<Tunnels>);
-
-impl Drop for TunnelGuard {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::SeqCst);
-        self.0.changed.notify_waiters();
-    }
-}
+pub type Tunnels = OpenCount;
 
 /// Joins the client's upgraded connection to the upstream's, in a task of its own, counted in
 /// `tunnels` until either side closes.

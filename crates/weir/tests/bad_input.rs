@@ -859,3 +859,66 @@ async fn connections_without_a_request_head_or_idle_are_closed() {
     );
     assert_eq!(up.request_count(), 1);
 }
+
+/// An HTTP/2 PING flood: past the limit the connection gets GOAWAY and is closed a moment later
+/// (as Envoy does) instead of being answered forever; other connections are served.
+#[tokio::test]
+async fn an_http2_ping_flood_gets_goaway_and_is_closed() {
+    use std::io::{Read, Write};
+    let up = HttpUpstream::start();
+    let files = [(
+        "open.json",
+        keyless("open", "/open/", &up.url()).to_string(),
+    )];
+    let gw = Gateway::start(bin(), &files, json!({}));
+    let frame = |kind: u8, flags: u8, payload: &[u8]| {
+        let len = payload.len();
+        let mut f = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            flags,
+            0,
+            0,
+            0,
+            0,
+        ];
+        f.extend_from_slice(payload);
+        f
+    };
+    let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, &[]));
+    for i in 0..2500u32 {
+        out.extend(frame(6, 0, &u64::from(i).to_be_bytes()));
+    }
+    // The server may stop reading once it has had enough: a failed write is part of the test.
+    let _ = s.write_all(&out);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(closed, "the flooding connection stayed open");
+    let mut kinds = Vec::new();
+    let mut at = 0;
+    while at + 9 <= got.len() {
+        let len = (usize::from(got[at]) << 16)
+            | (usize::from(got[at + 1]) << 8)
+            | usize::from(got[at + 2]);
+        kinds.push(got[at + 3]);
+        at += 9 + len;
+    }
+    assert!(
+        kinds.contains(&7),
+        "no GOAWAY among the server's frames: {kinds:?}"
+    );
+    assert_eq!(raw_get_status(gw.addr(), "/open/echo"), Some(200));
+}
