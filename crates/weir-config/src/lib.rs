@@ -26,6 +26,7 @@ pub mod compat;
 mod document;
 mod env;
 mod errors;
+pub mod fuzzing;
 mod gateway;
 pub mod model;
 mod oas;

@@ -12,6 +12,7 @@ pub mod cors;
 pub mod drain;
 pub mod exchange;
 pub mod flood;
+pub mod fuzzing;
 pub mod gateway;
 pub mod grpc_frame;
 pub mod grpc_web;

@@ -5,6 +5,7 @@
 mod apps;
 mod classic;
 mod compat;
+mod fuzz_corpus;
 mod gateway;
 mod oas;
 
