@@ -31,10 +31,12 @@ pub fn gateway_config(data: &[u8]) {
     });
 }
 
-/// Runs `run` on every file of `corpus/<target>/` (the corpus a fuzz target kept); returns how
-/// many there were. The tests replay the kept corpus this way, without a fuzzer.
-pub fn replay_corpus(corpus: &Path, target: &str, run: fn(&[u8])) -> usize {
-    let dir = corpus.join(target);
+/// Runs `run` on every file of the repository's `fuzz/corpus/<target>/` (the corpus a fuzz
+/// target kept); returns how many there were. The tests replay it this way, without a fuzzer.
+pub fn replay_corpus(target: &str, run: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
     let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut count = 0;
     for entry in entries {

@@ -1,16 +1,14 @@
 //! One module instance: its store, its root context (started and configured once), and the
 //! callback sequence of one hook call.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
 use wasmtime::{Instance, InstancePre, Store, Trap, TypedFunc};
 use weir_core::plugin::{
-    ApiSpecInfo, GrpcMessage, HookContext, HookKind, HookRequest, MessageVerdict, PluginError,
-    ReturnOverrides,
+    ApiSpecInfo, GrpcMessage, HookContext, HookKind, MessageVerdict, PluginError,
 };
 
 use crate::abi::ACTION_PAUSE;
@@ -196,23 +194,6 @@ impl WasmInstance {
 
     /// Runs one hook call on the context. On error the instance must be discarded.
     pub async fn run(&mut self, ctx: &mut HookContext, client: &Client) -> Result<(), PluginError> {
-        let placeholder = HookContext {
-            kind: ctx.kind,
-            name: String::new(),
-            request: HookRequest {
-                method: String::new(),
-                url: String::new(),
-                request_uri: String::new(),
-                scheme: String::new(),
-                headers: HeaderMap::new(),
-                body: Bytes::new(),
-                return_overrides: ReturnOverrides::none(),
-            },
-            response: None,
-            session: None,
-            metadata: BTreeMap::new(),
-            spec: ctx.spec.clone(),
-        };
         let hook = ctx.name.clone();
         let id = self.context_id();
         let st = self.store.data_mut();
@@ -220,7 +201,7 @@ impl WasmInstance {
         st.effective = id;
         st.stream = Some(Stream {
             id,
-            ctx: std::mem::replace(ctx, placeholder),
+            ctx: ctx.take(),
             local_response: false,
             resumed: false,
             scratch: HashMap::new(),

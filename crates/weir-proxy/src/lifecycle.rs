@@ -115,7 +115,8 @@ impl Lifecycle {
             (f.grpc_web, Rs::GrpcWebResponse),
             (response_headers, Rs::ResponseHeaders),
             (has(|c| !c.response.is_empty()), Rs::ResponsePlugins),
-            (f.cors.is_some() || f.grpc_web, Rs::CorsHeaders),
+            // gRPC-Web answers get theirs when translated; this is for the API's CORS block.
+            (f.cors.is_some(), Rs::CorsHeaders),
         ];
         let response = steps
             .into_iter()
