@@ -56,6 +56,7 @@ fn defaults_document() -> Value {
         "access_logs": { "enabled": true },
         "log_level": "info",
         "grpc_max_message_size": 4194304,
+        "wasm_upstreams": {},
         "coprocess_options": {
             "enable_coprocess": false,
             "coprocess_grpc_server": "",
@@ -91,6 +92,7 @@ struct RawGateway {
     access_logs: RawAccessLogs,
     log_level: String,
     grpc_max_message_size: u64,
+    wasm_upstreams: BTreeMap<String, String>,
     coprocess_options: Value,
 }
 
@@ -405,8 +407,37 @@ fn convert(
         access_logs_enabled: raw.access_logs.enabled,
         log_level,
         grpc_max_message_size: to_usize(raw.grpc_max_message_size).max(1),
+        wasm_upstreams: wasm_upstreams(raw.wasm_upstreams, &mut err),
         coprocess_options: raw.coprocess_options,
     }
+}
+
+/// `wasm_upstreams`: name → `http://host:port`, nothing else (no path, no TLS yet).
+fn wasm_upstreams(
+    map: BTreeMap<String, String>,
+    err: &mut impl FnMut(&str, String),
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, base) in map {
+        let field = format!("wasm_upstreams.{name}");
+        match url::Url::parse(base.trim()) {
+            Ok(u)
+                if u.scheme() == "http"
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none() =>
+            {
+                let port = u.port_or_known_default().unwrap_or(80);
+                let host = u.host_str().unwrap_or_default();
+                out.insert(name, format!("http://{host}:{port}"));
+            }
+            _ => err(
+                &field,
+                format!("expected http://host:port (plain HTTP, no path), found `{base}`"),
+            ),
+        }
+    }
+    out
 }
 
 /// Seconds as written (int or float) to a Duration; negative or absurd values are errors.

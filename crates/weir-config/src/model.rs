@@ -63,6 +63,9 @@ pub struct GatewayConfig {
     /// wire and decompressed (default 4 MiB, gRPC's own default); a larger one ends the call
     /// with RESOURCE_EXHAUSTED. Calls without stream hooks are not limited.
     pub grpc_max_message_size: usize,
+    /// `wasm_upstreams` (Weir): the upstreams Wasm filters may call with `proxy_http_call` and
+    /// `proxy_grpc_call`, by name (Envoy's cluster names) → `http://host:port`.
+    pub wasm_upstreams: std::collections::BTreeMap<String, String>,
     /// `coprocess_options`, as written (the gRPC plugin driver reads it).
     pub coprocess_options: serde_json::Value,
 }

@@ -183,14 +183,37 @@ pub struct HookContext {
     pub metadata: BTreeMap<String, String>,
     /// The API.
     pub spec: Arc<ApiSpecInfo>,
+    /// What the API's driver keeps open between the hooks of this one request (the Wasm
+    /// driver's HTTP contexts); dropped with the request.
+    pub driver_state: DriverState,
+}
+
+/// A driver's state for one request, opaque to everyone else. A clone is empty: state that
+/// belongs to one request is never shared with another context.
+#[derive(Default)]
+pub struct DriverState(pub Option<Box<dyn std::any::Any + Send>>);
+
+impl Clone for DriverState {
+    fn clone(&self) -> Self {
+        DriverState(None)
+    }
+}
+
+impl std::fmt::Debug for DriverState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "DriverState(open)"
+        } else {
+            "DriverState(none)"
+        })
+    }
 }
 
 impl HookContext {
-    /// Takes the context out, leaving an empty one for the same API (no allocation), so a
-    /// driver can hand it to another thread and put it back when the hook returns.
-    pub fn take(&mut self) -> HookContext {
-        let empty = HookContext {
-            kind: self.kind,
+    /// An empty context for an API: no request line, headers, body, response or session.
+    pub fn blank(kind: HookKind, spec: Arc<ApiSpecInfo>) -> HookContext {
+        HookContext {
+            kind,
             name: String::new(),
             request: HookRequest {
                 method: String::new(),
@@ -204,8 +227,15 @@ impl HookContext {
             response: None,
             session: None,
             metadata: BTreeMap::new(),
-            spec: self.spec.clone(),
-        };
+            spec,
+            driver_state: DriverState(None),
+        }
+    }
+
+    /// Takes the context out, leaving an empty one for the same API (no allocation), so a
+    /// driver can hand it to another thread and put it back when the hook returns.
+    pub fn take(&mut self) -> HookContext {
+        let empty = HookContext::blank(self.kind, self.spec.clone());
         std::mem::replace(self, empty)
     }
 }

@@ -5,6 +5,7 @@ pub mod status {
     pub const OK: i32 = 0;
     pub const NOT_FOUND: i32 = 1;
     pub const BAD_ARGUMENT: i32 = 2;
+    pub const PARSE_FAILURE: i32 = 4;
     pub const INVALID_MEMORY_ACCESS: i32 = 6;
     pub const EMPTY: i32 = 7;
     pub const CAS_MISMATCH: i32 = 8;
@@ -17,6 +18,7 @@ pub mod buffer {
     pub const HTTP_REQUEST_BODY: i32 = 0;
     pub const HTTP_RESPONSE_BODY: i32 = 1;
     pub const HTTP_CALL_RESPONSE_BODY: i32 = 4;
+    pub const GRPC_RECEIVE_BUFFER: i32 = 5;
     pub const VM_CONFIGURATION: i32 = 6;
     pub const PLUGIN_CONFIGURATION: i32 = 7;
 }
@@ -25,6 +27,8 @@ pub mod buffer {
 pub mod map {
     pub const HTTP_REQUEST_HEADERS: i32 = 0;
     pub const HTTP_RESPONSE_HEADERS: i32 = 2;
+    pub const GRPC_RECEIVE_INITIAL_METADATA: i32 = 4;
+    pub const GRPC_RECEIVE_TRAILING_METADATA: i32 = 5;
     pub const HTTP_CALL_RESPONSE_HEADERS: i32 = 6;
     pub const HTTP_CALL_RESPONSE_TRAILERS: i32 = 7;
 }

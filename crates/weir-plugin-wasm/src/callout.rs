@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::state::{CallResponse, PendingCall};
+use crate::state::{CallResponse, Event, PendingCall};
 
 /// The largest HTTP call response body handed to a filter.
 const MAX_BODY: usize = 16 << 20;
@@ -21,8 +21,23 @@ pub(crate) fn client() -> Client {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http()
 }
 
+/// Starts a call on its own task; its answer comes back as an [`Event::Http`].
+pub(crate) fn start(
+    client: &Client,
+    call: PendingCall,
+    events: tokio::sync::mpsc::UnboundedSender<Event>,
+) -> tokio::task::AbortHandle {
+    let client = client.clone();
+    let id = call.id;
+    tokio::spawn(async move {
+        let answer = perform(&client, call).await;
+        let _ = events.send(Event::Http { id, answer });
+    })
+    .abort_handle()
+}
+
 /// Sends one call; `None` when it failed (the filter then sees `num_headers == 0`).
-pub(crate) async fn perform(client: &Client, call: PendingCall) -> Option<CallResponse> {
+async fn perform(client: &Client, call: PendingCall) -> Option<CallResponse> {
     let uri = format!("{}{}", call.upstream.base, call.path);
     let mut req = http::Request::builder()
         .method(call.method.as_str())
@@ -60,7 +75,11 @@ pub(crate) async fn perform(client: &Client, call: PendingCall) -> Option<CallRe
                     .iter()
                     .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec())),
             );
-            Some(CallResponse { headers, body })
+            Some(CallResponse {
+                headers,
+                body,
+                trailers: Vec::new(),
+            })
         }
         Ok(Err(e)) => {
             tracing::warn!(target: "weir::wasm", "http_call to {uri} failed: {e}");

@@ -11,6 +11,9 @@ use http::header::{HOST, HeaderName, HeaderValue};
 use crate::abi::{buffer, map, serialize_map, status};
 use crate::state::{HostState, Stream};
 
+/// What `grpc-message` percent-encodes: controls, space, `%` and non-ASCII (gRPC over HTTP/2).
+const GRPC_MESSAGE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b' ').add(b'%');
+
 /// How a header write combines with existing values.
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Write {
@@ -42,14 +45,20 @@ fn pairs(state: &HostState, map_id: i32) -> Result<Vec<Pair<'_>>, i32> {
             Ok(out)
         }
         map::HTTP_RESPONSE_HEADERS => Err(status::NOT_FOUND),
-        map::HTTP_CALL_RESPONSE_HEADERS => {
+        map::HTTP_CALL_RESPONSE_HEADERS | map::GRPC_RECEIVE_INITIAL_METADATA => {
             let r = s.call_response.as_ref().ok_or(status::NOT_FOUND)?;
             Ok(r.headers
                 .iter()
                 .map(|(k, v)| (k.as_bytes(), v.as_slice()))
                 .collect())
         }
-        map::HTTP_CALL_RESPONSE_TRAILERS if s.call_response.is_some() => Ok(Vec::new()),
+        map::HTTP_CALL_RESPONSE_TRAILERS | map::GRPC_RECEIVE_TRAILING_METADATA => {
+            let r = s.call_response.as_ref().ok_or(status::NOT_FOUND)?;
+            Ok(r.trailers
+                .iter()
+                .map(|(k, v)| (k.as_bytes(), v.as_slice()))
+                .collect())
+        }
         _ => Err(status::NOT_FOUND),
     }
 }
@@ -272,7 +281,7 @@ pub(crate) fn buffer(state: &HostState, id: i32) -> Result<Bytes, i32> {
             .ok_or(status::NOT_FOUND)?
             .body
             .clone()),
-        buffer::HTTP_CALL_RESPONSE_BODY => Ok(s
+        buffer::HTTP_CALL_RESPONSE_BODY | buffer::GRPC_RECEIVE_BUFFER => Ok(s
             .and_then(|s| s.call_response.as_ref())
             .ok_or(status::NOT_FOUND)?
             .body
@@ -306,6 +315,7 @@ pub(crate) fn set_buffer(
             None => return status::NOT_FOUND,
         },
         buffer::HTTP_CALL_RESPONSE_BODY
+        | buffer::GRPC_RECEIVE_BUFFER
         | buffer::VM_CONFIGURATION
         | buffer::PLUGIN_CONFIGURATION => {
             return status::BAD_ARGUMENT;
@@ -338,8 +348,20 @@ pub(crate) fn local_response(
         .filter(|(k, _)| !k.starts_with(b":"))
         .map(|(k, v)| (lossy(k).to_ascii_lowercase(), lossy(v)))
         .collect();
+    let mut body = body;
     if (0..=16).contains(&grpc_status) {
+        // A gRPC answer (`send_grpc_response`) is trailers-only: the status and its message
+        // travel as headers, percent-encoded, and there is no body.
+        list.retain(|(k, _)| {
+            !matches!(k.as_str(), "grpc-status" | "grpc-message" | "content-type")
+        });
+        list.push(("content-type".into(), "application/grpc".into()));
         list.push(("grpc-status".into(), grpc_status.to_string()));
+        if !body.is_empty() {
+            let message = percent_encoding::percent_encode(body, GRPC_MESSAGE).to_string();
+            list.push(("grpc-message".into(), message));
+        }
+        body = b"";
     }
     if let Some(resp) = s.ctx.response.as_mut() {
         let mut h = HeaderMap::new();

@@ -79,6 +79,7 @@ pub(crate) fn stream(id: u32, msg: &GrpcMessage) -> Stream {
         session: None,
         metadata: BTreeMap::new(),
         spec: msg.spec.clone(),
+        driver_state: Default::default(),
     };
     Stream {
         id,

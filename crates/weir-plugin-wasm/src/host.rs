@@ -9,7 +9,7 @@ use crate::abi::{deserialize_map, split_path, status, stream};
 use crate::fields::{self, Write};
 use crate::mem::{Cx, give, memory, put_u32, put_u64, slice, tri};
 use crate::props;
-use crate::state::{HostState, PendingCall};
+use crate::state::{CallKind, HostState, Outbound, PendingCall};
 
 type R = wasmtime::Result<i32>;
 
@@ -36,60 +36,8 @@ pub(crate) fn log_line(s: &mut HostState, level: i32, msg: &str) {
 }
 
 fn unimplemented(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    // Timers would need an idle instance to run on_tick on; gRPC needs a gRPC client and
-    // cluster config; closing a stream has no equivalent in a hook call.
-    linker.func_wrap(
-        "env",
-        "proxy_set_tick_period_milliseconds",
-        |_: Cx<'_>, period: i32| {
-            if period == 0 {
-                status::OK
-            } else {
-                status::UNIMPLEMENTED
-            }
-        },
-    )?;
+    // Closing a stream has no equivalent in a hook call.
     linker.func_wrap("env", "proxy_close_stream", |_: Cx<'_>, _: i32| {
-        status::UNIMPLEMENTED
-    })?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_status",
-        |_: Cx<'_>, _: i32, _: i32, _: i32| status::UNIMPLEMENTED,
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_call",
-        |_: Cx<'_>,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32| { status::UNIMPLEMENTED },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_stream",
-        |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| {
-            status::UNIMPLEMENTED
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_send",
-        |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32| status::UNIMPLEMENTED,
-    )?;
-    linker.func_wrap("env", "proxy_grpc_cancel", |_: Cx<'_>, _: i32| {
-        status::UNIMPLEMENTED
-    })?;
-    linker.func_wrap("env", "proxy_grpc_close", |_: Cx<'_>, _: i32| {
         status::UNIMPLEMENTED
     })?;
     // No foreign functions are registered, so every name is unknown.
@@ -97,6 +45,24 @@ fn unimplemented(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "env",
         "proxy_call_foreign_function",
         |_: Cx<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| status::NOT_FOUND,
+    )?;
+    Ok(())
+}
+
+fn timers(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    // The root context's timer: the plugin keeps one instance aside to tick it
+    // (`crate::timer`); 0 stops it.
+    linker.func_wrap(
+        "env",
+        "proxy_set_tick_period_milliseconds",
+        |mut c: Cx<'_>, period: i32| {
+            let s = c.data_mut();
+            if s.effective != s.root_id {
+                return status::BAD_ARGUMENT;
+            }
+            s.tick_period = (period != 0).then(|| Duration::from_millis(u64::from(period as u32)));
+            status::OK
+        },
     )?;
     Ok(())
 }
@@ -349,14 +315,20 @@ fn streams(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 .filter(|(k, _)| !k.starts_with(b":"))
                 .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.to_vec()))
                 .collect();
+            if st.callouts.is_none() || st.stream.as_ref().is_none_or(|s| s.grpc.is_some()) {
+                // The root context (a timer) has no HTTP context to wait in; a message hook
+                // cannot wait (its action has no PAUSE).
+                return Ok(status::UNIMPLEMENTED);
+            }
             st.next_call_id = st.next_call_id.wrapping_add(1).max(1);
             let id = st.next_call_id;
-            let Some(s) = st.stream.as_mut().filter(|s| s.grpc.is_none()) else {
-                // Calls from the root context would need a stream-less dispatcher; a message
-                // hook cannot wait (its action has no PAUSE).
-                return Ok(status::UNIMPLEMENTED);
+            if let Some(c) = st.callouts.as_mut() {
+                c.running.insert(id, (CallKind::Call, None));
+            }
+            let Some(s) = st.stream.as_mut() else {
+                return Ok(status::NOT_FOUND);
             };
-            s.pending.push(PendingCall {
+            s.pending.push(Outbound::Http(PendingCall {
                 id,
                 upstream,
                 method,
@@ -365,7 +337,7 @@ fn streams(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 headers,
                 body,
                 timeout: Duration::from_millis(u64::from(timeout as u32).max(1)),
-            });
+            }));
             Ok(put_u32(&mut c, ret, id).err().unwrap_or(status::OK))
         },
     )?;
@@ -406,6 +378,8 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     streams(linker)?;
     crate::host_shared::link(linker)?;
     properties(linker)?;
+    timers(linker)?;
+    crate::grpc_call::link(linker)?;
     unimplemented(linker)?;
     Ok(())
 }

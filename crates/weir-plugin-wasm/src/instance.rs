@@ -7,17 +7,22 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use wasmtime::{Instance, InstancePre, Store, Trap, TypedFunc};
-use weir_core::plugin::{
-    ApiSpecInfo, GrpcMessage, HookContext, HookKind, MessageVerdict, PluginError,
-};
+use weir_core::plugin::{ApiSpecInfo, GrpcMessage, HookContext, MessageVerdict, PluginError};
 
 use crate::abi::ACTION_PAUSE;
-use crate::callout::{self, Client};
+use crate::callout;
+use crate::grpc_call;
 use crate::grpc_ext;
-use crate::state::{HostState, Shared, Stream, Upstream};
+use crate::state::{Callouts, Event, HostState, Shared, Stream, Upstream};
+
+/// The clients calls go out through, shared by the driver's plugins.
+pub(crate) struct Clients {
+    pub http: callout::Client,
+    pub grpc: grpc_call::GrpcClient,
+}
 
 /// The root context id (Weir runs one plugin context per instance).
-const ROOT: u32 = 1;
+pub(crate) const ROOT: u32 = 1;
 
 /// What every instance of one module in one API load is created with.
 #[derive(Clone)]
@@ -36,17 +41,22 @@ type Cb3 = TypedFunc<(i32, i32, i32), i32>;
 type Cb5 = TypedFunc<(i32, i32, i32, i32, i32), ()>;
 
 /// The callbacks the host calls per hook; all optional, as the ABI says.
-struct Exports {
-    context_create: Option<TypedFunc<(i32, i32), ()>>,
-    request_headers: Option<Cb3>,
-    request_body: Option<Cb3>,
-    response_headers: Option<Cb3>,
-    response_body: Option<Cb3>,
-    done: Option<TypedFunc<i32, i32>>,
-    log: Option<TypedFunc<i32, ()>>,
-    delete: Option<TypedFunc<i32, ()>>,
-    call_response: Option<Cb5>,
-    grpc_message: Option<Cb3>,
+pub(crate) struct Exports {
+    pub(crate) context_create: Option<TypedFunc<(i32, i32), ()>>,
+    pub(crate) request_headers: Option<Cb3>,
+    pub(crate) request_body: Option<Cb3>,
+    pub(crate) response_headers: Option<Cb3>,
+    pub(crate) response_body: Option<Cb3>,
+    pub(crate) done: Option<TypedFunc<i32, i32>>,
+    pub(crate) log: Option<TypedFunc<i32, ()>>,
+    pub(crate) delete: Option<TypedFunc<i32, ()>>,
+    pub(crate) call_response: Option<Cb5>,
+    pub(crate) grpc_metadata: Option<TypedFunc<(i32, i32, i32), ()>>,
+    pub(crate) grpc_receive: Option<TypedFunc<(i32, i32, i32), ()>>,
+    pub(crate) grpc_trailers: Option<TypedFunc<(i32, i32, i32), ()>>,
+    pub(crate) grpc_close: Option<TypedFunc<(i32, i32, i32), ()>>,
+    pub(crate) tick: Option<TypedFunc<i32, ()>>,
+    pub(crate) grpc_message: Option<Cb3>,
 }
 
 fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
@@ -65,11 +75,13 @@ fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
 
 /// A live instance with a configured root context.
 pub(crate) struct WasmInstance {
-    store: Store<HostState>,
-    ex: Exports,
+    pub(crate) store: Store<HostState>,
+    pub(crate) ex: Exports,
     next_id: u32,
     deadline: Duration,
     ticks: u64,
+    /// Where the open context's calls report; `None` outside a context.
+    pub(crate) events: Option<tokio::sync::mpsc::UnboundedReceiver<Event>>,
 }
 
 impl WasmInstance {
@@ -91,6 +103,9 @@ impl WasmInstance {
             effective: ROOT,
             next_call_id: 0,
             stream: None,
+            callouts: None,
+            grpc_status: (0, String::new()),
+            tick_period: None,
             last_error: None,
             exit_code: None,
         };
@@ -155,6 +170,11 @@ impl WasmInstance {
             log: export(&inst, &mut store, "proxy_on_log")?,
             delete: export(&inst, &mut store, "proxy_on_delete")?,
             call_response: export(&inst, &mut store, "proxy_on_http_call_response")?,
+            grpc_metadata: export(&inst, &mut store, "proxy_on_grpc_receive_initial_metadata")?,
+            grpc_receive: export(&inst, &mut store, "proxy_on_grpc_receive")?,
+            grpc_trailers: export(&inst, &mut store, "proxy_on_grpc_receive_trailing_metadata")?,
+            grpc_close: export(&inst, &mut store, "proxy_on_grpc_close")?,
+            tick: export(&inst, &mut store, "proxy_on_tick")?,
             grpc_message: export(&inst, &mut store, grpc_ext::EXPORT)?,
         };
         if let Some(f) = &ex.context_create {
@@ -189,19 +209,45 @@ impl WasmInstance {
             next_id: ROOT + 1,
             deadline: cfg.deadline,
             ticks: cfg.deadline_ticks,
+            events: None,
         })
     }
 
-    /// Runs one hook call on the context. On error the instance must be discarded.
-    pub async fn run(&mut self, ctx: &mut HookContext, client: &Client) -> Result<(), PluginError> {
-        let hook = ctx.name.clone();
+    /// The root context's timer period, if the filter set one.
+    pub fn tick_period(&self) -> Option<Duration> {
+        self.store
+            .data()
+            .tick_period
+            .filter(|_| self.ex.tick.is_some())
+    }
+
+    /// Runs the root context's `proxy_on_tick`. On error the instance must be discarded.
+    pub fn tick(&mut self) -> Result<(), PluginError> {
+        let Some(f) = self.ex.tick.clone() else {
+            return Ok(());
+        };
+        let st = self.store.data_mut();
+        st.last_error = None;
+        st.effective = ROOT;
+        self.store.set_epoch_deadline(self.ticks);
+        let name = self.store.data().root_name.clone();
+        f.call(&mut self.store, ROOT as i32)
+            .map_err(|e| explain(&e, &self.store, self.deadline, &name))
+    }
+
+    /// Opens the HTTP context of one request: a new context id (kept for every phase of the
+    /// request) and `proxy_on_context_create`. On error the instance must be discarded.
+    pub fn open(&mut self, ctx: &HookContext) -> Result<u32, PluginError> {
         let id = self.context_id();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.events = Some(rx);
         let st = self.store.data_mut();
         st.last_error = None;
         st.effective = id;
+        st.callouts = Some(Callouts::new(tx));
         st.stream = Some(Stream {
             id,
-            ctx: ctx.take(),
+            ctx: HookContext::blank(ctx.kind, ctx.spec.clone()),
             local_response: false,
             resumed: false,
             scratch: HashMap::new(),
@@ -210,14 +256,82 @@ impl WasmInstance {
             grpc: None,
         });
         self.store.set_epoch_deadline(self.ticks);
-        let result = self.drive(id, client).await;
-        if let Some(s) = self.store.data_mut().stream.take() {
-            *ctx = s.ctx;
+        if let Some(f) = &self.ex.context_create {
+            f.call(&mut self.store, (id as i32, ROOT as i32))
+                .map_err(|e| explain(&e, &self.store, self.deadline, &ctx.name))?;
+        }
+        Ok(id)
+    }
+
+    /// Runs one hook call's callbacks on the open context: the request's headers and body,
+    /// or (`response`) the response's. `Ok(true)` when the filter answered locally. On error
+    /// the instance must be discarded.
+    pub async fn run_phase(
+        &mut self,
+        ctx: &mut HookContext,
+        clients: &Clients,
+        response: bool,
+    ) -> Result<bool, PluginError> {
+        let hook = ctx.name.clone();
+        let id = {
+            let st = self.store.data_mut();
+            st.last_error = None;
+            let s = st.stream.as_mut().expect("context opened");
+            std::mem::swap(&mut s.ctx, ctx);
+            s.local_response = false;
+            s.resumed = false;
+            st.effective = s.id;
+            s.id
+        };
+        self.store.set_epoch_deadline(self.ticks);
+        let result = self.drive(id, clients, response).await;
+        if let Some(s) = self.store.data_mut().stream.as_mut() {
+            std::mem::swap(&mut s.ctx, ctx);
         }
         result.map_err(|e| match e {
             Fail::Wasm(e) => explain(&e, &self.store, self.deadline, &hook),
             Fail::Reply(reason) => PluginError::BadReply { hook, reason },
         })
+    }
+
+    /// Ends the open context: its calls are cancelled, then `proxy_on_done`, `proxy_on_log`
+    /// and `proxy_on_delete` run once. `ctx` is what `proxy_on_log` reads (the request, and
+    /// the response when there is one); without it the maps are empty.
+    pub fn close(&mut self, ctx: Option<&mut HookContext>) -> Result<(), PluginError> {
+        let name = self.store.data().root_name.clone();
+        let st = self.store.data_mut();
+        if let Some(mut c) = st.callouts.take() {
+            c.abort_all();
+        }
+        self.events = None;
+        let Some(s) = st.stream.as_mut() else {
+            return Ok(());
+        };
+        let id = s.id;
+        s.pending.clear();
+        if let Some(ctx) = ctx.as_deref() {
+            s.ctx = HookContext::blank(ctx.kind, ctx.spec.clone());
+            s.ctx.request = ctx.request.clone();
+            s.ctx.response = ctx.response.clone();
+        }
+        st.effective = id;
+        self.store.set_epoch_deadline(self.ticks);
+        let ended = self.end_context(id as i32);
+        self.store.data_mut().stream = None;
+        ended.map_err(|e| explain(&e, &self.store, self.deadline, &name))
+    }
+
+    fn end_context(&mut self, id: i32) -> wasmtime::Result<()> {
+        if let Some(f) = &self.ex.done {
+            f.call(&mut self.store, id)?;
+        }
+        if let Some(f) = &self.ex.log {
+            f.call(&mut self.store, id)?;
+        }
+        if let Some(f) = &self.ex.delete {
+            f.call(&mut self.store, id)?;
+        }
+        Ok(())
     }
 
     /// Runs a stream hook on one gRPC message: a fresh HTTP context gets
@@ -284,36 +398,27 @@ impl WasmInstance {
         id
     }
 
-    async fn drive(&mut self, id: u32, client: &Client) -> Result<(), Fail> {
+    async fn drive(&mut self, id: u32, clients: &Clients, response: bool) -> Result<bool, Fail> {
         let id32 = id as i32;
-        if let Some(f) = &self.ex.context_create {
-            f.call(&mut self.store, (id32, ROOT as i32))?;
-        }
-        let (kind, headers, body) = {
-            let s = self
-                .store
-                .data()
-                .stream
-                .as_ref()
-                .expect("stream set by run");
-            match (&s.ctx.kind, &s.ctx.response) {
-                (HookKind::Response, Some(r)) => (true, 1 + r.headers.len(), r.body.len()),
-                (HookKind::Response, None) => {
+        let (headers, body) = {
+            let s = self.stream();
+            match (response, &s.ctx.response) {
+                (true, Some(r)) => (1 + r.headers.len(), r.body.len()),
+                (true, None) => {
                     return Err(Fail::Reply(
                         "a response hook was called without a response".into(),
                     ));
                 }
-                (_, _) => {
+                (false, _) => {
                     let h = &s.ctx.request.headers;
                     (
-                        false,
                         4 + h.len() - usize::from(h.contains_key(http::header::HOST)),
                         s.ctx.request.body.len(),
                     )
                 }
             }
         };
-        let (on_headers, on_body) = if kind {
+        let (on_headers, on_body) = if response {
             (
                 self.ex.response_headers.clone(),
                 self.ex.response_body.clone(),
@@ -326,35 +431,28 @@ impl WasmInstance {
         };
         let eos = i32::from(body == 0);
         if self
-            .phase(on_headers, (id32, headers as i32, eos), client)
+            .phase(on_headers, (id32, headers as i32, eos), clients)
             .await?
             && body > 0
         {
-            self.phase(on_body, (id32, body as i32, 1), client).await?;
+            self.phase(on_body, (id32, body as i32, 1), clients).await?;
         }
-        if let Some(f) = &self.ex.done {
-            f.call(&mut self.store, id32)?;
-        }
-        if let Some(f) = &self.ex.log {
-            f.call(&mut self.store, id32)?;
-        }
-        if let Some(f) = &self.ex.delete {
-            f.call(&mut self.store, id32)?;
-        }
-        Ok(())
+        Ok(self.stream().local_response)
     }
 
-    /// One callback, then the HTTP calls it made. Returns whether later phases should run
-    /// (not after a local response).
+    /// One callback, then the calls it made. Returns whether later callbacks of the phase
+    /// should run (not after a local response).
     ///
     /// The host already holds the whole message, so a `PAUSE` with nothing outstanding is
-    /// taken as "go on"; a `PAUSE` that waited for calls must be ended by the filter with
+    /// taken as "go on". One-shot calls (HTTP, unary gRPC) are always answered before the
+    /// phase ends (each is bounded by its own timeout); open gRPC streams are waited on only
+    /// while the filter stays paused. A `PAUSE` that waited must be ended by the filter with
     /// `proxy_continue_stream` or a local response.
     async fn phase(
         &mut self,
         f: Option<Cb3>,
         args: (i32, i32, i32),
-        client: &Client,
+        clients: &Clients,
     ) -> Result<bool, Fail> {
         let Some(f) = f else { return Ok(true) };
         let action = f.call(&mut self.store, args)?;
@@ -365,28 +463,26 @@ impl WasmInstance {
         }
         let mut waited = false;
         loop {
-            let pending = std::mem::take(&mut self.stream().pending);
-            if pending.is_empty() {
+            self.start_pending(clients);
+            let st = self.store.data();
+            let s = st.stream.as_ref().expect("context opened");
+            let Some(callouts) = st.callouts.as_ref() else {
+                break;
+            };
+            let paused = action == ACTION_PAUSE && !s.resumed;
+            if s.local_response || (callouts.calls() == 0 && !(paused && callouts.streams() > 0)) {
                 break;
             }
-            for call in pending {
-                waited = true;
-                let call_id = call.id as i32;
-                let answer = callout::perform(client, call).await;
-                let (n, len) = answer
-                    .as_ref()
-                    .map_or((0, 0), |r| (r.headers.len(), r.body.len()));
-                self.stream().call_response = answer;
-                // The wait does not count against the filter's own deadline.
-                self.store.set_epoch_deadline(self.ticks);
-                if let Some(cb) = &self.ex.call_response {
-                    cb.call(
-                        &mut self.store,
-                        (ROOT as i32, call_id, n as i32, len as i32, 0),
-                    )?;
-                }
-                self.stream().call_response = None;
-            }
+            let Some(event) = (match self.events.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => None,
+            }) else {
+                break;
+            };
+            waited = true;
+            // The wait does not count against the filter's own deadline.
+            self.store.set_epoch_deadline(self.ticks);
+            self.deliver(event)?;
         }
         let s = self.stream();
         if s.local_response {
@@ -394,15 +490,14 @@ impl WasmInstance {
         }
         if action == ACTION_PAUSE && waited && !s.resumed {
             return Err(Fail::Reply(
-                "the filter paused for an HTTP call and neither resumed the stream nor answered"
-                    .into(),
+                "the filter paused for a call and neither resumed the stream nor answered".into(),
             ));
         }
         s.resumed = false;
         Ok(true)
     }
 
-    fn stream(&mut self) -> &mut Stream {
+    pub(crate) fn stream(&mut self) -> &mut Stream {
         self.store
             .data_mut()
             .stream

@@ -6,13 +6,16 @@
 //! file content (the driver caches them, so reloading an unchanged file does not recompile),
 //! and every API load gets its own small pool of instances per module. Each instance starts
 //! its root context with `proxy_on_vm_start` and configures it with `proxy_on_configure`,
-//! where the *plugin configuration* is the API's `config_data` JSON text (empty when unset).
+//! where the *plugin configuration* is the API's `config_data` (JSON text, or a string's own
+//! bytes). A root that sets a tick period gets an instance of its own that ticks.
 //!
-//! A hook call is one HTTP context: request hooks (`pre`, `auth_check`, `post_key_auth`,
-//! `post`) get `proxy_on_request_headers` then, when there is a body,
-//! `proxy_on_request_body`; response hooks get `proxy_on_response_headers` /
-//! `proxy_on_response_body`; then `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`. See
-//! the crate README for how the ABI maps onto [`HookContext`](weir_core::plugin::HookContext).
+//! A filter (a module under a hook name) gets one HTTP context per request, as in Envoy:
+//! request hooks run `proxy_on_request_headers` / `_body`, a `response` hook of the same
+//! filter runs `proxy_on_response_headers` / `_body` on the same context id, and after the
+//! filter's last hook `proxy_on_done`, `proxy_on_log` and `proxy_on_delete` run once. Filters
+//! call out with `proxy_http_call` and `proxy_grpc_call` / `proxy_grpc_stream` to upstreams
+//! named in the gateway config. See the crate README for how the ABI maps onto
+//! [`HookContext`](weir_core::plugin::HookContext).
 //!
 //! Stream hooks (`HookKind::GrpcMessage`) use Weir's extension: the module exports
 //! `proxy_on_grpc_message` and reads, replaces or ends each gRPC message through `weir_*` host
@@ -20,12 +23,14 @@
 //!
 //! Wasm runs synchronously inside the hook's future: filters are short, reusing a warm
 //! instance costs a few microseconds, and the epoch deadline bounds the worst case a
-//! misbehaving filter can hold a runtime worker. Only `proxy_http_call` waits, and that wait
-//! is an ordinary `.await` outside wasm.
+//! misbehaving filter can hold a runtime worker. Only calls wait, and that wait is an
+//! ordinary `.await` outside wasm.
 
 mod abi;
 mod callout;
+mod delivery;
 mod fields;
+mod grpc_call;
 mod grpc_ext;
 mod host;
 mod host_shared;
@@ -34,6 +39,7 @@ mod mem;
 mod plugin;
 mod props;
 mod state;
+mod timer;
 mod wasi;
 
 use std::collections::HashMap;
@@ -62,9 +68,10 @@ pub struct WasmOptions {
     pub memory_limit: usize,
     /// Idle instances kept per module and API. Default 8.
     pub pool_size: usize,
-    /// Upstreams `proxy_http_call` may reach: name → `http://host:port`. Default none, so
-    /// every HTTP call is refused with `BAD_ARGUMENT`.
-    pub http_upstreams: HashMap<String, String>,
+    /// Upstreams `proxy_http_call` and `proxy_grpc_call` may reach, by name (Envoy's cluster
+    /// names): name → `http://host:port`. Default none, so every call is refused with
+    /// `BAD_ARGUMENT`. The gateway config's `wasm_upstreams`.
+    pub upstreams: HashMap<String, String>,
 }
 
 impl Default for WasmOptions {
@@ -73,7 +80,7 @@ impl Default for WasmOptions {
             call_deadline: Duration::from_secs(1),
             memory_limit: 64 << 20,
             pool_size: 8,
-            http_upstreams: HashMap::new(),
+            upstreams: HashMap::new(),
         }
     }
 }
@@ -102,9 +109,10 @@ pub(crate) struct Core {
     modules: Mutex<HashMap<PathBuf, Cached>>,
     compiled: AtomicU64,
     pub shared: Arc<Shared>,
-    pub upstreams: Arc<HashMap<String, Upstream>>,
+    /// Read when an API's plugins load: a changed map applies to APIs loaded after it.
+    pub upstreams: Mutex<Arc<HashMap<String, Upstream>>>,
     pub options: WasmOptions,
-    pub client: callout::Client,
+    pub clients: instance::Clients,
     /// Started with the first module: a gateway without Wasm APIs runs no epoch thread.
     ticker: OnceLock<Result<Ticker, String>>,
 }
@@ -126,21 +134,7 @@ impl WasmDriver {
         host::link(&mut linker).map_err(|e| format!("linking host functions: {e}"))?;
         wasi::link(&mut linker).map_err(|e| format!("linking WASI functions: {e}"))?;
         grpc_ext::link(&mut linker).map_err(|e| format!("linking weir_ functions: {e}"))?;
-        let mut upstreams = HashMap::new();
-        for (name, base) in &options.http_upstreams {
-            let base = base.trim_end_matches('/');
-            if !base.starts_with("http://") {
-                return Err(format!(
-                    "wasm http upstream `{name}`: `{base}` must be http://host:port"
-                ));
-            }
-            upstreams.insert(
-                name.clone(),
-                Upstream {
-                    base: base.to_owned(),
-                },
-            );
-        }
+        let upstreams = upstream_map(&options.upstreams)?;
         Ok(WasmDriver {
             core: Arc::new(Core {
                 engine,
@@ -148,12 +142,23 @@ impl WasmDriver {
                 modules: Mutex::new(HashMap::new()),
                 compiled: AtomicU64::new(0),
                 shared: Arc::new(Shared::default()),
-                upstreams: Arc::new(upstreams),
+                upstreams: Mutex::new(Arc::new(upstreams)),
                 options,
-                client: callout::client(),
+                clients: instance::Clients {
+                    http: callout::client(),
+                    grpc: grpc_call::client(),
+                },
                 ticker: OnceLock::new(),
             }),
         })
+    }
+
+    /// Replaces the upstreams filters may call (a reload of the gateway config); APIs loaded
+    /// from now on see the new map, requests in flight keep the one they started with.
+    pub fn set_upstreams(&self, upstreams: &HashMap<String, String>) -> Result<(), String> {
+        let map = upstream_map(upstreams)?;
+        *crate::mem::lock(&self.core.upstreams) = Arc::new(map);
+        Ok(())
     }
 
     /// How many modules this driver has compiled so far (a reload of unchanged files adds
@@ -161,6 +166,26 @@ impl WasmDriver {
     pub fn modules_compiled(&self) -> u64 {
         self.core.compiled.load(Ordering::Relaxed)
     }
+}
+
+/// Checks and keeps the configured upstreams.
+fn upstream_map(upstreams: &HashMap<String, String>) -> Result<HashMap<String, Upstream>, String> {
+    let mut out = HashMap::new();
+    for (name, base) in upstreams {
+        let base = base.trim_end_matches('/');
+        if !base.starts_with("http://") {
+            return Err(format!(
+                "wasm upstream `{name}`: `{base}` must be http://host:port"
+            ));
+        }
+        out.insert(
+            name.clone(),
+            Upstream {
+                base: base.to_owned(),
+            },
+        );
+    }
+    Ok(out)
 }
 
 impl Core {

@@ -52,10 +52,108 @@ pub(crate) struct PendingCall {
     pub timeout: Duration,
 }
 
-/// The answer to an HTTP call, readable while `proxy_on_http_call_response` runs.
+/// What a call handed back, readable while the callback that delivers it runs: an HTTP
+/// call's answer, or one part of a gRPC call or stream (initial metadata, a message, or
+/// trailing metadata).
+#[derive(Default)]
 pub(crate) struct CallResponse {
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Bytes,
+    pub trailers: Vec<(String, Vec<u8>)>,
+}
+
+/// A call a filter made during the current callback, started when the callback returns.
+pub(crate) enum Outbound {
+    Http(PendingCall),
+    Grpc(crate::grpc_call::GrpcRequest),
+}
+
+/// What the tasks running a context's calls report, delivered to the filter in order.
+pub(crate) enum Event {
+    /// An HTTP call ended; `None` when it failed.
+    Http {
+        id: u32,
+        answer: Option<CallResponse>,
+    },
+    /// A gRPC stream's initial metadata.
+    GrpcHeaders {
+        id: u32,
+        metadata: Vec<(String, Vec<u8>)>,
+    },
+    /// A gRPC response message (a unary call's answer, or one message of a stream).
+    GrpcMessage { id: u32, message: Bytes },
+    /// A gRPC stream's trailing metadata.
+    GrpcTrailers {
+        id: u32,
+        trailers: Vec<(String, Vec<u8>)>,
+    },
+    /// A gRPC call or stream ended with a status (a unary call that succeeded ends with its
+    /// message instead).
+    GrpcClose { id: u32, code: u32, message: String },
+}
+
+impl Event {
+    /// The call the event belongs to.
+    pub fn id(&self) -> u32 {
+        match self {
+            Event::Http { id, .. }
+            | Event::GrpcHeaders { id, .. }
+            | Event::GrpcMessage { id, .. }
+            | Event::GrpcTrailers { id, .. }
+            | Event::GrpcClose { id, .. } => *id,
+        }
+    }
+}
+
+/// Whether a running call is a one-shot call (the filter's pause waits for it) or a stream.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum CallKind {
+    Call,
+    Stream,
+}
+
+/// The calls of the open HTTP context: where their tasks report, what runs, and the send
+/// side of each open gRPC stream.
+pub(crate) struct Callouts {
+    pub events: tokio::sync::mpsc::UnboundedSender<Event>,
+    pub running: HashMap<u32, (CallKind, Option<tokio::task::AbortHandle>)>,
+    pub senders: HashMap<u32, tokio::sync::mpsc::UnboundedSender<Bytes>>,
+}
+
+impl Callouts {
+    pub fn new(events: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
+        Callouts {
+            events,
+            running: HashMap::new(),
+            senders: HashMap::new(),
+        }
+    }
+
+    /// Ends every call (the context is over): no callback of theirs will come.
+    pub fn abort_all(&mut self) {
+        for (_, (_, task)) in self.running.drain() {
+            if let Some(task) = task {
+                task.abort();
+            }
+        }
+        self.senders.clear();
+    }
+
+    /// One-shot calls still running.
+    pub fn calls(&self) -> usize {
+        self.running
+            .values()
+            .filter(|(k, _)| *k == CallKind::Call)
+            .count()
+    }
+
+    /// gRPC streams still open.
+    pub fn streams(&self) -> usize {
+        self.running
+            .values()
+            .filter(|(k, _)| *k == CallKind::Stream)
+            .count()
+    }
 }
 
 /// The HTTP stream (one hook call) the instance is working on.
@@ -68,7 +166,7 @@ pub(crate) struct Stream {
     pub resumed: bool,
     /// Properties set under paths Weir gives no meaning to, readable back in the same call.
     pub scratch: HashMap<Vec<u8>, Vec<u8>>,
-    pub pending: Vec<PendingCall>,
+    pub pending: Vec<Outbound>,
     pub call_response: Option<CallResponse>,
     /// Set when the call is a stream hook on one gRPC message (`proxy_on_grpc_message`);
     /// `ctx` then only carries the call's request headers, read-only.
@@ -106,6 +204,12 @@ pub(crate) struct HostState {
     pub effective: u32,
     pub next_call_id: u32,
     pub stream: Option<Stream>,
+    /// The open HTTP context's calls; `None` outside one (the root context cannot call out).
+    pub callouts: Option<Callouts>,
+    /// Status of the last gRPC call or stream that ended (`proxy_get_status`).
+    pub grpc_status: (u32, String),
+    /// The root context's timer period (`proxy_set_tick_period_milliseconds`); `None` = off.
+    pub tick_period: Option<Duration>,
     /// Last error-level log line or stderr output, to explain a crash.
     pub last_error: Option<String>,
     pub exit_code: Option<i32>,

@@ -49,7 +49,7 @@ async fn authz() -> String {
 async fn a_paused_filter_resumes_after_its_http_call() {
     let base = authz().await;
     let d = WasmDriver::new(WasmOptions {
-        http_upstreams: HashMap::from([("authz".to_string(), base)]),
+        upstreams: HashMap::from([("authz".to_string(), base)]),
         ..WasmOptions::default()
     })
     .unwrap();
@@ -94,7 +94,7 @@ async fn calls_to_unknown_or_unreachable_upstreams_fail_cleanly() {
     let base = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
     let d = WasmDriver::new(WasmOptions {
-        http_upstreams: HashMap::from([("authz".to_string(), base)]),
+        upstreams: HashMap::from([("authz".to_string(), base)]),
         ..WasmOptions::default()
     })
     .unwrap();
@@ -117,7 +117,7 @@ async fn calls_to_unknown_or_unreachable_upstreams_fail_cleanly() {
 #[test]
 fn https_upstreams_are_refused_up_front() {
     let err = WasmDriver::new(WasmOptions {
-        http_upstreams: HashMap::from([("a".to_string(), "https://example.invalid".to_string())]),
+        upstreams: HashMap::from([("a".to_string(), "https://example.invalid".to_string())]),
         ..WasmOptions::default()
     })
     .err()

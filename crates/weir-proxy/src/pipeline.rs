@@ -29,6 +29,7 @@ pub fn new_context(chain: &PluginChain, request: HookRequest) -> HookContext {
         session: None,
         metadata: BTreeMap::new(),
         spec: chain.spec.clone(),
+        driver_state: Default::default(),
     }
 }
 

@@ -8,21 +8,49 @@ use weir_plugin_grpc::{GrpcDriver, GrpcOptions};
 use weir_plugins::PluginHost;
 
 /// The plugin host with every driver built into this binary, and the handle that re-applies
-/// the gateway config's `coprocess_options` at each reload.
-pub fn plugin_host(config: &GatewayConfig) -> (PluginHost, Arc<GrpcSlot>) {
+/// the gateway config's driver settings at each reload.
+pub fn plugin_host(config: &GatewayConfig) -> (PluginHost, DriverSettings) {
     let mut host = PluginHost::new();
     host.register(Arc::new(weir_plugin_native::NativeDriver::new()));
-    match weir_plugin_wasm::WasmDriver::new(weir_plugin_wasm::WasmOptions::default()) {
-        Ok(driver) => host.register(Arc::new(driver)),
-        Err(e) => host.register(Arc::new(Unconfigured {
-            names: &["wasm"],
-            reason: format!("the Wasm engine could not start: {e}"),
-        })),
-    }
+    let wasm = match weir_plugin_wasm::WasmDriver::new(weir_plugin_wasm::WasmOptions::default()) {
+        Ok(driver) => {
+            let driver = Arc::new(driver);
+            host.register(driver.clone());
+            Some(driver)
+        }
+        Err(e) => {
+            host.register(Arc::new(Unconfigured {
+                names: &["wasm"],
+                reason: format!("the Wasm engine could not start: {e}"),
+            }));
+            None
+        }
+    };
     let grpc = Arc::new(GrpcSlot::default());
-    grpc.configure(&config.coprocess_options);
     host.register(grpc.clone());
-    (host, grpc)
+    let settings = DriverSettings { grpc, wasm };
+    settings.configure(config);
+    (host, settings)
+}
+
+/// The drivers whose settings live in the gateway config, which a reload re-reads.
+#[derive(Clone)]
+pub struct DriverSettings {
+    grpc: Arc<GrpcSlot>,
+    wasm: Option<Arc<weir_plugin_wasm::WasmDriver>>,
+}
+
+impl DriverSettings {
+    /// Applies `coprocess_options` and `wasm_upstreams`; plugins loaded from now on use them.
+    pub fn configure(&self, config: &GatewayConfig) {
+        self.grpc.configure(&config.coprocess_options);
+        if let Some(wasm) = &self.wasm {
+            let upstreams = config.wasm_upstreams.clone().into_iter().collect();
+            if let Err(e) = wasm.set_upstreams(&upstreams) {
+                tracing::error!(error = %e, "wasm_upstreams not applied");
+            }
+        }
+    }
 }
 
 /// The gRPC driver, configured from `coprocess_options`, which a reload may change (a new

@@ -62,15 +62,15 @@ async fn serve(config: weir_config::GatewayConfig, conf: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (host, grpc) = crate::drivers::plugin_host(&gateway.config);
-    // A reload also re-reads the gateway config's coprocess_options (a new gRPC plugin server
-    // address takes effect without a restart).
+    let (host, drivers) = crate::drivers::plugin_host(&gateway.config);
+    // A reload also re-reads the gateway config's driver settings (a new gRPC plugin server
+    // address or Wasm upstream takes effect without a restart).
     let conf_path = conf.to_path_buf();
     let before_reload = move || match load_gateway_config(&conf_path) {
-        Ok(c) => grpc.configure(&c.coprocess_options),
+        Ok(c) => drivers.configure(&c),
         Err(errors) => {
             for e in errors {
-                tracing::error!(error = %e, "gateway config not re-read; keeping coprocess_options");
+                tracing::error!(error = %e, "gateway config not re-read; keeping the plugin driver settings");
             }
         }
     };

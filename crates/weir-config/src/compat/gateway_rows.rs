@@ -541,6 +541,10 @@ pub(crate) const ROWS: &[Row] = &[
         "Weir: HTTP/2 pings this often, closing a connection whose ping goes unanswered (default 30 s; 0 = off)",
     ),
     honoured(
+        "wasm_upstreams",
+        "Weir: name → http://host:port, the upstreams Wasm filters may call (proxy_http_call, proxy_grpc_call; Envoy's cluster names)",
+    ),
+    honoured(
         "upstream_read_idle_timeout",
         "Weir: an upstream response body that sends nothing for this long fails (nginx's proxy_read_timeout; default 60 s, 0 = none)",
     ),

@@ -226,6 +226,7 @@ pub fn ctx(
         session: None,
         metadata: Default::default(),
         spec: api(),
+        driver_state: Default::default(),
     }
 }
 

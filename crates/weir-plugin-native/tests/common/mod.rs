@@ -180,6 +180,7 @@ pub fn ctx(kind: HookKind, name: &str) -> HookContext {
         session: None,
         metadata: Default::default(),
         spec: api(CONFIG),
+        driver_state: Default::default(),
     }
 }
 

@@ -133,6 +133,7 @@ pub fn request(kind: HookKind, name: &str, pairs: &[(&str, &str)], body: &str) -
         session: None,
         metadata: BTreeMap::new(),
         spec: api(None),
+        driver_state: Default::default(),
     }
 }
 
