@@ -133,13 +133,6 @@ pub(crate) fn normalise_domain(domain: &str) -> Option<String> {
     (!host.is_empty()).then_some(host)
 }
 
-/// True if a plugin hook value is a non-empty list.
-pub(crate) fn non_empty_list(value: Option<&Value>) -> bool {
-    value
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
-}
-
 /// Refuses an API that asks for a plugin driver this build does not have.
 ///
 /// Loading keeps such APIs (they are valid Tyk), so the gateway decides at load time, with

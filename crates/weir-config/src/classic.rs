@@ -19,13 +19,15 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::api::{check_listen_path, id_from_file, non_empty_list, normalise_domain, parse_target};
+use crate::api::{check_listen_path, id_from_file, normalise_domain, parse_target};
 use crate::compat::{self, Form};
 use crate::document::{typed, without_nulls};
 use crate::errors::ConfigError;
 use crate::model::{
-    ApiDefinition, CorsConfig, DefinitionFormat, EndpointTimeout, HeaderRules, PluginRequest,
-    Transport,
+    ApiDefinition, CorsConfig, DefinitionFormat, EndpointTimeout, HeaderRules, Transport,
+};
+use crate::plugins::{
+    HookDeclaration, HookEntry, HookPhase, PluginDeclaration, flag, has_custom_auth, seconds,
 };
 
 #[derive(Deserialize, Default)]
@@ -45,6 +47,14 @@ struct RawClassic {
     custom_middleware: Option<RawMiddleware>,
     custom_middleware_bundle: String,
     custom_middleware_bundle_disabled: bool,
+    #[serde(deserialize_with = "flag")]
+    custom_plugin_auth_enabled: bool,
+    #[serde(deserialize_with = "flag")]
+    enable_coprocess_auth: bool,
+    #[serde(deserialize_with = "flag")]
+    use_go_plugin_auth: bool,
+    #[serde(deserialize_with = "flag")]
+    config_data_disabled: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -116,22 +126,51 @@ pub(crate) struct RawCors {
     options_passthrough: bool,
 }
 
-/// Only checked for types here; the section itself is handed over as written.
+/// `custom_middleware`: the driver and its hooks.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawMiddleware {
     driver: String,
+    pre: Vec<RawHook>,
+    post_key_auth: Vec<RawHook>,
+    post: Vec<RawHook>,
+    response: Vec<RawHook>,
     auth_check: RawHook,
+    /// Seed 000: `<driver>_streams` lists of stream hooks.
+    driver_specific_middleware: BTreeMap<String, Vec<RawHook>>,
+    /// Weir: seconds allowed for one hook call.
+    #[serde(deserialize_with = "seconds")]
+    timeout: Option<Duration>,
 }
 
+/// One hook: `{name, path, raw_body_only, require_session, disabled}` (Tyk's
+/// `apidef.MiddlewareDefinition`), or seed 000's `{path, symbol_name}`.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawHook {
     name: String,
+    symbol_name: String,
+    path: String,
+    #[serde(deserialize_with = "flag")]
+    raw_body_only: bool,
+    #[serde(deserialize_with = "flag")]
+    require_session: bool,
+    #[serde(deserialize_with = "flag")]
+    disabled: bool,
 }
 
-/// Hook lists in `custom_middleware` that make an API need a plugin driver.
-const HOOK_LISTS: [&str; 4] = ["pre", "post", "post_key_auth", "response"];
+impl RawHook {
+    fn entry(&self) -> HookEntry<'_> {
+        HookEntry {
+            name: &self.name,
+            symbol_name: &self.symbol_name,
+            path: &self.path,
+            raw_body_only: self.raw_body_only,
+            require_session: self.require_session,
+            off: self.disabled,
+        }
+    }
+}
 
 /// Builds the model from a classic document.
 pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<ConfigError>> {
@@ -175,16 +214,16 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
     }
 
     let (headers, hard_timeouts) = version_rules(&raw.version_data, file, &mut errors);
-    let plugins = plugin_request(&raw, &doc);
-
-    if !errors.is_empty() {
-        return Err(errors);
-    }
     let api_id = if raw.api_id.trim().is_empty() {
         id_from_file(file)
     } else {
         raw.api_id.clone()
     };
+    let plugins = plugin_declaration(&raw, &doc, &api_id, file, &mut errors);
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     Ok(ApiDefinition {
         api_id,
         name: raw.name,
@@ -307,21 +346,120 @@ fn pairs(map: &BTreeMap<String, String>) -> Vec<(String, String)> {
     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-/// The plugin request, when the definition asks for any plugin.
+/// The plugin declaration, when the definition asks for any plugin.
 ///
 /// A driver alone counts: with `custom_middleware_bundle`, the hooks come from the bundle's
-/// manifest, which is not in the definition.
-fn plugin_request(raw: &RawClassic, doc: &Value) -> Option<PluginRequest> {
-    let section = doc.get("custom_middleware").cloned().unwrap_or(Value::Null);
-    let mw = raw.custom_middleware.as_ref();
-    let driver = mw.map(|m| m.driver.trim().to_string()).unwrap_or_default();
-    let any_hook = HOOK_LISTS.iter().any(|k| non_empty_list(section.get(*k)))
-        || mw.is_some_and(|m| !m.auth_check.name.trim().is_empty())
-        || section
-            .get("driver_specific_middleware")
-            .and_then(Value::as_object)
-            .is_some_and(|m| m.values().any(|v| non_empty_list(Some(v))));
-    let bundle =
-        !raw.custom_middleware_bundle.trim().is_empty() && !raw.custom_middleware_bundle_disabled;
-    (!driver.is_empty() || any_hook || bundle).then_some(PluginRequest { driver, section })
+/// manifest, which is not in the definition. So do hooks without a driver: refusing them is
+/// better than skipping a hook the author counted on.
+fn plugin_declaration(
+    raw: &RawClassic,
+    doc: &Value,
+    api_id: &str,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PluginDeclaration> {
+    let default = RawMiddleware::default();
+    let mw = raw.custom_middleware.as_ref().unwrap_or(&default);
+    let driver = mw.driver.trim();
+    let mut hooks = Vec::new();
+    for (key, list, phase) in [
+        ("pre", &mw.pre, HookPhase::Pre),
+        ("post_key_auth", &mw.post_key_auth, HookPhase::PostKeyAuth),
+        ("post", &mw.post, HookPhase::Post),
+        ("response", &mw.response, HookPhase::Response),
+    ] {
+        for (i, hook) in list.iter().enumerate() {
+            let field = format!("custom_middleware.{key}[{i}]");
+            hooks.extend(hook.entry().declare(phase, &field, "name", file, errors));
+        }
+    }
+    hooks.extend(stream_hooks(mw, driver, api_id, file, errors));
+    // Tyk runs `auth_check` only on a protected API with one of its custom-auth switches on.
+    let auth_on =
+        raw.custom_plugin_auth_enabled || raw.enable_coprocess_auth || raw.use_go_plugin_auth;
+    if auth_on && !raw.use_keyless && !mw.auth_check.name.is_empty() {
+        let field = "custom_middleware.auth_check";
+        let auth = mw.auth_check.entry();
+        hooks.extend(auth.declare(HookPhase::CustomAuth, field, "name", file, errors));
+    }
+    let bundle = if raw.custom_middleware_bundle_disabled {
+        ""
+    } else {
+        raw.custom_middleware_bundle.as_str()
+    };
+    let asked = !driver.is_empty()
+        || [&mw.pre, &mw.post, &mw.post_key_auth, &mw.response]
+            .iter()
+            .any(|list| !list.is_empty())
+        || !mw.auth_check.name.trim().is_empty()
+        || mw
+            .driver_specific_middleware
+            .values()
+            .any(|l| !l.is_empty())
+        || !bundle.trim().is_empty();
+    (asked || !hooks.is_empty()).then(|| PluginDeclaration {
+        driver: driver.to_string(),
+        custom_auth: has_custom_auth(&hooks),
+        hooks,
+        timeout: mw.timeout,
+        config_data: config_data(raw, doc, bundle),
+        bundle: bundle.to_string(),
+    })
+}
+
+/// `config_data` unless disabled; when it is unset or `{}`, seed 000's
+/// `middleware_global_config[<bundle name>]`.
+///
+/// Read from the document as written, not from the typed view: the configuration is handed to
+/// plugins whole, `null`s included.
+fn config_data(raw: &RawClassic, doc: &Value, bundle: &str) -> Value {
+    if raw.config_data_disabled {
+        return Value::Null;
+    }
+    match doc.get("config_data") {
+        Some(v) if !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()) => v.clone(),
+        _ => doc
+            .get("middleware_global_config")
+            .and_then(|g| g.get(bundle))
+            .cloned()
+            .unwrap_or(Value::Null),
+    }
+}
+
+/// Stream hooks, the way seed 000 declares them:
+/// `driver_specific_middleware.<driver>_streams: [{path, symbol_name}]`, `<driver>` being the
+/// API's own `custom_middleware.driver` (so the seed's `goplugin_streams` under driver
+/// `goplugin`). A list under another driver's name is refused: an API has one driver.
+fn stream_hooks(
+    mw: &RawMiddleware,
+    driver: &str,
+    api_id: &str,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<HookDeclaration> {
+    let expected = format!("{driver}_streams");
+    let mut hooks = Vec::new();
+    for (key, list) in &mw.driver_specific_middleware {
+        let field = format!("custom_middleware.driver_specific_middleware.{key}");
+        if list.is_empty() {
+            continue;
+        }
+        if *key != expected {
+            errors.push(ConfigError::new(
+                file,
+                field,
+                format!(
+                    "API `{api_id}`: stream hooks run in the API's driver (`{driver}`); declare \
+                     them as `{expected}`"
+                ),
+            ));
+            continue;
+        }
+        for (i, hook) in list.iter().enumerate() {
+            let field = format!("{field}[{i}]");
+            let phase = HookPhase::GrpcMessage;
+            hooks.extend(hook.entry().declare(phase, &field, "name", file, errors));
+        }
+    }
+    hooks
 }

@@ -30,6 +30,7 @@ pub mod fuzzing;
 mod gateway;
 pub mod model;
 mod oas;
+mod plugins;
 mod set;
 
 pub use api::{

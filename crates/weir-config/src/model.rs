@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::plugins::{HookDeclaration, HookPhase, PluginDeclaration};
+
 /// Gateway-wide settings, named after tyk.conf keys where Tyk has the same setting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayConfig {
@@ -153,8 +155,10 @@ pub struct ApiDefinition {
     pub cors: Option<CorsConfig>,
     /// `version_data.versions.<default>.extended_paths.hard_timeouts`.
     pub hard_timeouts: Vec<EndpointTimeout>,
-    /// Plugins the definition asks for (`custom_middleware` / OAS `pluginConfig`), if any hook is set.
-    pub plugins: Option<PluginRequest>,
+    /// Plugins the definition asks for (`custom_middleware` / OAS `pluginConfig` and the hook
+    /// lists): when it names a driver, lists a hook or enables a plugin bundle (OAS: when it
+    /// enables a hook or custom authentication), or when any hook is on.
+    pub plugins: Option<PluginDeclaration>,
     /// The form the definition came in.
     pub format: DefinitionFormat,
     /// The file it was read from.
@@ -233,13 +237,4 @@ pub struct EndpointTimeout {
     pub method: String,
     /// The time allowed for the upstream's response head.
     pub timeout: Duration,
-}
-
-/// What an API asks of the plugin host.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PluginRequest {
-    /// `custom_middleware.driver` (OAS: `pluginConfig.driver`).
-    pub driver: String,
-    /// The block as written, for the plugin host to compile.
-    pub section: serde_json::Value,
 }

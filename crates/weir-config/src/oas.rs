@@ -6,6 +6,7 @@
 //! so they can be found in the file as written.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,8 +15,9 @@ use crate::api::{check_listen_path, id_from_file, normalise_domain, parse_target
 use crate::compat::{self, Form};
 use crate::document::{typed, without_nulls};
 use crate::errors::ConfigError;
-use crate::model::{
-    ApiDefinition, CorsConfig, DefinitionFormat, HeaderRules, PluginRequest, Transport,
+use crate::model::{ApiDefinition, CorsConfig, DefinitionFormat, HeaderRules, Transport};
+use crate::plugins::{
+    HookEntry, HookPhase, PluginDeclaration, flag, has_custom_auth, optional_flag, seconds,
 };
 
 /// The root of the extension, for error paths.
@@ -128,7 +130,15 @@ struct RawCustomDomain {
 #[serde(default)]
 struct RawAuthentication {
     enabled: bool,
-    custom: Enabled,
+    custom: RawCustomAuth,
+}
+
+/// `server.authentication.custom`: the custom authentication plugin.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawCustomAuth {
+    enabled: bool,
+    config: Option<RawPlugin>,
 }
 
 #[derive(Deserialize, Default)]
@@ -144,34 +154,110 @@ struct RawGlobal {
     transform_request_headers: RawHeaderTransform,
     transform_response_headers: RawHeaderTransform,
     plugin_config: RawPluginConfig,
-    pre_plugins: Option<Vec<Enabled>>,
-    post_authentication_plugins: Option<Vec<Enabled>>,
-    post_plugins: Option<Vec<Enabled>>,
-    response_plugins: Option<Vec<Enabled>>,
+    pre_plugins: Option<Vec<RawPlugin>>,
+    post_authentication_plugins: Option<Vec<RawPlugin>>,
+    post_plugins: Option<Vec<RawPlugin>>,
+    response_plugins: Option<Vec<RawPlugin>>,
     pre_plugin: Option<RawPluginList>,
     post_authentication_plugin: Option<RawPluginList>,
     post_plugin: Option<RawPluginList>,
     response_plugin: Option<RawPluginList>,
-    grpc_message_plugins: Vec<Enabled>,
+    /// Weir: stream hooks (see docs/plugins.md).
+    grpc_message_plugins: Option<Vec<RawPlugin>>,
 }
 
 /// Tyk's deprecated singular form, `prePlugin: {plugins: [...]}`.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawPluginList {
-    plugins: Vec<Enabled>,
+    plugins: Vec<RawPlugin>,
 }
 
-/// The hooks of one phase as Tyk migrates them: the plural list when present, else the
-/// deprecated singular block's `plugins`.
+/// One plugin hook: `{enabled, functionName, path, rawBodyOnly, requireSession}`.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawPlugin {
+    /// Only `false` switches the hook off.
+    #[serde(deserialize_with = "optional_flag")]
+    enabled: Option<bool>,
+    function_name: String,
+    /// Seed 000's name for the function, read in both forms.
+    #[serde(rename = "symbol_name")]
+    symbol_name: String,
+    path: String,
+    #[serde(deserialize_with = "flag")]
+    raw_body_only: bool,
+    #[serde(deserialize_with = "flag")]
+    require_session: bool,
+}
+
+impl RawPlugin {
+    fn entry(&self) -> HookEntry<'_> {
+        HookEntry {
+            name: &self.function_name,
+            symbol_name: &self.symbol_name,
+            path: &self.path,
+            raw_body_only: self.raw_body_only,
+            require_session: self.require_session,
+            off: self.enabled == Some(false),
+        }
+    }
+}
+
+impl RawGlobal {
+    /// Each phase's hooks, with the field path they were written at.
+    fn hook_lists(&self) -> [(HookPhase, String, &[RawPlugin]); 5] {
+        [
+            (
+                HookPhase::Pre,
+                ("prePlugins", &self.pre_plugins),
+                ("prePlugin", self.pre_plugin.as_ref()),
+            ),
+            (
+                HookPhase::PostKeyAuth,
+                (
+                    "postAuthenticationPlugins",
+                    &self.post_authentication_plugins,
+                ),
+                (
+                    "postAuthenticationPlugin",
+                    self.post_authentication_plugin.as_ref(),
+                ),
+            ),
+            (
+                HookPhase::Post,
+                ("postPlugins", &self.post_plugins),
+                ("postPlugin", self.post_plugin.as_ref()),
+            ),
+            (
+                HookPhase::Response,
+                ("responsePlugins", &self.response_plugins),
+                ("responsePlugin", self.response_plugin.as_ref()),
+            ),
+            (
+                HookPhase::GrpcMessage,
+                ("grpcMessagePlugins", &self.grpc_message_plugins),
+                ("", None),
+            ),
+        ]
+        .map(|(phase, plural, singular)| {
+            let (field, list) = migrated(plural, singular);
+            (phase, field, list)
+        })
+    }
+}
+
+/// The hooks of one phase as Tyk migrates them, with the field path they were written at:
+/// the plural list when present, else the deprecated singular block's `plugins`.
 fn migrated<'a>(
-    plural: &'a Option<Vec<Enabled>>,
-    singular: &'a Option<RawPluginList>,
-) -> &'a [Enabled] {
+    (key, plural): (&str, &'a Option<Vec<RawPlugin>>),
+    (singular_key, singular): (&str, Option<&'a RawPluginList>),
+) -> (String, &'a [RawPlugin]) {
+    let base = format!("{ROOT}.middleware.global");
     match (plural, singular) {
-        (Some(list), _) => list,
-        (None, Some(block)) => &block.plugins,
-        (None, None) => &[],
+        (Some(list), _) => (format!("{base}.{key}"), list),
+        (None, Some(block)) => (format!("{base}.{singular_key}.plugins"), &block.plugins),
+        (None, None) => (String::new(), &[]),
     }
 }
 
@@ -207,6 +293,19 @@ struct RawHeader {
 #[serde(default)]
 struct RawPluginConfig {
     driver: String,
+    /// `{enabled, value}`: `value` is read from the document as written.
+    data: Enabled,
+    bundle: RawBundle,
+    /// Seconds allowed for one hook call.
+    #[serde(deserialize_with = "seconds")]
+    timeout: Option<Duration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawBundle {
+    enabled: bool,
+    path: String,
 }
 
 /// Builds the model from an OAS document.
@@ -277,7 +376,7 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         max_age: global.cors.max_age,
         options_passthrough: global.cors.options_passthrough,
     });
-    let plugins = plugin_request(&gw, &doc);
+    let plugins = plugin_declaration(&gw, &doc, file, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -346,32 +445,60 @@ fn header_removals(t: &RawHeaderTransform) -> Vec<String> {
     }
 }
 
-/// The plugin request, when any plugin hook is enabled.
+/// The plugin declaration, when any plugin hook is enabled (or, without `enabled`, declared).
 ///
-/// `section` is `x-tyk-api-gateway.middleware.global` as written; a custom authentication
-/// plugin lives under `server.authentication.custom`, which the plugin host reads from
-/// `ApiDefinition::document`.
-fn plugin_request(gw: &RawGateway, doc: &Value) -> Option<PluginRequest> {
+/// Tyk's deprecated singular blocks (`prePlugin: {plugins: [...]}`) are read the way Tyk
+/// migrates them: the plural list wins when both are present. Hooks without a driver still
+/// ask for plugins: refusing them is better than skipping an authentication or pre hook the
+/// author counted on.
+fn plugin_declaration(
+    gw: &RawGateway,
+    doc: &Value,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<PluginDeclaration> {
     let global = &gw.middleware.global;
-    let driver = global.plugin_config.driver.trim().to_string();
-    let any = |hooks: &[Enabled]| hooks.iter().any(|h| h.enabled);
-    let any_hook = any(migrated(&global.pre_plugins, &global.pre_plugin))
-        || any(migrated(
-            &global.post_authentication_plugins,
-            &global.post_authentication_plugin,
-        ))
-        || any(migrated(&global.post_plugins, &global.post_plugin))
-        || any(migrated(&global.response_plugins, &global.response_plugin))
-        || any(&global.grpc_message_plugins)
-        || (gw.server.authentication.enabled && gw.server.authentication.custom.enabled);
-    // Hooks without a driver still ask for plugins: refusing them is better than skipping
-    // an authentication or pre hook the author counted on.
-    if !any_hook {
-        return None;
+    let mut hooks = Vec::new();
+    let mut asked = false;
+    for (phase, field, list) in global.hook_lists() {
+        asked |= list.iter().any(|h| h.enabled == Some(true));
+        for (i, hook) in list.iter().enumerate() {
+            let field = format!("{field}[{i}]");
+            let entry = hook.entry();
+            hooks.extend(entry.declare(phase, &field, "functionName", file, errors));
+        }
     }
-    let section = doc
-        .pointer("/x-tyk-api-gateway/middleware/global")
-        .cloned()
-        .unwrap_or(Value::Null);
-    Some(PluginRequest { driver, section })
+    let auth = &gw.server.authentication;
+    // An enabled `authentication` is what makes an OAS API protected (not keyless).
+    asked |= auth.enabled && auth.custom.enabled;
+    if auth.enabled
+        && auth.custom.enabled
+        && let Some(config) = &auth.custom.config
+    {
+        let field = format!("{ROOT}.server.authentication.custom.config");
+        let entry = config.entry();
+        hooks.extend(entry.declare(HookPhase::CustomAuth, &field, "functionName", file, errors));
+    }
+    let plugin_config = &global.plugin_config;
+    let config_data = if plugin_config.data.enabled {
+        // As written, `null`s included: the typed view drops them.
+        doc.pointer("/x-tyk-api-gateway/middleware/global/pluginConfig/data/value")
+            .cloned()
+            .unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let bundle = if plugin_config.bundle.enabled {
+        plugin_config.bundle.path.clone()
+    } else {
+        String::new()
+    };
+    (asked || !hooks.is_empty()).then(|| PluginDeclaration {
+        driver: plugin_config.driver.trim().to_string(),
+        custom_auth: has_custom_auth(&hooks),
+        hooks,
+        timeout: plugin_config.timeout,
+        config_data,
+        bundle,
+    })
 }

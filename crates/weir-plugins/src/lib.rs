@@ -1,7 +1,7 @@
-//! The plugin host. Every driver implements [`weir_core::plugin::Driver`]; the host reads an
-//! API's plugin declaration (classic `custom_middleware` or OAS `pluginConfig` and friends),
-//! picks the driver by name, and loads the API's plugins once per load into a
-//! [`PluginChain`] the proxy runs.
+//! The plugin host. Every driver implements [`weir_core::plugin::Driver`]; the host takes an
+//! API's plugin declaration as weir-config parsed it ([`weir_config::PluginDeclaration`], from
+//! classic `custom_middleware` or OAS `pluginConfig` and friends), picks the driver by name,
+//! and loads the API's plugins once per load into a [`PluginChain`] the proxy runs.
 //!
 //! Adding a language is adding a driver crate and registering it in the binary; nothing here
 //! or in the proxy changes.
@@ -47,18 +47,9 @@ impl PluginHost {
     /// Loads an API's plugins. `Ok(None)` when it declares none; an error names the file, the
     /// field and why (unknown driver, driver not built, the driver refused to load).
     pub fn compile(&self, api: &ApiDefinition) -> Result<Option<PluginChain>, ConfigError> {
-        let Some(decl) = read_declaration(api)? else {
-            let bundle = api
-                .document
-                .get("custom_middleware_bundle")
-                .and_then(|b| b.as_str())
-                .unwrap_or("");
-            let bundle_disabled = api
-                .document
-                .get("custom_middleware_bundle_disabled")
-                .and_then(|b| b.as_bool())
-                .unwrap_or(false);
-            if api.format == DefinitionFormat::Classic && !bundle.is_empty() && !bundle_disabled {
+        let Some(decl) = read_declaration(api) else {
+            let bundle = api.plugins.as_ref().map_or("", |p| p.bundle.as_str());
+            if api.format == DefinitionFormat::Classic && !bundle.is_empty() {
                 return Err(ConfigError::new(
                     &api.file,
                     "custom_middleware_bundle",

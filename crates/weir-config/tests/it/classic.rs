@@ -4,7 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use weir_config::{
-    DefinitionFormat, UpstreamScheme, load_api_file, parse_api_definition, refuse_unbuilt_plugins,
+    DefinitionFormat, HookPhase, UpstreamScheme, load_api_file, parse_api_definition,
+    refuse_unbuilt_plugins,
 };
 
 use crate::{only, seed, write};
@@ -31,7 +32,20 @@ fn vision_seed_loads_as_written() {
     assert_eq!(api.targets[0].url.port(), Some(50051));
     let plugins = api.plugins.as_ref().expect("the seed asks for plugins");
     assert_eq!(plugins.driver, "goplugin");
-    assert_eq!(plugins.section["pre"][0]["name"], "MyInit");
+    let hooks: Vec<_> = plugins.hooks.iter().map(|h| (h.phase, &*h.name)).collect();
+    assert_eq!(
+        hooks,
+        [
+            (HookPhase::Pre, "MyInit"),
+            (HookPhase::GrpcMessage, "HandleStream")
+        ]
+    );
+    assert_eq!(plugins.bundle, "enricher_bundle");
+    assert_eq!(
+        plugins.config_data["sql_server_dsn"],
+        "sqlserver://user:password@sql-server-host:1433?database=DeviceDB",
+        "config_data comes from middleware_global_config[<bundle>]"
+    );
     assert_eq!(api.document["custom_middleware_bundle"], "enricher_bundle");
 
     let e = refuse_unbuilt_plugins(&api, &[]).unwrap_err();

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use weir_config::compat::{Form, covers_field, markdown};
 use weir_config::{DocFormat, gateway_config_from_str, load_api_file, parse_api_definition};
 
-use crate::seed;
+use crate::{merge, seed};
 
 /// Field paths of Tyk's own structs (`apidef.APIDefinition`, the `x-tyk-api-gateway` schema and
 /// `config.Config`, Tyk at commit 31e219be), one per line; `[]` marks a list, `*` a map key.
@@ -62,17 +62,6 @@ fn classic(extra: Value) -> Value {
     });
     merge(&mut doc, extra);
     doc
-}
-
-fn merge(base: &mut Value, over: Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (slot, v) => *slot = v,
-    }
 }
 
 /// The fields named by the errors of loading `doc`; empty when it loads.

@@ -8,6 +8,7 @@ mod compat;
 mod fuzz_corpus;
 mod gateway;
 mod oas;
+mod plugins;
 
 use std::path::{Path, PathBuf};
 
@@ -32,4 +33,17 @@ pub fn only<T: std::fmt::Debug>(
     let mut errors = result.expect_err("expected the load to fail");
     assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
     errors.remove(0)
+}
+
+/// Merges `over` into `base`: objects key by key, anything else replaced.
+pub fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    use serde_json::Value;
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }

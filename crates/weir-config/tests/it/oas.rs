@@ -104,7 +104,8 @@ x-tyk-api-gateway:
     );
     let plugins = api.plugins.as_ref().unwrap();
     assert_eq!(plugins.driver, "grpc");
-    assert_eq!(plugins.section["prePlugins"][0]["functionName"], "MyPre");
+    assert_eq!(plugins.hooks.len(), 1);
+    assert_eq!(plugins.hooks[0].name, "MyPre");
     let e = refuse_unbuilt_plugins(&api, &[]).unwrap_err();
     assert_eq!(
         e.field,
