@@ -161,6 +161,7 @@ mod loading {
             session: None,
             metadata: Default::default(),
             spec: Arc::new(ApiSpecInfo::default()),
+            driver_state: Default::default(),
         };
         let mut fut = api.plugin.call(&mut ctx);
         let result = match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
