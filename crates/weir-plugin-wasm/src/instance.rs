@@ -311,8 +311,12 @@ impl WasmInstance {
         s.pending.clear();
         if let Some(ctx) = ctx.as_deref() {
             s.ctx = HookContext::blank(ctx.kind, ctx.spec.clone());
+            s.ctx.name.clone_from(&ctx.name);
             s.ctx.request = ctx.request.clone();
             s.ctx.response = ctx.response.clone();
+        }
+        if s.ctx.name.is_empty() {
+            s.ctx.name.clone_from(&st.root_name);
         }
         st.effective = id;
         self.store.set_epoch_deadline(self.ticks);

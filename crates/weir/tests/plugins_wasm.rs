@@ -205,3 +205,66 @@ async fn a_looping_or_trapping_filter_fails_only_its_request() {
     assert_eq!(h["x-from"], "wasm");
     assert_eq!(up.request_count(), 1);
 }
+
+/// A filter declared as `pre` and `response` under one name is one Envoy filter through the
+/// gateway: one context per request, its local answer passes its response callbacks, and the
+/// gRPC upstream it calls is the one the gateway config names in `wasm_upstreams`.
+#[tokio::test]
+async fn a_filter_spans_the_request_and_calls_upstreams_named_in_the_gateway_config() {
+    let up = HttpUpstream::start();
+    let grpc = weir_testkit::GrpcUpstream::start();
+    let hook = json!([{"name": "life", "path": wasm("filter_lifecycle")}]);
+    let gw = Gateway::start(
+        bin(),
+        &[(
+            "life.json",
+            api(
+                "life",
+                &up.url(),
+                json!({"driver": "wasm", "pre": hook, "response": hook}),
+                Value::Null,
+            ),
+        )],
+        json!({"wasm_upstreams": {"grpc": grpc.http_url()}}),
+    );
+
+    let (status, headers, body) = send(reqwest::Method::GET, &gw.url("/life/echo"), &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let seen = json_of(&body)["headers"]["x-request-context"][0].clone();
+    assert_eq!(
+        headers["x-response-context"].to_str().unwrap(),
+        seen.as_str().unwrap()
+    );
+    assert_eq!(headers["x-saw-request"], "yes");
+
+    let (status, headers, body) = send(
+        reqwest::Method::GET,
+        &gw.url("/life/echo"),
+        &[("x-deny", "429")],
+        "",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (429, "denied\n"));
+    assert_eq!(
+        headers["x-seen-status"], "429",
+        "the local answer passed the response phase"
+    );
+    assert_eq!(
+        headers["x-logs-before"], "1",
+        "on_log ran once for the first request"
+    );
+
+    // The upstream is a real gRPC server without a `test.Check` service: the call reaches it
+    // through the configured name and comes back UNIMPLEMENTED (12).
+    let (status, _, body) = send(
+        reqwest::Method::GET,
+        &gw.url("/life/echo"),
+        &[("x-grpc-check", "hi")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer = json_of(&body)["headers"]["x-grpc-status"][0].clone();
+    let code = answer.as_str().and_then(|a| a.split(' ').next());
+    assert_eq!(code, Some("12"), "{body}");
+}
