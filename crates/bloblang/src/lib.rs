@@ -1,0 +1,5 @@
+//! Bloblang, the mapping language of Bento / Benthos (and so of Tyk Streams), in Rust.
+//!
+//! This crate knows nothing of Weir. It provides a value model with Bento's semantics
+//! ([`Value`]), JSON parsing and printing byte-for-byte as Bento prints it ([`json`]),
+//! and a lexer and parser for the V1 grammar ([`parse`]).
