@@ -3,3 +3,8 @@
 //! This crate knows nothing of Weir. It provides a value model with Bento's semantics
 //! ([`Value`]), JSON parsing and printing byte-for-byte as Bento prints it ([`json`]),
 //! and a lexer and parser for the V1 grammar ([`parse`]).
+
+pub mod json;
+pub mod value;
+
+pub use value::{Num, Object, Value};

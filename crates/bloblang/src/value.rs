@@ -1,0 +1,229 @@
+//! The value model: what a Bloblang expression evaluates to.
+//!
+//! Bento works on Go `any` values holding `int64`, `uint64`, `float64`, `json.Number`,
+//! `string`, `[]byte`, `[]any`, `map[string]any`, plus two sentinels. We mirror that
+//! closely because output must be byte-identical: an int prints `10`, a float `10`
+//! too, but `5 / 2` must become a float, and a JSON input number like `1.0` must print
+//! back as `1.0` when passed through untouched (Go keeps it as `json.Number` text).
+
+use std::collections::BTreeMap;
+
+/// An object. A `BTreeMap` because Go's `encoding/json` prints map keys sorted by
+/// bytes, and `String`'s `Ord` is byte order, so iteration order is print order.
+pub type Object = BTreeMap<String, Value>;
+
+/// A Bloblang value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// JSON `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A signed 64-bit integer (Go `int64`), the type of integer literals.
+    Int(i64),
+    /// An unsigned 64-bit integer (Go `uint64`), produced by `uint64()` and friends.
+    UInt(u64),
+    /// A 64-bit float (Go `float64`).
+    Float(f64),
+    /// A number parsed from JSON input whose text is not a canonical `i64`
+    /// (`1.0`, `1e3`, `18446744073709551616`). Kept as text, like Go's
+    /// `json.Number`, so an untouched value prints exactly as it arrived.
+    Number(Box<str>),
+    /// A UTF-8 string.
+    String(String),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object with keys kept sorted.
+    Object(Object),
+    /// The `deleted()` sentinel: assigning it removes the target.
+    Delete,
+    /// The `nothing()` sentinel: assigning it is skipped.
+    Nothing,
+}
+
+/// A number after Bento's clean-up: what arithmetic actually operates on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Num {
+    /// `int64`.
+    Int(i64),
+    /// `uint64`.
+    UInt(u64),
+    /// `float64`.
+    Float(f64),
+}
+
+impl Num {
+    /// The number as `f64`, the conversion Go's `IGetNumber` performs.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::UInt(u) => u as f64,
+            Num::Float(f) => f,
+        }
+    }
+
+    /// The number as `i64`, truncating floats and wrapping large unsigned values,
+    /// which is what Go's `IGetInt` conversion does.
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Num::Int(i) => i,
+            Num::UInt(u) => u as i64,
+            Num::Float(f) => f as i64,
+        }
+    }
+}
+
+impl From<Num> for Value {
+    fn from(n: Num) -> Self {
+        match n {
+            Num::Int(i) => Value::Int(i),
+            Num::UInt(u) => Value::UInt(u),
+            Num::Float(f) => Value::Float(f),
+        }
+    }
+}
+
+/// Parses `json.Number` text the way Bento cleans it before arithmetic:
+/// an `int64` if the text parses as one, a `float64` otherwise.
+pub fn clean_number_text(text: &str) -> Option<Num> {
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(Num::Int(i));
+    }
+    text.parse::<f64>().ok().map(Num::Float)
+}
+
+impl Value {
+    /// The name `.type()` reports, and the one used in type-mismatch errors.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::UInt(_) | Value::Float(_) | Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+            Value::Delete => "delete",
+            Value::Nothing => "nothing",
+        }
+    }
+
+    /// The value as a number, if it is one (no coercion from strings).
+    pub fn as_num(&self) -> Option<Num> {
+        match self {
+            Value::Int(i) => Some(Num::Int(*i)),
+            Value::UInt(u) => Some(Num::UInt(*u)),
+            Value::Float(f) => Some(Num::Float(*f)),
+            Value::Number(t) => clean_number_text(t),
+            _ => None,
+        }
+    }
+
+    /// True for `Delete` and `Nothing`, which array and object literals skip.
+    pub fn is_sentinel(&self) -> bool {
+        matches!(self, Value::Delete | Value::Nothing)
+    }
+
+    /// True for values that `|` and `.or()` replace: null and the sentinels.
+    pub fn is_null_like(&self) -> bool {
+        matches!(self, Value::Null | Value::Delete | Value::Nothing)
+    }
+
+    /// A short description for error messages, Bento style: `string ("abc")`.
+    pub fn describe(&self) -> String {
+        match self {
+            Value::String(s) => format!("{} ({:?})", self.type_name(), truncate(s, 64)),
+            Value::Null | Value::Delete | Value::Nothing => self.type_name().to_string(),
+            Value::Array(_) | Value::Object(_) | Value::Bytes(_) => self.type_name().to_string(),
+            other => format!(
+                "{} ({})",
+                other.type_name(),
+                crate::json::to_go_string(other)
+            ),
+        }
+    }
+}
+
+/// Cuts a string at a char boundary so error messages stay readable.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(f: f64) -> Self {
+        Value::Float(f)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_text_cleans_to_int_when_it_parses_as_one() {
+        assert_eq!(clean_number_text("5"), Some(Num::Int(5)));
+        assert_eq!(clean_number_text("5.0"), Some(Num::Float(5.0)));
+        assert_eq!(clean_number_text("1e3"), Some(Num::Float(1000.0)));
+        assert_eq!(
+            clean_number_text("18446744073709551615"),
+            Some(Num::Float(18446744073709551615.0))
+        );
+        assert_eq!(clean_number_text("x"), None);
+    }
+
+    #[test]
+    fn type_names_match_bento() {
+        assert_eq!(Value::Number("1.0".into()).type_name(), "number");
+        assert_eq!(Value::UInt(1).type_name(), "number");
+        assert_eq!(Value::Delete.type_name(), "delete");
+        assert_eq!(Value::Nothing.type_name(), "nothing");
+        assert_eq!(Value::Bytes(vec![]).type_name(), "bytes");
+    }
+
+    #[test]
+    fn describe_quotes_strings_and_shows_numbers() {
+        assert_eq!(Value::from("abc").describe(), "string (\"abc\")");
+        assert_eq!(Value::Int(5).describe(), "number (5)");
+        assert_eq!(Value::Null.describe(), "null");
+    }
+
+    #[test]
+    fn num_conversions_follow_go() {
+        assert_eq!(Num::Float(7.9).as_i64(), 7);
+        assert_eq!(Num::Float(-7.9).as_i64(), -7);
+        assert_eq!(Num::UInt(3).as_f64(), 3.0);
+    }
+}
