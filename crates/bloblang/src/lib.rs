@@ -8,3 +8,10 @@ pub mod json;
 pub mod value;
 
 pub use value::{Num, Object, Value};
+pub mod ast;
+pub mod error;
+pub mod lexer;
+pub mod parser;
+
+pub use error::CompileError;
+pub use parser::parse;
