@@ -191,6 +191,13 @@ pub enum ExprKind {
     Field(Box<Expr>, String),
     /// `target[index]` (Bento's bracket syntax).
     Index(Box<Expr>, Box<Expr>),
+    /// `target[low:high:step]` (Bento's bracket slice); each bound is optional.
+    Slice(
+        Box<Expr>,
+        Option<Box<Expr>>,
+        Option<Box<Expr>>,
+        Option<Box<Expr>>,
+    ),
     /// `target.(expr)`: `expr` with `this` set to target.
     MapExpr(Box<Expr>, Box<Expr>),
     /// `target.method(args)`

@@ -104,17 +104,43 @@ impl Parser<'_> {
                     self.c.ws_nl();
                     e = self.tail(e)?;
                 }
-                Some(b'[') => {
-                    let pos = self.c.pos;
-                    self.c.pos += 1;
-                    self.c.ws_nl();
-                    let idx = self.query()?;
-                    self.close("]")?;
-                    e = Expr::new(ExprKind::Index(Box::new(e), Box::new(idx)), pos);
-                }
+                Some(b'[') => e = self.bracket(e)?,
                 _ => return Ok(e),
             }
         }
+    }
+
+    /// Bento's `target[i]` or `target[low:high:step]` (each part optional).
+    fn bracket(&mut self, target: Expr) -> PResult<Expr> {
+        let pos = self.c.pos;
+        self.c.pos += 1;
+        let mut parts: Vec<Option<Box<Expr>>> = Vec::new();
+        loop {
+            self.c.ws_nl();
+            let part = match self.c.peek() {
+                Some(b':' | b']') => None,
+                _ => Some(Box::new(self.query()?)),
+            };
+            parts.push(part);
+            self.c.ws_nl();
+            if parts.len() < 3 && self.c.eat(":") {
+                continue;
+            }
+            self.close("]")?;
+            break;
+        }
+        let target = Box::new(target);
+        let kind = match (parts.len(), parts.first_mut().and_then(Option::take)) {
+            (1, Some(idx)) => ExprKind::Index(target, idx),
+            (1, None) => return Err(self.c.err_at(pos + 1, "expected query")),
+            (_, low) => {
+                let mut rest = parts.into_iter().skip(1);
+                let high = rest.next().flatten();
+                let step = rest.next().flatten();
+                ExprKind::Slice(target, low, high, step)
+            }
+        };
+        Ok(Expr::new(kind, pos))
     }
 
     /// What follows a `.`: `(query)`, `method(args)`, `field` or `"quoted field"`.
