@@ -15,3 +15,6 @@ pub mod parser;
 
 pub use error::CompileError;
 pub use parser::parse;
+pub mod interp;
+
+pub use interp::{ExecError, Mapping, Message, Output};

@@ -1,0 +1,302 @@
+//! Compiled mappings and statement execution.
+
+use super::eval::{Scope, eval};
+use super::{assign, fold};
+use crate::ast::{MapDef, Program, Stmt};
+use crate::error::CompileError;
+use crate::json;
+use crate::value::{Object, Value};
+use std::collections::HashMap;
+use std::fmt;
+
+/// How deeply `.apply()` may recurse. Bento allows 5,000; we stop earlier because
+/// each level costs native stack, and an error is better than an overflow.
+pub const MAX_APPLY_DEPTH: usize = 50;
+
+/// A message: raw bytes plus typed metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Message {
+    /// The raw content; `this` is this parsed as JSON.
+    pub content: Vec<u8>,
+    /// Metadata, read by `metadata()` and (copied) by `@`.
+    pub metadata: Object,
+}
+
+/// What a mapping produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The final `root`: [`Value::Delete`] means drop the message,
+    /// [`Value::Nothing`] means leave its content unchanged.
+    pub root: Value,
+    /// The output message's metadata.
+    pub metadata: Object,
+}
+
+impl Output {
+    /// The new message content as Bento writes it: strings and bytes raw, anything
+    /// else as compact JSON; `None` when the message is deleted. `input` is what
+    /// an unassigned root leaves in place.
+    pub fn content(&self, input: &[u8]) -> Result<Option<Vec<u8>>, ExecError> {
+        match &self.root {
+            Value::Delete => Ok(None),
+            Value::Nothing => Ok(Some(input.to_vec())),
+            Value::String(s) => Ok(Some(s.as_bytes().to_vec())),
+            Value::Bytes(b) => Ok(Some(b.clone())),
+            v => json::to_message_json(v)
+                .map(|s| Some(s.into_bytes()))
+                .map_err(|e| ExecError {
+                    message: e.0,
+                    line: None,
+                }),
+        }
+    }
+}
+
+/// A mapping failed while running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecError {
+    /// What went wrong.
+    pub message: String,
+    /// The 1-based line of the failing statement, when known.
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "failed assignment (line {l}): {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+/// A compiled mapping: parse once, run on many messages.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    statements: Vec<Stmt>,
+    maps: HashMap<String, MapDef>,
+}
+
+/// Everything an expression can read while it runs.
+pub struct Env<'a> {
+    /// The output document so far.
+    pub root: &'a Value,
+    /// `$variables`.
+    pub vars: &'a HashMap<String, Value>,
+    /// The output metadata (`@`).
+    pub meta: &'a Object,
+    /// The input message.
+    pub msg: &'a Message,
+    /// Named maps for `.apply()`.
+    pub maps: &'a HashMap<String, MapDef>,
+    /// Current `.apply()` depth.
+    pub depth: usize,
+    /// Why `this` cannot be read at the top-level context (input not JSON).
+    pub this_err: Option<&'a str>,
+}
+
+/// Mutable state of one run.
+struct State {
+    root: Value,
+    vars: HashMap<String, Value>,
+    meta: Object,
+}
+
+impl Mapping {
+    /// Parses and checks a mapping. Constant sub-expressions are evaluated here,
+    /// so `5 / 0` is a compile error, as in Bento.
+    pub fn compile(src: &str) -> Result<Mapping, CompileError> {
+        let prog: Program = crate::parser::parse(src)?;
+        let mut statements = prog.statements;
+        fold::fold_statements(&mut statements, src)?;
+        let mut maps = HashMap::new();
+        for mut m in prog.maps {
+            fold::fold_statements(&mut m.body, src)?;
+            maps.insert(m.name.clone(), m);
+        }
+        if let Some(path) = prog.imports.first() {
+            return Err(CompileError::at(
+                src,
+                0,
+                format!("{path}: imports are not supported yet"),
+            ));
+        }
+        Ok(Mapping { statements, maps })
+    }
+
+    /// Runs the mapping on a structured value (its JSON form is the content).
+    pub fn run(&self, input: &Value) -> Result<Output, ExecError> {
+        let content = json::to_message_json(input).map_err(|e| ExecError {
+            message: e.0,
+            line: None,
+        })?;
+        self.run_message(&Message {
+            content: content.into_bytes(),
+            metadata: Object::new(),
+        })
+    }
+
+    /// Runs the mapping on a message, as Bento's `mapping` processor does:
+    /// `root` starts as Nothing and `this` is the content parsed as JSON.
+    pub fn run_message(&self, msg: &Message) -> Result<Output, ExecError> {
+        let this = json::parse(&msg.content);
+        let mut st = State {
+            root: Value::Nothing,
+            vars: HashMap::new(),
+            meta: msg.metadata.clone(),
+        };
+        let (this_ref, err) = match &this {
+            Ok(v) => (v, None),
+            Err(e) => (
+                &Value::Null,
+                Some(format!(
+                    "unable to reference message as structured (with 'this'): parse as json: {e}"
+                )),
+            ),
+        };
+        let ctx = Ctx {
+            msg,
+            maps: &self.maps,
+            this: this_ref,
+            this_err: err.as_deref(),
+            depth: 0,
+        };
+        run_block(&self.statements, &mut st, &ctx)?;
+        Ok(Output {
+            root: st.root,
+            metadata: st.meta,
+        })
+    }
+}
+
+/// Runs a `map` body on `this` and returns its root (for `.apply()`).
+pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String> {
+    if env.depth >= MAX_APPLY_DEPTH {
+        return Err(format!(
+            "exceeded maximum mapping depth of {MAX_APPLY_DEPTH}"
+        ));
+    }
+    let mut st = State {
+        root: Value::Nothing,
+        vars: HashMap::new(),
+        meta: env.meta.clone(),
+    };
+    let ctx = Ctx {
+        msg: env.msg,
+        maps: env.maps,
+        this,
+        this_err: None,
+        depth: env.depth + 1,
+    };
+    run_block(&def.body, &mut st, &ctx).map_err(|e| e.message)?;
+    Ok(st.root)
+}
+
+/// What stays fixed while a block of statements runs.
+struct Ctx<'a> {
+    msg: &'a Message,
+    maps: &'a HashMap<String, MapDef>,
+    this: &'a Value,
+    this_err: Option<&'a str>,
+    depth: usize,
+}
+
+fn run_block(stmts: &[Stmt], st: &mut State, ctx: &Ctx) -> Result<(), ExecError> {
+    for stmt in stmts {
+        let (line, result) = {
+            let env = Env {
+                root: &st.root,
+                vars: &st.vars,
+                meta: &st.meta,
+                msg: ctx.msg,
+                maps: ctx.maps,
+                depth: ctx.depth,
+                this_err: ctx.this_err,
+            };
+            let ev = |e: &crate::ast::Expr| eval(e, &env, &Scope::root(ctx.this));
+            match stmt {
+                Stmt::Assign { value, line, .. }
+                | Stmt::Let { value, line, .. }
+                | Stmt::Meta { value, line, .. } => (*line, ev(value)),
+                Stmt::If {
+                    branches,
+                    otherwise,
+                    line,
+                } => match choose_branch(branches, otherwise.as_deref(), ev) {
+                    Ok(Some(block)) => {
+                        run_block(block, st, ctx)?;
+                        continue;
+                    }
+                    Ok(None) => continue,
+                    Err(e) => (*line, Err(e)),
+                },
+            }
+        };
+        let value = result.map_err(|message| ExecError {
+            message,
+            line: Some(line),
+        })?;
+        store(stmt, value, st).map_err(|message| ExecError {
+            message,
+            line: Some(line),
+        })?;
+    }
+    Ok(())
+}
+
+type Branches = [(crate::ast::Expr, Vec<Stmt>)];
+
+fn choose_branch<'s>(
+    branches: &'s Branches,
+    otherwise: Option<&'s [Stmt]>,
+    ev: impl Fn(&crate::ast::Expr) -> Result<Value, String>,
+) -> Result<Option<&'s [Stmt]>, String> {
+    for (cond, block) in branches {
+        match ev(cond)? {
+            Value::Bool(true) => return Ok(Some(block)),
+            Value::Bool(false) => {}
+            v => return Err(format!("expected bool value, got {}", v.describe())),
+        }
+    }
+    Ok(otherwise)
+}
+
+/// Applies an assignment's result to the state. Nothing always skips.
+fn store(stmt: &Stmt, v: Value, st: &mut State) -> Result<(), String> {
+    if matches!(v, Value::Nothing) {
+        return Ok(());
+    }
+    match stmt {
+        Stmt::Assign { path, .. } => assign::set_path(&mut st.root, path, v),
+        Stmt::Let { name, .. } => {
+            if matches!(v, Value::Delete) {
+                st.vars.remove(name);
+            } else {
+                st.vars.insert(name.clone(), v);
+            }
+            Ok(())
+        }
+        Stmt::Meta { key: Some(k), .. } => {
+            if matches!(v, Value::Delete) {
+                st.meta.remove(k);
+            } else {
+                st.meta.insert(k.clone(), v);
+            }
+            Ok(())
+        }
+        Stmt::Meta { key: None, .. } => match v {
+            Value::Object(m) => {
+                st.meta = m;
+                Ok(())
+            }
+            Value::Delete => {
+                st.meta.clear();
+                Ok(())
+            }
+            _ => Err("setting root meta object requires object value".into()),
+        },
+        Stmt::If { .. } => Ok(()),
+    }
+}

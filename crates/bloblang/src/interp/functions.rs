@@ -1,0 +1,108 @@
+//! Built-in functions (`name(args)`), a first subset of §1.7 P0.
+
+use super::eval::{Scope, content, eval, stringify};
+use super::exec::Env;
+use super::ops;
+use crate::ast::{Args, Expr};
+use crate::value::Value;
+
+/// The argument at `pos`, or the one named `name`.
+pub fn arg<'a>(args: &'a Args, pos: usize, name: &str) -> Option<&'a Expr> {
+    match args {
+        Args::Positional(v) => v.get(pos),
+        Args::Named(v) => v.iter().find(|(n, _)| n == name).map(|(_, e)| e),
+    }
+}
+
+/// Evaluates a required argument.
+pub fn req(args: &Args, pos: usize, name: &str, env: &Env, sc: &Scope) -> Result<Value, String> {
+    match arg(args, pos, name) {
+        Some(e) => eval(e, env, sc),
+        None => Err(format!("missing parameter: {name}")),
+    }
+}
+
+/// Evaluates an optional argument.
+pub fn opt(
+    args: &Args,
+    pos: usize,
+    name: &str,
+    env: &Env,
+    sc: &Scope,
+) -> Result<Option<Value>, String> {
+    arg(args, pos, name).map(|e| eval(e, env, sc)).transpose()
+}
+
+/// Calls the function `name`.
+pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    match name {
+        "deleted" => Ok(Value::Delete),
+        "nothing" => Ok(Value::Nothing),
+        "throw" => Err(stringify(&req(args, 0, "why", env, sc)?)),
+        "content" => Ok(content(env.msg)),
+        "metadata" => Ok(match opt(args, 0, "key", env, sc)? {
+            Some(k) => env
+                .msg
+                .metadata
+                .get(&stringify(&k))
+                .cloned()
+                .unwrap_or(Value::Null),
+            None => Value::Object(env.msg.metadata.clone()),
+        }),
+        "meta" => Ok(match opt(args, 0, "key", env, sc)? {
+            Some(k) => match env.msg.metadata.get(&stringify(&k)).map(stringify) {
+                Some(s) if !s.is_empty() => Value::String(s),
+                _ => Value::Null,
+            },
+            None => Value::Object(
+                env.msg
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(stringify(v))))
+                    .collect(),
+            ),
+        }),
+        "var" => {
+            let n = stringify(&req(args, 0, "name", env, sc)?);
+            Ok(env.vars.get(&n).cloned().unwrap_or(Value::Null))
+        }
+        "range" => range(args, env, sc),
+        "error" => Ok(Value::Null),
+        "errored" => Ok(Value::Bool(false)),
+        "batch_index" => Ok(Value::Int(0)),
+        "batch_size" => Ok(Value::Int(1)),
+        _ => Err(format!("unrecognised function '{name}'")),
+    }
+}
+
+/// `range(start, stop, step = 1)`: stop is exclusive.
+fn range(args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let start = ops::number(&req(args, 0, "start", env, sc)?)?.as_i64();
+    let stop = ops::number(&req(args, 1, "stop", env, sc)?)?.as_i64();
+    let step = match opt(args, 2, "step", env, sc)? {
+        Some(v) => ops::number(&v)?.as_i64(),
+        None => 1,
+    };
+    if step == 0 {
+        return Err("step must be greater than or less than 0".into());
+    }
+    if (step > 0 && start > stop) || (step < 0 && start < stop) {
+        return Err(format!(
+            "with positive step arg start ({start}) must be < stop ({stop})"
+        ));
+    }
+    let span = (i128::from(stop) - i128::from(start)).unsigned_abs();
+    if span / step.unsigned_abs() as u128 > 10_000_000 {
+        return Err("range is too large".into());
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < stop) || (step < 0 && i > stop) {
+        out.push(Value::Int(i));
+        i = match i.checked_add(step) {
+            Some(n) => n,
+            None => break,
+        };
+    }
+    Ok(Value::Array(out))
+}

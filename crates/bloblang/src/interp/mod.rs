@@ -1,0 +1,13 @@
+//! The interpreter: compiled mappings run over the value model.
+
+mod assign;
+mod eval;
+mod exec;
+mod fold;
+mod functions;
+mod methods;
+mod ops;
+#[cfg(test)]
+mod tests;
+
+pub use exec::{ExecError, MAX_APPLY_DEPTH, Mapping, Message, Output};

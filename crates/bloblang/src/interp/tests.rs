@@ -1,0 +1,151 @@
+use super::*;
+use crate::json::parse;
+use crate::value::Value;
+
+fn run(mapping: &str, input: &str) -> Result<String, String> {
+    let m = Mapping::compile(mapping).map_err(|e| e.to_string())?;
+    let msg = Message {
+        content: input.as_bytes().to_vec(),
+        ..Message::default()
+    };
+    let out = m.run_message(&msg).map_err(|e| e.to_string())?;
+    match out.content(input.as_bytes()).map_err(|e| e.to_string())? {
+        Some(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        None => Ok("<deleted>".into()),
+    }
+}
+
+#[test]
+fn assignments_build_root() {
+    assert_eq!(
+        run("root.a.b = this.x\nroot.c = 5 * 2", r#"{"x":"y"}"#).unwrap(),
+        r#"{"a":{"b":"y"},"c":10}"#
+    );
+    assert_eq!(
+        run("root = this\nroot.bar = deleted()", r#"{"bar":1,"baz":2}"#).unwrap(),
+        r#"{"baz":2}"#
+    );
+    assert_eq!(run("root = deleted()", "{}").unwrap(), "<deleted>");
+    assert_eq!(
+        run("root = this\nroot.x = nothing()", r#"{"a":1}"#).unwrap(),
+        r#"{"a":1}"#
+    );
+    assert_eq!(
+        run("root = this.s.uppercase()", r#"{"s":"hi"}"#).unwrap(),
+        "HI"
+    );
+}
+
+#[test]
+fn go_arithmetic_and_output_format() {
+    assert_eq!(
+        run("root = [5 / 2, 4 / 2, 7 % 2, 1.5 + 1]", "{}").unwrap(),
+        "[2.5,2,1,2.5]"
+    );
+    assert_eq!(
+        run("root = this", r#"{"b":1.0,"a":1e3}"#).unwrap(),
+        r#"{"a":1e3,"b":1.0}"#
+    );
+    assert_eq!(run("root = this.a + 1", r#"{"a":1.0}"#).unwrap(), "2");
+    assert_eq!(
+        run("root.v = (1.0/3).string()", "{}").unwrap(),
+        r#"{"v":"0.3333333333333333"}"#
+    );
+}
+
+#[test]
+fn constant_folding_errors_at_compile_time() {
+    assert!(
+        run("root = 5 / 0", "{}")
+            .unwrap_err()
+            .starts_with("line 1 char 8")
+    );
+    assert!(
+        run("root = 5 + \"a\"", "{}")
+            .unwrap_err()
+            .contains("cannot add")
+    );
+}
+
+#[test]
+fn variables_meta_and_conditionals() {
+    let m = "let x = this.n\nmeta k = \"v\"\nroot.a = $x + 1\nroot.m = @k\nif this.n > 1 { root.big = true } else { root.big = false }";
+    assert_eq!(
+        run(m, r#"{"n":2}"#).unwrap(),
+        r#"{"a":3,"big":true,"m":"v"}"#
+    );
+    assert!(
+        run("root = $nope", "{}")
+            .unwrap_err()
+            .contains("variable 'nope' undefined")
+    );
+    assert!(
+        run("if null { root = 1 }", "{}")
+            .unwrap_err()
+            .contains("expected bool")
+    );
+    assert_eq!(
+        run("root = if this.a == null { \"none\" }", "{}").unwrap(),
+        "none"
+    );
+}
+
+#[test]
+fn match_lambdas_and_iterators() {
+    let m = "root = this.items.map_each(i -> i * 2).filter(x -> x > 2)";
+    assert_eq!(run(m, r#"{"items":[1,2,3]}"#).unwrap(), "[4,6]");
+    let m = "root = match this.v {\n  \"a\" => 1\n  this.length() > 3 => 2\n  _ => 3\n}";
+    assert_eq!(run(m, r#"{"v":"a"}"#).unwrap(), "1");
+    assert_eq!(run(m, r#"{"v":"abcd"}"#).unwrap(), "2");
+    assert_eq!(run(m, r#"{"v":"ab"}"#).unwrap(), "3");
+    assert_eq!(
+        run("root = this.a.(x -> x + this.b)", r#"{"a":1,"b":2}"#).unwrap(),
+        "3"
+    );
+}
+
+#[test]
+fn errors_catch_and_or() {
+    assert_eq!(
+        run("root = this.a.uppercase().catch(\"x\")", r#"{"a":5}"#).unwrap(),
+        "x"
+    );
+    assert_eq!(run("root = this.a.or(\"d\")", "{}").unwrap(), "d");
+    assert_eq!(run("root = this.a | \"d\"", "{}").unwrap(), "d");
+    assert_eq!(
+        run("root.a = this.a.not_null()", "{}").unwrap_err(),
+        "failed assignment (line 1): value is null"
+    );
+    assert!(
+        run("root = this.a", "not json")
+            .unwrap_err()
+            .contains("unable to reference message as structured")
+    );
+    assert_eq!(
+        run("root = content().string()", "not json").unwrap(),
+        "not json"
+    );
+}
+
+#[test]
+fn maps_apply_with_a_recursion_bound() {
+    let m = "map double {\n  root = this * 2\n}\nroot = this.n.apply(\"double\")";
+    assert_eq!(run(m, r#"{"n":4}"#).unwrap(), "8");
+    let m = "map loop {\n  root = this.apply(\"loop\")\n}\nroot = this.apply(\"loop\")";
+    assert!(run(m, "{}").unwrap_err().contains("maximum mapping depth"));
+}
+
+#[test]
+fn run_on_a_value() {
+    let m = Mapping::compile("root.n = this.n + 1").unwrap();
+    let out = m.run(&parse(br#"{"n":1}"#).unwrap()).unwrap();
+    assert_eq!(out.root, parse(br#"{"n":2}"#).unwrap());
+    assert_eq!(
+        Mapping::compile("root = 1")
+            .unwrap()
+            .run(&Value::Null)
+            .unwrap()
+            .root,
+        Value::Int(1)
+    );
+}
