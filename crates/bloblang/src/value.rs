@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 pub type Object = BTreeMap<String, Value>;
 
 /// A Bloblang value.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Clone` is implemented by hand, without recursion, because input documents may
+/// nest 10,000 levels deep (Go's JSON limit) and a derived clone would overflow.
+#[derive(Debug, PartialEq)]
 pub enum Value {
     /// JSON `null`.
     Null,
@@ -41,6 +44,80 @@ pub enum Value {
     Delete,
     /// The `nothing()` sentinel: assigning it is skipped.
     Nothing,
+}
+
+impl Clone for Value {
+    fn clone(&self) -> Self {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Int(i) => Value::Int(*i),
+            Value::UInt(u) => Value::UInt(*u),
+            Value::Float(f) => Value::Float(*f),
+            Value::Number(t) => Value::Number(t.clone()),
+            Value::String(s) => Value::String(s.clone()),
+            Value::Bytes(b) => Value::Bytes(b.clone()),
+            Value::Delete => Value::Delete,
+            Value::Nothing => Value::Nothing,
+            Value::Array(_) | Value::Object(_) => deep_clone(self),
+        }
+    }
+}
+
+/// A container being rebuilt by [`deep_clone`]: the copy so far, the source
+/// iterator, and (for objects) the key the finished child goes under.
+enum CloneFrame<'a> {
+    Array(Vec<Value>, std::slice::Iter<'a, Value>),
+    Object(
+        Object,
+        std::collections::btree_map::Iter<'a, String, Value>,
+        String,
+    ),
+}
+
+/// Starts rebuilding `v` if it is a container.
+fn open(v: &Value) -> Option<CloneFrame<'_>> {
+    match v {
+        Value::Array(a) => Some(CloneFrame::Array(Vec::with_capacity(a.len()), a.iter())),
+        Value::Object(m) => Some(CloneFrame::Object(Object::new(), m.iter(), String::new())),
+        _ => None,
+    }
+}
+
+/// Clones a container with an explicit stack instead of recursion.
+fn deep_clone(v: &Value) -> Value {
+    let mut stack: Vec<CloneFrame> = open(v).into_iter().collect();
+    while let Some(top) = stack.last_mut() {
+        let next = match top {
+            CloneFrame::Array(_, it) => it.next(),
+            CloneFrame::Object(_, it, key) => it.next().map(|(k, child)| {
+                key.clone_from(k);
+                child
+            }),
+        };
+        let done = match next {
+            Some(child) => match open(child) {
+                Some(frame) => {
+                    stack.push(frame);
+                    continue;
+                }
+                None => child.clone(),
+            },
+            None => match stack.pop() {
+                Some(CloneFrame::Array(items, _)) => Value::Array(items),
+                Some(CloneFrame::Object(map, _, _)) => Value::Object(map),
+                None => break,
+            },
+        };
+        match stack.last_mut() {
+            Some(CloneFrame::Array(items, _)) => items.push(done),
+            Some(CloneFrame::Object(map, _, key)) => {
+                map.insert(std::mem::take(key), done);
+            }
+            None => return done,
+        }
+    }
+    Value::Null
 }
 
 /// A number after Bento's clean-up: what arithmetic actually operates on.

@@ -149,3 +149,24 @@ fn run_on_a_value() {
         Value::Int(1)
     );
 }
+
+#[test]
+fn deepest_accepted_mappings_run_without_overflow() {
+    use crate::parser::MAX_NESTING;
+    let n = MAX_NESTING - 2;
+    let deep_arrays = format!("root = {}this{}", "[".repeat(n), "]".repeat(n));
+    assert!(run(&deep_arrays, "1").is_ok());
+    let deep_tails = format!("root = this{}", ".a".repeat(n));
+    assert_eq!(run(&deep_tails, "{}").unwrap(), "null");
+    let chain = format!("root = 0{}", " + this".repeat(n));
+    assert_eq!(run(&chain, "1").unwrap(), n.to_string());
+    let nested_maps = format!("root = {}this{}", "this.(".repeat(n / 2), ")".repeat(n / 2));
+    assert_eq!(run(&nested_maps, "3").unwrap(), "3");
+}
+
+#[test]
+fn ten_thousand_deep_input_passes_through() {
+    let depth = crate::json::MAX_JSON_DEPTH;
+    let doc = "[".repeat(depth) + &"]".repeat(depth);
+    assert_eq!(run("root = this", &doc).unwrap(), doc);
+}

@@ -142,3 +142,10 @@ fn go_string_conversion() {
         r#"{"a":"<","b":1}"#
     );
 }
+
+#[test]
+fn deepest_documents_clone_and_print_without_recursion() {
+    let doc = "[{\"a\":".repeat(MAX_JSON_DEPTH / 2) + "1" + &"}]".repeat(MAX_JSON_DEPTH / 2);
+    let v = parse(doc.as_bytes()).unwrap();
+    assert_eq!(to_message_json(&v.clone()).unwrap(), doc);
+}

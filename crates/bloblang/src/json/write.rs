@@ -23,7 +23,7 @@ pub fn to_message_json(v: &Value) -> Result<String, JsonError> {
 /// Sentinels nested in a value print as `null`; bytes print as base64.
 pub fn to_json(v: &Value, opts: &JsonOptions) -> Result<String, JsonError> {
     let mut out = String::new();
-    write_value(&mut out, v, opts, 0)?;
+    write_value(&mut out, v, opts)?;
     Ok(out)
 }
 
@@ -36,12 +36,62 @@ fn newline(out: &mut String, opts: &JsonOptions, depth: usize) {
     }
 }
 
-fn write_value(
+/// An open container while printing: its remaining children and whether one
+/// has been printed yet (for commas).
+enum Frame<'a> {
+    Array(std::slice::Iter<'a, Value>, bool),
+    Object(std::collections::btree_map::Iter<'a, String, Value>, bool),
+}
+
+/// Prints with an explicit stack: values may nest 10,000 deep.
+fn write_value(out: &mut String, v: &Value, opts: &JsonOptions) -> Result<(), JsonError> {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut next = Some(v);
+    loop {
+        if let Some(v) = next.take()
+            && let Some(frame) = write_scalar_or_open(out, v, opts)?
+        {
+            stack.push(frame);
+        }
+        let depth = stack.len();
+        let Some(top) = stack.last_mut() else {
+            return Ok(());
+        };
+        let (child, started, close) = match top {
+            Frame::Array(it, started) => (it.next().map(|c| (None, c)), started, ']'),
+            Frame::Object(it, started) => (it.next().map(|(k, c)| (Some(k), c)), started, '}'),
+        };
+        match child {
+            Some((key, c)) => {
+                if *started {
+                    out.push(',');
+                }
+                *started = true;
+                newline(out, opts, depth);
+                if let Some(k) = key {
+                    write_string(out, k, opts.escape_html);
+                    out.push(':');
+                    if opts.indent.is_some() {
+                        out.push(' ');
+                    }
+                }
+                next = Some(c);
+            }
+            None => {
+                stack.pop();
+                newline(out, opts, depth - 1);
+                out.push(close);
+            }
+        }
+    }
+}
+
+/// Prints a scalar or an empty container; opens a non-empty container instead.
+fn write_scalar_or_open<'a>(
     out: &mut String,
-    v: &Value,
+    v: &'a Value,
     opts: &JsonOptions,
-    depth: usize,
-) -> Result<(), JsonError> {
+) -> Result<Option<Frame<'a>>, JsonError> {
     match v {
         Value::Null | Value::Delete | Value::Nothing => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -55,45 +105,18 @@ fn write_value(
             out.push_str(&base64_std(b));
             out.push('"');
         }
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Object(map) if map.is_empty() => out.push_str("{}"),
         Value::Array(items) => {
-            if items.is_empty() {
-                out.push_str("[]");
-                return Ok(());
-            }
             out.push('[');
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                newline(out, opts, depth + 1);
-                write_value(out, item, opts, depth + 1)?;
-            }
-            newline(out, opts, depth);
-            out.push(']');
+            return Ok(Some(Frame::Array(items.iter(), false)));
         }
         Value::Object(map) => {
-            if map.is_empty() {
-                out.push_str("{}");
-                return Ok(());
-            }
             out.push('{');
-            for (n, (k, item)) in map.iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                newline(out, opts, depth + 1);
-                write_string(out, k, opts.escape_html);
-                out.push(':');
-                if opts.indent.is_some() {
-                    out.push(' ');
-                }
-                write_value(out, item, opts, depth + 1)?;
-            }
-            newline(out, opts, depth);
-            out.push('}');
+            return Ok(Some(Frame::Object(map.iter(), false)));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Escapes a string as Go's `encoding/json` does (Go 1.22+): short escapes for

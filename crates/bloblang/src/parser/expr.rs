@@ -32,7 +32,9 @@ impl Parser<'_> {
         result
     }
 
+    /// Each operator deepens the (left-leaning) tree, so it counts as nesting.
     fn query_inner(&mut self) -> PResult<Expr> {
+        let base = self.depth;
         let mut terms = vec![self.signed_term()?];
         let mut ops = Vec::new();
         loop {
@@ -43,9 +45,11 @@ impl Parser<'_> {
                 break;
             };
             self.c.ws_nl();
+            self.enter()?;
             ops.push(op);
             terms.push(self.signed_term()?);
         }
+        self.depth = base;
         Ok(reduce(terms, ops))
     }
 
@@ -95,9 +99,14 @@ impl Parser<'_> {
         self.term_tails()
     }
 
+    /// Each tail wraps the expression so far, so it counts as nesting too.
     fn term_tails(&mut self) -> PResult<Expr> {
+        let base = self.depth;
         let mut e = self.primary()?;
         loop {
+            if matches!(self.c.peek(), Some(b'.' | b'[')) {
+                self.enter()?;
+            }
             match self.c.peek() {
                 Some(b'.') => {
                     self.c.pos += 1;
@@ -105,7 +114,10 @@ impl Parser<'_> {
                     e = self.tail(e)?;
                 }
                 Some(b'[') => e = self.bracket(e)?,
-                _ => return Ok(e),
+                _ => {
+                    self.depth = base;
+                    return Ok(e);
+                }
             }
         }
     }

@@ -177,6 +177,10 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert!(err(&deep).contains("maximum depth"));
     let deep = format!("root = {}1{}", "[".repeat(100_000), "]".repeat(100_000));
     assert!(err(&deep).contains("maximum depth"));
+    let chain = format!("root = 1{}", " + this.a".repeat(100_000));
+    assert!(err(&chain).contains("maximum depth"));
+    let tails = format!("root = this{}", ".a".repeat(100_000));
+    assert!(err(&tails).contains("maximum depth"));
     let ok = format!(
         "root = {}1{}",
         "[".repeat(MAX_NESTING - 1),
