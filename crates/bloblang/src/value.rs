@@ -64,6 +64,27 @@ impl Clone for Value {
     }
 }
 
+/// Dropping is iterative too: a derived drop of a 10,000-deep object recurses
+/// once per level and overflows the stack. Shallow values return at once.
+impl Drop for Value {
+    fn drop(&mut self) {
+        let mut stack: Vec<Value> = match self {
+            Value::Array(a) if a.iter().any(Value::is_container) => std::mem::take(a),
+            Value::Object(m) if m.values().any(Value::is_container) => {
+                std::mem::take(m).into_values().collect()
+            }
+            _ => return,
+        };
+        while let Some(mut v) = stack.pop() {
+            match &mut v {
+                Value::Array(a) => stack.append(a),
+                Value::Object(m) => stack.extend(std::mem::take(m).into_values()),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A container being rebuilt by [`deep_clone`]: the copy so far, the source
 /// iterator, and (for objects) the key the finished child goes under.
 enum CloneFrame<'a> {
@@ -195,6 +216,27 @@ impl Value {
             Value::Float(f) => Some(Num::Float(*f)),
             Value::Number(t) => clean_number_text(t),
             _ => None,
+        }
+    }
+
+    /// True for arrays and objects.
+    pub fn is_container(&self) -> bool {
+        matches!(self, Value::Array(_) | Value::Object(_))
+    }
+
+    /// The elements, if this is an array (moved out, not cloned).
+    pub fn into_array(mut self) -> Result<Vec<Value>, Value> {
+        match &mut self {
+            Value::Array(a) => Ok(std::mem::take(a)),
+            _ => Err(self),
+        }
+    }
+
+    /// The entries, if this is an object (moved out, not cloned).
+    pub fn into_object(mut self) -> Result<Object, Value> {
+        match &mut self {
+            Value::Object(m) => Ok(std::mem::take(m)),
+            _ => Err(self),
         }
     }
 

@@ -168,9 +168,9 @@ fn object(entries: &[(Key, Expr)], env: &Env, sc: &Scope) -> Result<Value, Strin
     for (key, value) in entries {
         let k = match key {
             Key::Static(s) => s.clone(),
-            Key::Dynamic(e) => match eval(e, env, sc)? {
-                Value::String(s) => s,
-                Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+            Key::Dynamic(e) => match &eval(e, env, sc)? {
+                Value::String(s) => s.clone(),
+                Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
                 v => {
                     return Err(format!(
                         "mapping returned invalid key type: {}",

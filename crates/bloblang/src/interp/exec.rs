@@ -286,16 +286,18 @@ fn store(stmt: &Stmt, v: Value, st: &mut State) -> Result<(), String> {
             }
             Ok(())
         }
-        Stmt::Meta { key: None, .. } => match v {
-            Value::Object(m) => {
+        Stmt::Meta { key: None, .. } => match v.into_object() {
+            Ok(m) => {
                 st.meta = m;
                 Ok(())
             }
-            Value::Delete => {
-                st.meta.clear();
-                Ok(())
-            }
-            _ => Err("setting root meta object requires object value".into()),
+            Err(v) => match v {
+                Value::Delete => {
+                    st.meta.clear();
+                    Ok(())
+                }
+                _ => Err("setting root meta object requires object value".into()),
+            },
         },
         Stmt::If { .. } => Ok(()),
     }

@@ -178,26 +178,26 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
             Ok(Value::Array(parts))
         }
         "join" => join(t, opt(args, 0, "delimiter", env, sc)?),
-        "keys" => match t {
+        "keys" => match &t {
             Value::Object(m) => Ok(Value::Array(
                 m.keys().map(|k| Value::from(k.as_str())).collect(),
             )),
-            v => Err(expected("object", &v)),
+            v => Err(expected("object", v)),
         },
-        "values" => match t {
-            Value::Object(m) => Ok(Value::Array(m.into_values().collect())),
-            v => Err(expected("object", &v)),
+        "values" => match t.into_object() {
+            Ok(m) => Ok(Value::Array(m.into_values().collect())),
+            Err(v) => Err(expected("object", &v)),
         },
         "sum" => sum(t),
         "index" => index(&t, ops::number(&req(args, 0, "index", env, sc)?)?.as_i64()),
-        "append" => match t {
-            Value::Array(mut a) => {
+        "append" => match t.into_array() {
+            Ok(mut a) => {
                 for i in 0..args_len(args) {
                     a.push(req(args, i, "", env, sc)?);
                 }
                 Ok(Value::Array(a))
             }
-            v => Err(expected("array", &v)),
+            Err(v) => Err(expected("array", &v)),
         },
         "get" => Ok(get_path(&t, &str_arg(0, "path")?)),
         "exists" => Ok(Value::Bool(exists(&t, &str_arg(0, "path")?))),
@@ -259,9 +259,7 @@ fn contains(t: &Value, needle: &Value) -> Result<Value, String> {
 }
 
 fn join(t: Value, delim: Option<Value>) -> Result<Value, String> {
-    let Value::Array(items) = t else {
-        return Err(expected("array", &t));
-    };
+    let items = t.into_array().map_err(|t| expected("array", &t))?;
     let delim = delim
         .map(|d| string_of(&d))
         .transpose()?

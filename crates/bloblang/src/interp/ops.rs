@@ -121,17 +121,31 @@ fn num_eq(a: Num, b: Num) -> bool {
 }
 
 /// Structural equality where numbers compare by value whatever their width.
+/// Iterative, since documents may nest 10,000 levels deep.
 pub fn deep_equal(l: &Value, r: &Value) -> bool {
+    let mut pending = vec![(l, r)];
+    while let Some((l, r)) = pending.pop() {
+        let same = match (l, r) {
+            (Value::Array(a), Value::Array(b)) => {
+                pending.extend(a.iter().zip(b));
+                a.len() == b.len()
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                let keys_match = a.len() == b.len() && a.keys().eq(b.keys());
+                pending.extend(a.values().zip(b.values()));
+                keys_match
+            }
+            _ => scalar_equal(l, r),
+        };
+        if !same {
+            return false;
+        }
+    }
+    true
+}
+
+fn scalar_equal(l: &Value, r: &Value) -> bool {
     match (l, r) {
-        (Value::Array(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| deep_equal(x, y))
-        }
-        (Value::Object(a), Value::Object(b)) => {
-            a.len() == b.len()
-                && a.iter()
-                    .zip(b)
-                    .all(|((ka, va), (kb, vb))| ka == kb && deep_equal(va, vb))
-        }
         (Value::Bytes(a), Value::Bytes(b)) => a == b,
         (Value::String(a), Value::String(b)) => a == b,
         (Value::Bool(a), Value::Bool(b)) => a == b,
@@ -213,6 +227,18 @@ mod tests {
     fn string_concatenation_takes_the_right_side_as_a_string() {
         assert_eq!(b(BinOp::Add, "a".into(), 5.into()), Ok(Value::from("a5")));
         assert!(b(BinOp::Add, 5.into(), "a".into()).is_err());
+    }
+
+    #[test]
+    fn deep_equality_is_structural_and_iterative() {
+        let doc = "[".repeat(10_000) + &"]".repeat(10_000);
+        let a = crate::json::parse(doc.as_bytes()).unwrap();
+        assert!(deep_equal(&a, &a.clone()));
+        let x = crate::json::parse(br#"{"a":[1,2.0],"b":null}"#).unwrap();
+        let y = crate::json::parse(br#"{"a":[1.0,2],"b":null}"#).unwrap();
+        let z = crate::json::parse(br#"{"a":[1,2],"c":null}"#).unwrap();
+        assert!(deep_equal(&x, &y));
+        assert!(!deep_equal(&x, &z));
     }
 
     #[test]
