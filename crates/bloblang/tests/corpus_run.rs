@@ -1,0 +1,112 @@
+//! Runs the conformance corpus through compile + run and reports the pass rate
+//! per tier. The interpreter is young, so the floor asserted here is a ratchet
+//! to be raised, not the final target (98% p0 / 90% p1).
+//! Skipped when the corpus is not present.
+
+use bloblang::{Mapping, Message, Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn corpus_file() -> Option<PathBuf> {
+    let dir = std::env::var_os("BLOBLANG_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/reference/bloblang-corpus")
+        });
+    let f = dir.join("bloblang-corpus.jsonl");
+    f.exists().then_some(f)
+}
+
+fn get<'a>(case: &'a Value, key: &str) -> Option<&'a Value> {
+    match case {
+        Value::Object(m) => m.get(key),
+        _ => None,
+    }
+}
+
+fn text<'a>(case: &'a Value, key: &str) -> Option<&'a str> {
+    match get(case, key) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Whether one case passes: the same output bytes, or an error where one is expected.
+fn passes(case: &Value) -> bool {
+    let Some(mapping) = text(case, "mapping") else {
+        return false;
+    };
+    let want_error = matches!(get(case, "error"), Some(Value::Bool(true)));
+    let m = match Mapping::compile(mapping) {
+        Ok(m) => m,
+        Err(_) => return want_error,
+    };
+    let mut msg = Message {
+        content: text(case, "input").unwrap_or("").as_bytes().to_vec(),
+        ..Message::default()
+    };
+    if let Some(Value::Object(meta)) = get(case, "input_metadata") {
+        msg.metadata = meta.clone();
+    }
+    let out = match m.run_message(&msg) {
+        Ok(o) => o,
+        Err(_) => return want_error,
+    };
+    if want_error {
+        return false;
+    }
+    match out.content(&msg.content) {
+        Ok(None) => matches!(get(case, "deleted"), Some(Value::Bool(true))),
+        Ok(Some(bytes)) => text(case, "output").is_some_and(|o| o.as_bytes() == bytes.as_slice()),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn corpus_pass_rate_per_tier() {
+    let Some(path) = corpus_file() else {
+        eprintln!("corpus not found; skipping");
+        return;
+    };
+    let text_all = std::fs::read_to_string(path).expect("corpus readable");
+    let mut tiers: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut failing: Vec<String> = Vec::new();
+    for line in text_all.lines().filter(|l| !l.trim().is_empty()) {
+        let case = json::parse(line.as_bytes()).expect("corpus line is JSON");
+        // Stateful, batch and multi-file cases need the harness features that come later.
+        if ["stateful", "batch", "files"]
+            .iter()
+            .any(|k| get(&case, k).is_some())
+        {
+            continue;
+        }
+        let tier = text(&case, "tier").unwrap_or("?").to_string();
+        let ok = passes(&case);
+        let e = tiers.entry(tier.clone()).or_default();
+        e.1 += 1;
+        if ok {
+            e.0 += 1;
+        } else if tier == "p0" {
+            failing.push(text(&case, "id").unwrap_or("?").to_string());
+        }
+    }
+    for (tier, (ok, total)) in &tiers {
+        eprintln!(
+            "{tier}: {ok}/{total} ({:.1}%)",
+            *ok as f64 * 100.0 / *total as f64
+        );
+    }
+    eprintln!(
+        "first failing p0 ids: {}",
+        failing
+            .iter()
+            .take(60)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let (ok, total) = tiers.get("p0").copied().unwrap_or((0, 1));
+    let rate = ok as f64 * 100.0 / total as f64;
+    assert!(rate >= 70.0, "p0 pass rate fell to {rate:.1}%");
+}
