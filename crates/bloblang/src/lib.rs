@@ -9,6 +9,7 @@ pub mod value;
 
 pub use value::{Num, Object, Value};
 pub mod ast;
+pub mod encoding;
 pub mod error;
 pub mod lexer;
 pub mod parser;

@@ -110,7 +110,19 @@ pub fn eval(e: &Expr, env: &Env, sc: &Scope) -> Result<Value, String> {
             let i = ops::number(&eval(idx, env, sc)?)?.as_i64();
             super::methods::index(&t, i)
         }
-        ExprKind::Slice(..) => Err("bracket slices are not supported yet".into()),
+        ExprKind::Slice(target, low, high, step) => {
+            let t = eval(target, env, sc)?;
+            let bound = |b: &Option<Box<Expr>>| -> Result<Option<i64>, String> {
+                b.as_ref()
+                    .map(|e| ops::number(&eval(e, env, sc)?).map(|n| n.as_i64()))
+                    .transpose()
+            };
+            if step.is_some() {
+                return Err("slice steps are not supported yet".into());
+            }
+            let low = bound(low)?.unwrap_or(0);
+            super::methods_coll::slice_value(t, low, bound(high)?)
+        }
     }
 }
 

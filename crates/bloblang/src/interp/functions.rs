@@ -67,6 +67,19 @@ pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, Str
             Ok(env.vars.get(&n).cloned().unwrap_or(Value::Null))
         }
         "range" => range(args, env, sc),
+        "json" => {
+            let doc = crate::json::parse(&env.msg.content).map_err(|e| {
+                format!("unable to reference message as structured: parse as json: {e}")
+            })?;
+            Ok(match opt(args, 0, "path", env, sc)? {
+                Some(p) => super::methods::get_path(&doc, &stringify(&p)),
+                None => doc,
+            })
+        }
+        "env" => {
+            let n = stringify(&req(args, 0, "name", env, sc)?);
+            Ok(std::env::var(n).map_or(Value::Null, Value::String))
+        }
         "error" => Ok(Value::Null),
         "errored" => Ok(Value::Bool(false)),
         "batch_index" => Ok(Value::Int(0)),
@@ -86,23 +99,19 @@ fn range(args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
     if step == 0 {
         return Err("step must be greater than or less than 0".into());
     }
-    if (step > 0 && start > stop) || (step < 0 && start < stop) {
+    // Bento yields (stop - start) / step elements, truncating: range(0, 250, 100)
+    // is [0, 100].
+    let count = (i128::from(stop) - i128::from(start)) / i128::from(step);
+    if count < 0 {
         return Err(format!(
-            "with positive step arg start ({start}) must be < stop ({stop})"
+            "with step {step} arg start ({start}) cannot reach stop ({stop})"
         ));
     }
-    let span = (i128::from(stop) - i128::from(start)).unsigned_abs();
-    if span / step.unsigned_abs() as u128 > 10_000_000 {
+    if count > 10_000_000 {
         return Err("range is too large".into());
     }
-    let mut out = Vec::new();
-    let mut i = start;
-    while (step > 0 && i < stop) || (step < 0 && i > stop) {
-        out.push(Value::Int(i));
-        i = match i.checked_add(step) {
-            Some(n) => n,
-            None => break,
-        };
-    }
+    let out: Vec<Value> = (0..count)
+        .map(|i| Value::Int((i128::from(start) + i * i128::from(step)) as i64))
+        .collect();
     Ok(Value::Array(out))
 }

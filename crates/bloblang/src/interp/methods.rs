@@ -30,6 +30,12 @@ pub fn call(
             if let Some(r) = iterate(&t, name, args, env, sc) {
                 return r;
             }
+            if let Some(r) = super::methods_str::call(&t, name, args, env, sc) {
+                return r;
+            }
+            if super::methods_coll::NAMES.contains(&name) {
+                return super::methods_coll::call(t, name, args, env, sc);
+            }
             simple(t, name, args, env, sc)
         }
     }
@@ -126,11 +132,13 @@ fn test(q: &Expr, item: &Value, env: &Env, sc: &Scope) -> Result<bool, String> {
     }
 }
 
-fn expected(want: &str, got: &Value) -> String {
+/// Bento's type-mismatch wording: `expected string value, got number (5)`.
+pub fn expected(want: &str, got: &Value) -> String {
     format!("expected {want} value, got {}", got.describe())
 }
 
-fn string_of(v: &Value) -> Result<String, String> {
+/// The value as text if it is a string or bytes.
+pub fn string_of(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
@@ -292,7 +300,8 @@ pub fn index(t: &Value, i: i64) -> Result<Value, String> {
         .ok_or_else(|| format!("index {i} was out of bounds for array of length {n}"))
 }
 
-fn get_path(t: &Value, path: &str) -> Value {
+/// Reads a dotted path with the never-failing path semantics.
+pub fn get_path(t: &Value, path: &str) -> Value {
     if path.is_empty() {
         return t.clone();
     }

@@ -6,6 +6,8 @@ mod exec;
 mod fold;
 mod functions;
 mod methods;
+mod methods_coll;
+mod methods_str;
 mod ops;
 #[cfg(test)]
 mod tests;

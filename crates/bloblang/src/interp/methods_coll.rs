@@ -1,0 +1,337 @@
+//! Collection methods: folding, sorting, merging, reshaping arrays and objects.
+
+use super::eval::{Scope, eval_with, stringify};
+use super::exec::Env;
+use super::functions::{arg, opt, req};
+use super::methods::expected;
+use super::ops;
+use crate::ast::Args;
+use crate::value::{Object, Value};
+use std::cmp::Ordering;
+
+/// The methods [`call`] handles.
+pub const NAMES: [&str; 16] = [
+    "fold",
+    "sort",
+    "sort_by",
+    "map_each_key",
+    "merge",
+    "assign",
+    "without",
+    "unique",
+    "flatten",
+    "min",
+    "max",
+    "enumerated",
+    "key_values",
+    "array",
+    "slice",
+    "map",
+];
+
+/// Dispatches the collection methods listed in [`NAMES`].
+pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    match name {
+        "fold" => fold(t, args, env, sc),
+        "sort" => sort(t, args, env, sc),
+        "sort_by" => sort_by(t, args, env, sc),
+        "map_each_key" => map_each_key(t, args, env, sc),
+        "merge" => req(args, 0, "with", env, sc).map(|w| merge(t, w)),
+        "assign" => req(args, 0, "with", env, sc).map(|w| assign(t, w)),
+        "without" => without(t, args, env, sc),
+        "unique" => unique(t),
+        "flatten" => flatten(t),
+        "min" | "max" => min_max(name, &t),
+        "enumerated" => enumerated(t),
+        "key_values" => key_values(t),
+        "array" => Ok(match t.into_array() {
+            Ok(a) => Value::Array(a),
+            Err(v) => Value::Array(vec![v]),
+        }),
+        "slice" => slice(t, args, env, sc),
+        "map" => match arg(args, 0, "query") {
+            Some(q) => eval_with(q, &t, env, sc),
+            None => Err("missing parameter: query".into()),
+        },
+        _ => Err(format!("unrecognised method '{name}'")),
+    }
+}
+
+fn pair(k1: &str, v1: Value, k2: &str, v2: Value) -> Value {
+    let mut m = Object::new();
+    m.insert(k1.into(), v1);
+    m.insert(k2.into(), v2);
+    Value::Object(m)
+}
+
+/// `fold(initial, query)`: the query sees `{tally, value}`.
+fn fold(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let items = t.into_array().map_err(|v| expected("array", &v))?;
+    let mut tally = req(args, 0, "initial", env, sc)?;
+    let q = arg(args, 1, "query").ok_or("missing parameter: query")?;
+    for v in items {
+        tally = eval_with(q, &pair("tally", tally, "value", v), env, sc)?;
+    }
+    Ok(tally)
+}
+
+/// Orders two sortable values: both numbers or both strings.
+fn natural(a: &Value, b: &Value) -> Result<Ordering, String> {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
+        _ => match (a.as_num(), b.as_num()) {
+            (Some(x), Some(y)) => Ok(x
+                .as_f64()
+                .partial_cmp(&y.as_f64())
+                .unwrap_or(Ordering::Equal)),
+            _ => Err(format!(
+                "expected number or string value, got {} and {}",
+                a.type_name(),
+                b.type_name()
+            )),
+        },
+    }
+}
+
+/// Sorts with a fallible comparator, reporting its first error.
+fn try_sort(
+    items: &mut [Value],
+    mut cmp: impl FnMut(&Value, &Value) -> Result<Ordering, String>,
+) -> Result<(), String> {
+    let mut err = None;
+    items.sort_by(|a, b| match cmp(a, b) {
+        Ok(o) => o,
+        Err(e) => {
+            err.get_or_insert(e);
+            Ordering::Equal
+        }
+    });
+    err.map_or(Ok(()), Err)
+}
+
+fn sort(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let mut items = t.into_array().map_err(|v| expected("array", &v))?;
+    match arg(args, 0, "compare") {
+        None => try_sort(&mut items, natural)?,
+        Some(q) => try_sort(&mut items, |a, b| {
+            // The comparison answers "is left before right".
+            match eval_with(q, &pair("left", a.clone(), "right", b.clone()), env, sc)? {
+                Value::Bool(true) => Ok(Ordering::Less),
+                Value::Bool(false) => Ok(Ordering::Greater),
+                v => Err(expected("bool", &v)),
+            }
+        })?,
+    }
+    Ok(Value::Array(items))
+}
+
+fn sort_by(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let items = t.into_array().map_err(|v| expected("array", &v))?;
+    let q = arg(args, 0, "query").ok_or("missing parameter: query")?;
+    let mut keyed = items
+        .into_iter()
+        .map(|v| Ok((eval_with(q, &v, env, sc)?, v)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let mut err = None;
+    keyed.sort_by(|(a, _), (b, _)| match natural(a, b) {
+        Ok(o) => o,
+        Err(e) => {
+            err.get_or_insert(e);
+            Ordering::Equal
+        }
+    });
+    err.map_or(Ok(()), Err)?;
+    Ok(Value::Array(keyed.into_iter().map(|(_, v)| v).collect()))
+}
+
+fn map_each_key(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let m = t.into_object().map_err(|v| expected("object", &v))?;
+    let q = arg(args, 0, "query").ok_or("missing parameter: query")?;
+    let mut out = Object::new();
+    for (k, v) in m {
+        match &eval_with(q, &Value::String(k.clone()), env, sc)? {
+            Value::String(nk) => {
+                out.insert(nk.clone(), v);
+            }
+            other => {
+                return Err(format!(
+                    "unexpected result from key mapping: {}",
+                    other.describe()
+                ));
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// `merge`: objects merge deeply; colliding non-object values become arrays;
+/// arrays concatenate.
+pub fn merge(t: Value, with: Value) -> Value {
+    match (t.into_object(), with.into_object()) {
+        (Ok(mut a), Ok(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(old) => merge(old, v),
+                    None => v,
+                };
+                a.insert(k, merged);
+            }
+            Value::Object(a)
+        }
+        (Ok(a), Err(w)) => collide(Value::Object(a), w),
+        (Err(t), Ok(b)) => collide(t, Value::Object(b)),
+        (Err(t), Err(w)) => collide(t, w),
+    }
+}
+
+fn collide(t: Value, with: Value) -> Value {
+    let mut out = t.into_array().unwrap_or_else(|v| vec![v]);
+    match with.into_array() {
+        Ok(more) => out.extend(more),
+        Err(v) => out.push(v),
+    }
+    Value::Array(out)
+}
+
+/// `assign`: like merge, but colliding values are overwritten.
+fn assign(t: Value, with: Value) -> Value {
+    match (t.into_object(), with.into_object()) {
+        (Ok(mut a), Ok(b)) => {
+            for (k, v) in b {
+                let merged = match a.remove(&k) {
+                    Some(old @ Value::Object(_)) => assign(old, v),
+                    _ => v,
+                };
+                a.insert(k, merged);
+            }
+            Value::Object(a)
+        }
+        (Err(t), Err(w)) => match (t.into_array(), w.into_array()) {
+            (Ok(mut a), Ok(b)) => {
+                a.extend(b);
+                Value::Array(a)
+            }
+            (_, Ok(b)) => Value::Array(b),
+            (_, Err(w)) => w,
+        },
+        (_, Ok(b)) => Value::Object(b),
+        (_, Err(w)) => w,
+    }
+}
+
+fn without(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let mut root = t;
+    let count = match args {
+        Args::Positional(v) => v.len(),
+        Args::Named(v) => v.len(),
+    };
+    for i in 0..count {
+        let path = stringify(&req(args, i, "", env, sc)?);
+        let segs: Vec<String> = path.split('.').map(String::from).collect();
+        if let Value::Object(_) = root {
+            super::assign::set_path(&mut root, &segs, Value::Delete)?;
+        }
+    }
+    Ok(root)
+}
+
+fn unique(t: Value) -> Result<Value, String> {
+    let items = t.into_array().map_err(|v| expected("array", &v))?;
+    let mut out: Vec<Value> = Vec::new();
+    for v in items {
+        if !out.iter().any(|o| ops::deep_equal(o, &v)) {
+            out.push(v);
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+fn flatten(t: Value) -> Result<Value, String> {
+    let items = t.into_array().map_err(|v| expected("array", &v))?;
+    let mut out = Vec::new();
+    for v in items {
+        match v.into_array() {
+            Ok(inner) => out.extend(inner),
+            Err(v) => out.push(v),
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+fn min_max(name: &str, t: &Value) -> Result<Value, String> {
+    let Value::Array(items) = t else {
+        return Err(expected("array", t));
+    };
+    let mut best: Option<f64> = None;
+    for v in items {
+        let f = ops::number(v)?.as_f64();
+        best = Some(match best {
+            Some(b) if (name == "max" && b >= f) || (name == "min" && b <= f) => b,
+            _ => f,
+        });
+    }
+    best.map(Value::Float)
+        .ok_or_else(|| "expected a non-empty array".to_string())
+}
+
+fn enumerated(t: Value) -> Result<Value, String> {
+    let items = t.into_array().map_err(|v| expected("array", &v))?;
+    Ok(Value::Array(
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| pair("index", Value::Int(i as i64), "value", v))
+            .collect(),
+    ))
+}
+
+fn key_values(t: Value) -> Result<Value, String> {
+    let m = t.into_object().map_err(|v| expected("object", &v))?;
+    Ok(Value::Array(
+        m.into_iter()
+            .map(|(k, v)| pair("key", Value::String(k), "value", v))
+            .collect(),
+    ))
+}
+
+/// Resolves a possibly negative bound against `len`, clamped to `[0, len]`.
+fn bound(i: i64, len: usize) -> usize {
+    let len_i = len as i64;
+    let at = if i < 0 { len_i + i } else { i };
+    at.clamp(0, len_i) as usize
+}
+
+/// `slice(low, high?)` on strings (by bytes), bytes and arrays.
+pub fn slice(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let low = ops::number(&req(args, 0, "low", env, sc)?)?.as_i64();
+    let high = opt(args, 1, "high", env, sc)?
+        .map(|h| ops::number(&h).map(|n| n.as_i64()))
+        .transpose()?;
+    slice_value(t, low, high)
+}
+
+/// Slices with Bento's bound rules; shared with the bracket syntax.
+pub fn slice_value(t: Value, low: i64, high: Option<i64>) -> Result<Value, String> {
+    let len = match &t {
+        Value::String(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        Value::Array(a) => a.len(),
+        v => return Err(expected("array or string", v)),
+    };
+    let (lo, hi) = (bound(low, len), high.map_or(len, |h| bound(h, len)));
+    if lo > hi {
+        return Err(format!(
+            "lower slice bound {lo} must be lower than or equal to upper bound ({hi})"
+        ));
+    }
+    Ok(match &t {
+        Value::String(s) => {
+            Value::String(String::from_utf8_lossy(&s.as_bytes()[lo..hi]).into_owned())
+        }
+        Value::Bytes(b) => Value::Bytes(b[lo..hi].to_vec()),
+        _ => match t.into_array() {
+            Ok(a) => Value::Array(a.into_iter().skip(lo).take(hi - lo).collect()),
+            Err(v) => v,
+        },
+    })
+}
