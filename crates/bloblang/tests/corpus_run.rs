@@ -33,14 +33,35 @@ fn text<'a>(case: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Whether one case passes: the same output bytes, or an error where one is expected.
+/// With `BLOBLANG_CORPUS_VERBOSE` set, each p0 failure prints what we produced.
 fn passes(case: &Value) -> bool {
+    let (ok, got) = outcome(case);
+    let verbose = std::env::var_os("BLOBLANG_CORPUS_VERBOSE").is_some();
+    if !ok && verbose && text(case, "tier") == Some("p0") {
+        let want = text(case, "output")
+            .or(text(case, "error_msg"))
+            .unwrap_or("?");
+        let cut = |s: &str| s.chars().take(100).collect::<String>();
+        eprintln!(
+            "{} | {:?}\n   want {:?}\n   got  {:?}",
+            text(case, "id").unwrap_or("?"),
+            cut(text(case, "mapping").unwrap_or("")),
+            cut(want),
+            cut(&got)
+        );
+    }
+    ok
+}
+
+/// Runs one case: whether it passed and what it produced.
+fn outcome(case: &Value) -> (bool, String) {
     let Some(mapping) = text(case, "mapping") else {
-        return false;
+        return (false, "no mapping".into());
     };
     let want_error = matches!(get(case, "error"), Some(Value::Bool(true)));
     let m = match Mapping::compile(mapping) {
         Ok(m) => m,
-        Err(_) => return want_error,
+        Err(e) => return (want_error, format!("compile: {e}")),
     };
     let mut msg = Message {
         content: text(case, "input").unwrap_or("").as_bytes().to_vec(),
@@ -51,15 +72,19 @@ fn passes(case: &Value) -> bool {
     }
     let out = match m.run_message(&msg) {
         Ok(o) => o,
-        Err(_) => return want_error,
+        Err(e) => return (want_error, format!("run: {e}")),
     };
-    if want_error {
-        return false;
-    }
     match out.content(&msg.content) {
-        Ok(None) => matches!(get(case, "deleted"), Some(Value::Bool(true))),
-        Ok(Some(bytes)) => text(case, "output").is_some_and(|o| o.as_bytes() == bytes.as_slice()),
-        Err(_) => false,
+        _ if want_error => (false, "no error".into()),
+        Ok(None) => (
+            matches!(get(case, "deleted"), Some(Value::Bool(true))),
+            "<deleted>".into(),
+        ),
+        Ok(Some(bytes)) => (
+            text(case, "output").is_some_and(|o| o.as_bytes() == bytes.as_slice()),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ),
+        Err(e) => (false, format!("output: {e}")),
     }
 }
 

@@ -12,9 +12,6 @@ pub fn set_path(root: &mut Value, path: &[String], v: Value) -> Result<(), Strin
         return Ok(());
     };
     if matches!(root, Value::Nothing | Value::Null) {
-        if matches!(v, Value::Delete) {
-            return Ok(());
-        }
         *root = Value::Object(Object::new());
     }
     let mut cur = root;

@@ -41,8 +41,13 @@ pub fn fold(e: &mut Expr, src: &str) -> Result<(), CompileError> {
             return Ok(());
         }
         if let (ExprKind::Literal(a), ExprKind::Literal(b)) = (&l.kind, &r.kind) {
-            let v = ops::binary(*op, a, b).map_err(|m| CompileError::at(src, e.pos, m))?;
-            e.kind = ExprKind::Literal(v);
+            match ops::binary(*op, a, b) {
+                Ok(v) => e.kind = ExprKind::Literal(v),
+                // A failing comparison may sit behind a short-circuit
+                // (`false && "a" > 0`), so only arithmetic fails compilation.
+                Err(_) if op.precedence() == 2 => {}
+                Err(m) => return Err(CompileError::at(src, e.pos, m)),
+            }
         }
     }
     Ok(())

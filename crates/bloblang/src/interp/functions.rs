@@ -102,6 +102,16 @@ fn range(args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
     // Bento yields (stop - start) / step elements, truncating: range(0, 250, 100)
     // is [0, 100].
     let count = (i128::from(stop) - i128::from(start)) / i128::from(step);
+    if step > 0 && start >= stop {
+        return Err(format!(
+            "with positive step arg start ({start}) must be < stop ({stop})"
+        ));
+    }
+    if step < 0 && start <= stop {
+        return Err(format!(
+            "with negative step arg stop ({stop}) must be < start ({start})"
+        ));
+    }
     if count < 0 {
         return Err(format!(
             "with step {step} arg start ({start}) cannot reach stop ({stop})"

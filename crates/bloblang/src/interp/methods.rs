@@ -19,7 +19,12 @@ pub fn call(
     match name {
         "catch" => match eval(target, env, sc) {
             Ok(v) => Ok(v),
-            Err(_) => req(args, 0, "fallback", env, sc),
+            // The fallback runs with the error message as its context, so
+            // `.catch(err -> err)` yields the message.
+            Err(e) => match arg(args, 0, "fallback") {
+                Some(f) => eval_with(f, &Value::String(e), env, sc),
+                None => Err("missing parameter: fallback".into()),
+            },
         },
         "or" => match eval(target, env, sc) {
             Ok(v) if !v.is_null_like() => Ok(v),
@@ -49,7 +54,11 @@ fn iterate(
     env: &Env,
     sc: &Scope,
 ) -> Option<Result<Value, String>> {
-    let q = || arg(args, 0, "query").ok_or_else(|| "missing parameter: query".to_string());
+    let q = || {
+        arg(args, 0, "query")
+            .or_else(|| arg(args, 0, "test"))
+            .ok_or_else(|| "missing parameter: query".to_string())
+    };
     Some(match (name, t) {
         ("map_each", Value::Array(items)) => q().and_then(|q| {
             let mut out = Vec::with_capacity(items.len());
@@ -80,7 +89,7 @@ fn iterate(
         ("filter", Value::Array(items)) => q().and_then(|q| {
             let mut out = Vec::new();
             for item in items {
-                if test(q, item, env, sc)? {
+                if keep(q, item, env, sc)? {
                     out.push(item.clone());
                 }
             }
@@ -89,7 +98,7 @@ fn iterate(
         ("filter", Value::Object(m)) => q().and_then(|q| {
             let mut out = Object::new();
             for (k, v) in m {
-                if test(q, &key_value(k, v), env, sc)? {
+                if keep(q, &key_value(k, v), env, sc)? {
                     out.insert(k.clone(), v.clone());
                 }
             }
@@ -132,6 +141,11 @@ fn test(q: &Expr, item: &Value, env: &Env, sc: &Scope) -> Result<bool, String> {
     }
 }
 
+/// `filter` keeps an element only on a `true` result; anything else drops it.
+fn keep(q: &Expr, item: &Value, env: &Env, sc: &Scope) -> Result<bool, String> {
+    Ok(matches!(eval_with(q, item, env, sc)?, Value::Bool(true)))
+}
+
 /// Bento's type-mismatch wording: `expected string value, got number (5)`.
 pub fn expected(want: &str, got: &Value) -> String {
     format!("expected {want} value, got {}", got.describe())
@@ -169,7 +183,16 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
         },
         "uppercase" => Ok(Value::String(string_of(&t)?.to_uppercase())),
         "lowercase" => Ok(Value::String(string_of(&t)?.to_lowercase())),
-        "trim" => Ok(Value::String(string_of(&t)?.trim().to_string())),
+        "trim" => {
+            let s = string_of(&t)?;
+            Ok(Value::String(match opt(args, 0, "cutset", env, sc)? {
+                Some(c) => {
+                    let cut = string_of(&c)?;
+                    s.trim_matches(|ch| cut.contains(ch)).to_string()
+                }
+                None => s.trim().to_string(),
+            }))
+        }
         "has_prefix" => Ok(Value::Bool(
             string_of(&t)?.starts_with(&str_arg(0, "value")?),
         )),
@@ -183,6 +206,17 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
             } else {
                 s.split(delim.as_str()).map(Value::from).collect()
             };
+            let empty_as_null = matches!(
+                opt(args, 1, "empty_as_null", env, sc)?,
+                Some(Value::Bool(true))
+            );
+            if empty_as_null {
+                let nulled = parts.into_iter().map(|p| match &p {
+                    Value::String(x) if x.is_empty() => Value::Null,
+                    _ => p,
+                });
+                return Ok(Value::Array(nulled.collect()));
+            }
             Ok(Value::Array(parts))
         }
         "join" => join(t, opt(args, 0, "delimiter", env, sc)?),
@@ -289,6 +323,15 @@ fn sum(t: Value) -> Result<Value, String> {
 
 /// `.index(i)`: negative counts from the end; out of range is an error.
 pub fn index(t: &Value, i: i64) -> Result<Value, String> {
+    if let Value::Bytes(b) = t {
+        let n = b.len() as i64;
+        let at = if i < 0 { n + i } else { i };
+        return usize::try_from(at)
+            .ok()
+            .and_then(|a| b.get(a))
+            .map(|&byte| Value::Int(i64::from(byte)))
+            .ok_or_else(|| format!("index {i} was out of bounds for bytes of length {n}"));
+    }
     let Value::Array(items) = t else {
         return Err(expected("array", t));
     };
@@ -328,7 +371,13 @@ fn exists(t: &Value, path: &str) -> bool {
 
 /// `abs`, `floor`, `ceil`, `round`: int64 when the result fits, as Bento does.
 fn rounding(name: &str, t: &Value) -> Result<Value, String> {
-    let n = ops::number(t)?;
+    let n = match t {
+        Value::String(s) => match s.trim().parse::<f64>() {
+            Ok(f) => crate::value::Num::Float(f),
+            Err(_) => return Err(expected("number", t)),
+        },
+        v => ops::number(v)?,
+    };
     if let crate::value::Num::Int(i) = n {
         return Ok(Value::Int(if name == "abs" { i.wrapping_abs() } else { i }));
     }

@@ -39,7 +39,7 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
         "merge" => req(args, 0, "with", env, sc).map(|w| merge(t, w)),
         "assign" => req(args, 0, "with", env, sc).map(|w| assign(t, w)),
         "without" => without(t, args, env, sc),
-        "unique" => unique(t),
+        "unique" => unique(t, args, env, sc),
         "flatten" => flatten(t),
         "min" | "max" => min_max(name, &t),
         "enumerated" => enumerated(t),
@@ -153,6 +153,9 @@ fn map_each_key(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, S
             Value::String(nk) => {
                 out.insert(nk.clone(), v);
             }
+            Value::Nothing => {
+                out.insert(k, v);
+            }
             other => {
                 return Err(format!(
                     "unexpected result from key mapping: {}",
@@ -235,11 +238,23 @@ fn without(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String
     Ok(root)
 }
 
-fn unique(t: Value) -> Result<Value, String> {
+/// `unique(emit?)`: keeps the first element per key; keys (the element itself,
+/// or what `emit` gives for it) must be strings or numbers.
+fn unique(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
     let items = t.into_array().map_err(|v| expected("array", &v))?;
+    let emit = arg(args, 0, "emit");
+    let mut seen: Vec<Value> = Vec::new();
     let mut out: Vec<Value> = Vec::new();
-    for v in items {
-        if !out.iter().any(|o| ops::deep_equal(o, &v)) {
+    for (i, v) in items.into_iter().enumerate() {
+        let key = match emit {
+            Some(q) => eval_with(q, &v, env, sc)?,
+            None => v.clone(),
+        };
+        if !matches!(key, Value::String(_)) && key.as_num().is_none() {
+            return Err(format!("index {i}: {}", expected("string or number", &key)));
+        }
+        if !seen.iter().any(|o| ops::deep_equal(o, &key)) {
+            seen.push(key);
             out.push(v);
         }
     }

@@ -67,7 +67,10 @@ pub fn call(
             Ok(Value::String(x.replace(&old, &new)))
         }),
         "parse_json" => raw(t).and_then(|b| {
-            json::parse(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))
+            let mut v =
+                json::parse(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))?;
+            numbers_to_float(&mut v);
+            Ok(v)
         }),
         "format_json" => format_json(t, args, env, sc),
         "encode" => s_arg(0, "scheme").and_then(|scheme| encode(&raw(t)?, &scheme)),
@@ -84,6 +87,23 @@ pub fn call(
         },
         _ => return None,
     })
+}
+
+/// Go's `json.Unmarshal` without `UseNumber` gives every number as float64.
+/// Iterative: parsed documents may nest 10,000 deep.
+fn numbers_to_float(v: &mut Value) {
+    let mut stack: Vec<&mut Value> = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Object(m) => stack.extend(m.values_mut()),
+            other => {
+                if let Some(n) = other.as_num() {
+                    *other = Value::Float(n.as_f64());
+                }
+            }
+        }
+    }
 }
 
 fn format_json(t: &Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {

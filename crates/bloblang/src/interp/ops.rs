@@ -40,9 +40,12 @@ pub fn number(v: &Value) -> Result<Num, String> {
 }
 
 fn add(l: &Value, r: &Value) -> Result<Value, String> {
-    match l {
-        Value::String(a) => Ok(Value::String(format!("{a}{}", to_go_string(r)))),
-        Value::Bytes(a) => {
+    match (l, r) {
+        (Value::String(a), Value::String(b)) => Ok(Value::String(format!("{a}{b}"))),
+        (Value::String(a), Value::Bytes(b)) => {
+            Ok(Value::String(format!("{a}{}", String::from_utf8_lossy(b))))
+        }
+        (Value::Bytes(a), Value::String(_) | Value::Bytes(_)) => {
             let mut out = a.clone();
             out.extend_from_slice(to_go_string(r).as_bytes());
             Ok(Value::Bytes(out))
@@ -101,8 +104,11 @@ pub fn as_bool(v: &Value) -> Option<bool> {
 
 /// `==` as Bento does it: dispatch on the left operand's type.
 pub fn equals(l: &Value, r: &Value) -> bool {
+    if let (Some(a), Some(b)) = (text_bytes(l), text_bytes(r)) {
+        return a == b;
+    }
     match l {
-        Value::String(a) => matches!(r, Value::String(b) if a == b),
+        Value::String(_) => false,
         Value::Bool(a) => as_bool(r) == Some(*a),
         _ if l.as_num().is_some() => match (l.as_num(), r.as_num()) {
             (Some(a), Some(b)) => num_eq(a, b),
@@ -157,13 +163,22 @@ fn scalar_equal(l: &Value, r: &Value) -> bool {
     }
 }
 
+/// The bytes of a string or bytes value: the two compare as text.
+fn text_bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::String(s) => Some(s.as_bytes()),
+        Value::Bytes(b) => Some(b),
+        _ => None,
+    }
+}
+
 fn compare(op: BinOp, l: &Value, r: &Value) -> Result<Value, String> {
-    let ord = match (l, r) {
-        (Value::String(a), Value::String(b)) => a.cmp(b),
-        (Value::String(_), _) => {
+    let ord = match (text_bytes(l), text_bytes(r)) {
+        (Some(a), Some(b)) => a.cmp(b),
+        (Some(_), None) => {
             return Err(format!("expected string value, got {}", r.describe()));
         }
-        _ => match l.as_num() {
+        (None, _) => match l.as_num() {
             Some(a) => {
                 let b = number(r)?;
                 match a.as_f64().partial_cmp(&b.as_f64()) {
@@ -224,8 +239,9 @@ mod tests {
     }
 
     #[test]
-    fn string_concatenation_takes_the_right_side_as_a_string() {
-        assert_eq!(b(BinOp::Add, "a".into(), 5.into()), Ok(Value::from("a5")));
+    fn string_concatenation_needs_two_strings() {
+        assert_eq!(b(BinOp::Add, "a".into(), "b".into()), Ok(Value::from("ab")));
+        assert!(b(BinOp::Add, "a".into(), 5.into()).is_err());
         assert!(b(BinOp::Add, 5.into(), "a".into()).is_err());
     }
 

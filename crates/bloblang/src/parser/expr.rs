@@ -70,7 +70,18 @@ impl Parser<'_> {
         if !self.c.eat("-") {
             return self.term();
         }
-        let t = self.term()?;
+        // `- -5` is accepted: a minus may follow a minus after spaces.
+        let save = self.c.pos;
+        self.c.sp();
+        let t = if self.c.peek() == Some(b'-') {
+            self.enter()?;
+            let inner = self.signed_term();
+            self.depth -= 1;
+            inner?
+        } else {
+            self.c.pos = save;
+            self.term()?
+        };
         Ok(match t.kind {
             ExprKind::Literal(Value::Int(i)) => {
                 Expr::new(ExprKind::Literal(Value::Int(i.wrapping_neg())), start)
@@ -313,7 +324,16 @@ impl Parser<'_> {
         if bound.is_some() {
             self.contexts.pop();
         }
-        Ok(Expr::new(ExprKind::Lambda(bound, Box::new(body?)), start))
+        let body = body?;
+        if let ExprKind::Lambda(inner, _) = &body.kind {
+            // `a -> b -> …` binds one context under two names.
+            let outer_name = bound.as_deref().unwrap_or("_");
+            let inner_name = inner.as_deref().unwrap_or("_");
+            return Err(self.c.err_at(start, format!(
+                "it would be in poor taste to capture the same context under both '{outer_name}' and '{inner_name}'"
+            )));
+        }
+        Ok(Expr::new(ExprKind::Lambda(bound, Box::new(body)), start))
     }
 
     /// `if q { q } else if q { q } else { q }` as an expression.

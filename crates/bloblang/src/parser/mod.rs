@@ -21,8 +21,34 @@ pub(crate) struct Parser<'a> {
     contexts: Vec<String>,
 }
 
-/// Parses a whole mapping.
+/// Stack for the parsing thread. Recursive descent to [`MAX_NESTING`] needs far
+/// less in release builds, but unoptimised frames are large and callers' threads
+/// may be small (2 MiB for test threads); compiling is rare, so a thread is cheap.
+const PARSE_STACK: usize = 64 << 20;
+
+/// Parses a whole mapping. Runs on its own thread with a large stack so nesting
+/// up to [`MAX_NESTING`] is safe whatever thread calls it.
 pub fn parse(src: &str) -> Result<Program, CompileError> {
+    std::thread::scope(|s| {
+        let worker = std::thread::Builder::new()
+            .name("bloblang-parse".into())
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(s, || parse_here(src));
+        match worker {
+            Ok(handle) => handle.join().unwrap_or_else(|_| {
+                Err(CompileError::at(
+                    src,
+                    0,
+                    "internal error: the parser panicked",
+                ))
+            }),
+            // No thread available: parse here, still bounded by MAX_NESTING.
+            Err(_) => parse_here(src),
+        }
+    })
+}
+
+fn parse_here(src: &str) -> Result<Program, CompileError> {
     let mut p = Parser {
         c: Cursor::new(src),
         depth: 0,

@@ -168,7 +168,13 @@ impl Parser<'_> {
     fn target_path(&mut self) -> PResult<Vec<String>> {
         let mut path = Vec::new();
         loop {
-            let seg = match self.name_or_string()? {
+            // The first segment must be a bare name: `"a.b" = 1` is not a target.
+            let seg = if path.is_empty() {
+                self.c.ident().map(str::to_string)
+            } else {
+                self.name_or_string()?
+            };
+            let seg = match seg {
                 Some(s) => s,
                 None if path.is_empty() => {
                     return Err(self.c.err("expected import, map, or assignment"));
