@@ -9,9 +9,20 @@ use crate::value::{Object, Value};
 use std::collections::HashMap;
 use std::fmt;
 
-/// How deeply `.apply()` may recurse. Bento allows 5,000; we stop earlier because
-/// each level costs native stack, and an error is better than an overflow.
-pub const MAX_APPLY_DEPTH: usize = 50;
+/// How deeply `.apply()` may recurse, as in Bento.
+pub const MAX_APPLY_DEPTH: usize = 5_000;
+
+/// Native stack a run may use before `.apply()` refuses to go deeper. Recursion
+/// through maps costs stack per level (far more in unoptimised builds), and the
+/// caller's thread may be small (2 MiB for tokio workers and test threads), so
+/// this guard, not only [`MAX_APPLY_DEPTH`], is what prevents an overflow.
+pub const STACK_BUDGET: usize = 1 << 20;
+
+/// An address on the current stack, to measure how much a run has used.
+fn stack_marker() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
 
 /// A message: raw bytes plus typed metadata.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,6 +104,8 @@ pub struct Env<'a> {
     pub maps: &'a HashMap<String, MapDef>,
     /// Current `.apply()` depth.
     pub depth: usize,
+    /// [`stack_marker`] at the start of the run.
+    pub stack_base: usize,
     /// Why `this` cannot be read at the top-level context (input not JSON).
     pub this_err: Option<&'a str>,
 }
@@ -162,6 +175,7 @@ impl Mapping {
             this: this_ref,
             this_err: err.as_deref(),
             depth: 0,
+            stack_base: stack_marker(),
         };
         run_block(&self.statements, &mut st, &ctx)?;
         Ok(Output {
@@ -173,9 +187,10 @@ impl Mapping {
 
 /// Runs a `map` body on `this` and returns its root (for `.apply()`).
 pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String> {
-    if env.depth >= MAX_APPLY_DEPTH {
+    if env.depth >= MAX_APPLY_DEPTH || env.stack_base.abs_diff(stack_marker()) > STACK_BUDGET {
         return Err(format!(
-            "exceeded maximum mapping depth of {MAX_APPLY_DEPTH}"
+            "exceeded maximum mapping depth at {} nested applications",
+            env.depth
         ));
     }
     let mut st = State {
@@ -189,6 +204,7 @@ pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String>
         this,
         this_err: None,
         depth: env.depth + 1,
+        stack_base: env.stack_base,
     };
     run_block(&def.body, &mut st, &ctx).map_err(|e| e.message)?;
     Ok(st.root)
@@ -201,6 +217,7 @@ struct Ctx<'a> {
     this: &'a Value,
     this_err: Option<&'a str>,
     depth: usize,
+    stack_base: usize,
 }
 
 fn run_block(stmts: &[Stmt], st: &mut State, ctx: &Ctx) -> Result<(), ExecError> {
@@ -213,6 +230,7 @@ fn run_block(stmts: &[Stmt], st: &mut State, ctx: &Ctx) -> Result<(), ExecError>
                 msg: ctx.msg,
                 maps: ctx.maps,
                 depth: ctx.depth,
+                stack_base: ctx.stack_base,
                 this_err: ctx.this_err,
             };
             let ev = |e: &crate::ast::Expr| eval(e, &env, &Scope::root(ctx.this));

@@ -12,4 +12,4 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use exec::{ExecError, MAX_APPLY_DEPTH, Mapping, Message, Output};
+pub use exec::{ExecError, MAX_APPLY_DEPTH, Mapping, Message, Output, STACK_BUDGET};
