@@ -38,6 +38,9 @@ pub fn call(
             if let Some(r) = super::methods_str::call(&t, name, args, env, sc) {
                 return r;
             }
+            if super::methods_re::NAMES.contains(&name) {
+                return super::methods_re::call(&t, name, args, env, sc);
+            }
             if super::methods_coll::NAMES.contains(&name) {
                 return super::methods_coll::call(t, name, args, env, sc);
             }
