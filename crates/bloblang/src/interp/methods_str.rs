@@ -58,6 +58,17 @@ pub fn call(
                 x.strip_suffix(p.as_str()).unwrap_or(&x).to_string(),
             ))
         }),
+        "format" => s().and_then(|x| {
+            let list = match args {
+                Args::Positional(v) => v,
+                Args::Named(_) => return Err("format takes positional arguments".into()),
+            };
+            let vals = list
+                .iter()
+                .map(|e| super::eval::eval(e, env, sc))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Value::String(super::methods_fmt::sprintf(&x, &vals)))
+        }),
         "index_of" => s().and_then(|x| {
             let needle = s_arg(0, "value")?;
             Ok(Value::Int(x.find(&needle).map_or(-1, |i| i as i64)))

@@ -7,6 +7,7 @@ mod fold;
 mod functions;
 mod methods;
 mod methods_coll;
+mod methods_fmt;
 mod methods_re;
 mod methods_str;
 mod ops;
