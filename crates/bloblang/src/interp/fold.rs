@@ -31,10 +31,27 @@ pub fn fold_statements(stmts: &mut [Stmt], src: &str) -> Result<(), CompileError
     Ok(())
 }
 
-/// Folds one expression bottom-up.
+/// Folds one expression bottom-up, and rejects names Bento does not know.
 pub fn fold(e: &mut Expr, src: &str) -> Result<(), CompileError> {
     for child in children_mut(e) {
         fold(child, src)?;
+    }
+    match &e.kind {
+        ExprKind::Function(name, _) if !super::names::FUNCTIONS.contains(&name.as_str()) => {
+            return Err(CompileError::at(
+                src,
+                e.pos,
+                format!("unrecognised function '{name}'"),
+            ));
+        }
+        ExprKind::Method(_, name, _) if !super::names::METHODS.contains(&name.as_str()) => {
+            return Err(CompileError::at(
+                src,
+                e.pos,
+                format!("unrecognised method '{name}'"),
+            ));
+        }
+        _ => {}
     }
     if let ExprKind::Binary(op, l, r) = &e.kind {
         if matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce) {

@@ -84,7 +84,7 @@ pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, Str
         "errored" => Ok(Value::Bool(false)),
         "batch_index" => Ok(Value::Int(0)),
         "batch_size" => Ok(Value::Int(1)),
-        _ => Err(format!("unrecognised function '{name}'")),
+        _ => Err(format!("function '{name}' is not implemented yet")),
     }
 }
 

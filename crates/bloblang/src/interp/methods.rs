@@ -254,7 +254,7 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
             }
         }
         "abs" | "floor" | "ceil" | "round" => rounding(name, &t),
-        _ => Err(format!("unrecognised method '{name}'")),
+        _ => Err(format!("method '{name}' is not implemented yet")),
     }
 }
 

@@ -53,7 +53,7 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
             Some(q) => eval_with(q, &t, env, sc),
             None => Err("missing parameter: query".into()),
         },
-        _ => Err(format!("unrecognised method '{name}'")),
+        _ => Err(format!("method '{name}' is not implemented yet")),
     }
 }
 

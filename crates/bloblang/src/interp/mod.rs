@@ -10,6 +10,7 @@ mod methods_coll;
 mod methods_fmt;
 mod methods_re;
 mod methods_str;
+mod names;
 mod ops;
 #[cfg(test)]
 mod tests;

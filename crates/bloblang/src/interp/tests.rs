@@ -170,3 +170,21 @@ fn ten_thousand_deep_input_passes_through() {
     let doc = "[".repeat(depth) + &"]".repeat(depth);
     assert_eq!(run("root = this", &doc).unwrap(), doc);
 }
+
+#[test]
+fn unknown_names_fail_compilation_but_known_unimplemented_ones_fail_at_run_time() {
+    assert_eq!(
+        run("root = not_a_function()", "{}").unwrap_err(),
+        "line 1 char 8: unrecognised function 'not_a_function'"
+    );
+    assert!(
+        run("root = this.a.not_a_thing()", "{}")
+            .unwrap_err()
+            .contains("unrecognised method 'not_a_thing'")
+    );
+    assert!(
+        run("root = this.a.ts_unix()", "{}")
+            .unwrap_err()
+            .contains("not implemented yet")
+    );
+}
