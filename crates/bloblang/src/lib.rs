@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod error;
 pub mod lexer;
 pub mod parser;
+pub mod time;
 
 pub use error::CompileError;
 pub use parser::parse;

@@ -80,12 +80,54 @@ pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, Str
             let n = stringify(&req(args, 0, "name", env, sc)?);
             Ok(std::env::var(n).map_or(Value::Null, Value::String))
         }
+        "uuid_v4" => Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+        "now" => {
+            let (s, n) = crate::time::now_unix();
+            Ok(Value::String(crate::time::rfc3339_nano_utc(s, n)))
+        }
+        "timestamp_unix" => Ok(Value::Int(crate::time::now_unix().0)),
+        "timestamp_unix_milli" | "timestamp_unix_micro" | "timestamp_unix_nano" => {
+            let (s, n) = crate::time::now_unix();
+            let (per_sec, div) = match name {
+                "timestamp_unix_milli" => (1_000, 1_000_000),
+                "timestamp_unix_micro" => (1_000_000, 1_000),
+                _ => (1_000_000_000, 1),
+            };
+            Ok(Value::Int(
+                s.saturating_mul(per_sec).saturating_add(i64::from(n / div)),
+            ))
+        }
+        "random_int" => random_int(args, env, sc),
+        "hostname" => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| Value::String(h.trim().to_string()))
+            .or_else(|_| std::env::var("HOSTNAME").map(Value::String))
+            .map_err(|_| "unable to determine hostname".to_string()),
         "error" => Ok(Value::Null),
         "errored" => Ok(Value::Bool(false)),
         "batch_index" => Ok(Value::Int(0)),
         "batch_size" => Ok(Value::Int(1)),
         _ => Err(format!("function '{name}' is not implemented yet")),
     }
+}
+
+/// `random_int(seed?, min = 0, max = MaxInt64)`: uniform in `[min, max]`.
+/// The seed is accepted for compatibility; values come from the OS generator.
+fn random_int(args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let int = |pos: usize, name: &str, default: i64| -> Result<i64, String> {
+        match opt(args, pos, name, env, sc)? {
+            Some(v) => Ok(ops::number(&v)?.as_i64()),
+            None => Ok(default),
+        }
+    };
+    let (min, max) = (int(1, "min", 0)?, int(2, "max", i64::MAX)?);
+    if min > max {
+        return Err(format!(
+            "min ({min}) must be less than or equal to max ({max})"
+        ));
+    }
+    let span = (i128::from(max) - i128::from(min) + 1) as u128;
+    let r = uuid::Uuid::new_v4().as_u128() % span;
+    Ok(Value::Int((i128::from(min) + r as i128) as i64))
 }
 
 /// `range(start, stop, step = 1)`: stop is exclusive.
