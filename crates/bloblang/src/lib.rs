@@ -19,4 +19,4 @@ pub use error::CompileError;
 pub use parser::parse;
 pub mod interp;
 
-pub use interp::{ExecError, Mapping, Message, Output};
+pub use interp::{ExecError, Interpolation, Mapping, Message, Output};

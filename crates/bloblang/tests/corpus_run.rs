@@ -141,3 +141,38 @@ fn corpus_pass_rate_per_tier() {
     let rate = ok as f64 * 100.0 / total as f64;
     assert!(rate >= 97.0, "p0 pass rate fell to {rate:.1}%");
 }
+
+#[test]
+fn interpolation_corpus() {
+    let Some(path) = corpus_file() else {
+        return;
+    };
+    let Ok(all) = std::fs::read_to_string(path.with_file_name("bloblang-interp-corpus.jsonl"))
+    else {
+        return;
+    };
+    let (mut ok, mut total) = (0, 0);
+    for line in all.lines().filter(|l| !l.trim().is_empty()) {
+        let case = json::parse(line.as_bytes()).expect("corpus line is JSON");
+        if get(&case, "batch").is_some() {
+            continue; // batch-relative functions (`from`) come with batches
+        }
+        total += 1;
+        let template = text(&case, "template").unwrap_or("");
+        let msg = Message {
+            content: text(&case, "input").unwrap_or("").as_bytes().to_vec(),
+            ..Message::default()
+        };
+        let got = bloblang::Interpolation::compile(template)
+            .map_err(|e| e.to_string())
+            .and_then(|i| i.render(&msg).map_err(|e| e.to_string()));
+        let want_error = matches!(get(&case, "error"), Some(Value::Bool(true)));
+        match (got, want_error) {
+            (Err(_), true) => ok += 1,
+            (Ok(s), false) if Some(s.as_str()) == text(&case, "output") => ok += 1,
+            (g, _) => eprintln!("interp miss: {template:?} -> {g:?}"),
+        }
+    }
+    eprintln!("interpolation: {ok}/{total}");
+    assert_eq!(ok, total, "interpolation cases failed");
+}

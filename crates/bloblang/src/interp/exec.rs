@@ -154,25 +154,16 @@ impl Mapping {
     /// Runs the mapping on a message, as Bento's `mapping` processor does:
     /// `root` starts as Nothing and `this` is the content parsed as JSON.
     pub fn run_message(&self, msg: &Message) -> Result<Output, ExecError> {
-        let this = json::parse(&msg.content);
+        let (this, err) = parse_this(msg);
         let mut st = State {
             root: Value::Nothing,
             vars: HashMap::new(),
             meta: msg.metadata.clone(),
         };
-        let (this_ref, err) = match &this {
-            Ok(v) => (v, None),
-            Err(e) => (
-                &Value::Null,
-                Some(format!(
-                    "unable to reference message as structured (with 'this'): parse as json: {e}"
-                )),
-            ),
-        };
         let ctx = Ctx {
             msg,
             maps: &self.maps,
-            this: this_ref,
+            this: &this,
             this_err: err.as_deref(),
             depth: 0,
             stack_base: stack_marker(),
@@ -183,6 +174,37 @@ impl Mapping {
             metadata: st.meta,
         })
     }
+}
+
+/// The message parsed for `this`, or (with null) the error reading `this` gives.
+fn parse_this(msg: &Message) -> (Value, Option<String>) {
+    match json::parse(&msg.content) {
+        Ok(v) => (v, None),
+        Err(e) => (
+            Value::Null,
+            Some(format!(
+                "unable to reference message as structured (with 'this'): parse as json: {e}"
+            )),
+        ),
+    }
+}
+
+/// Evaluates a lone query against a message, with no root, variables or maps:
+/// what an interpolation does.
+pub fn eval_on_message(e: &crate::ast::Expr, msg: &Message) -> Result<Value, String> {
+    let (this, err) = parse_this(msg);
+    let (vars, maps) = (HashMap::new(), HashMap::new());
+    let env = Env {
+        root: &Value::Nothing,
+        vars: &vars,
+        meta: &msg.metadata,
+        msg,
+        maps: &maps,
+        depth: 0,
+        this_err: err.as_deref(),
+        stack_base: stack_marker(),
+    };
+    eval(e, &env, &Scope::root(&this))
 }
 
 /// Runs a `map` body on `this` and returns its root (for `.apply()`).

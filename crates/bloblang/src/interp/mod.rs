@@ -5,6 +5,7 @@ mod eval;
 mod exec;
 mod fold;
 mod functions;
+mod interpolate;
 mod methods;
 mod methods_coll;
 mod methods_fmt;
@@ -16,3 +17,4 @@ mod ops;
 mod tests;
 
 pub use exec::{ExecError, MAX_APPLY_DEPTH, Mapping, Message, Output, STACK_BUDGET};
+pub use interpolate::Interpolation;

@@ -6,7 +6,7 @@ mod stmt;
 #[cfg(test)]
 mod tests;
 
-use crate::ast::Program;
+use crate::ast::{Expr, Program};
 use crate::error::CompileError;
 use crate::lexer::{Cursor, PResult};
 
@@ -29,11 +29,30 @@ const PARSE_STACK: usize = 64 << 20;
 /// Parses a whole mapping. Runs on its own thread with a large stack so nesting
 /// up to [`MAX_NESTING`] is safe whatever thread calls it.
 pub fn parse(src: &str) -> Result<Program, CompileError> {
+    on_parse_thread(src, || Parser::new(src).mapping().map_err(|e| *e))
+}
+
+/// Parses one query starting at byte `pos` of `src` and returns it with the
+/// offset just after it: how `${! … }` interpolations find their end.
+pub fn parse_query_at(src: &str, pos: usize) -> Result<(Expr, usize), CompileError> {
+    on_parse_thread(src, || {
+        let mut p = Parser::new(src);
+        p.c.pos = pos.min(src.len());
+        let q = p.query().map_err(|e| *e)?;
+        Ok((q, p.c.pos))
+    })
+}
+
+/// Runs `f` on a thread with [`PARSE_STACK`] of stack.
+fn on_parse_thread<T: Send>(
+    src: &str,
+    f: impl FnOnce() -> Result<T, CompileError> + Send,
+) -> Result<T, CompileError> {
     std::thread::scope(|s| {
         let worker = std::thread::Builder::new()
             .name("bloblang-parse".into())
             .stack_size(PARSE_STACK)
-            .spawn_scoped(s, || parse_here(src));
+            .spawn_scoped(s, f);
         match worker {
             Ok(handle) => handle.join().unwrap_or_else(|_| {
                 Err(CompileError::at(
@@ -42,19 +61,25 @@ pub fn parse(src: &str) -> Result<Program, CompileError> {
                     "internal error: the parser panicked",
                 ))
             }),
-            // No thread available: parse here, still bounded by MAX_NESTING.
-            Err(_) => parse_here(src),
+            // The closure went with the failed spawn; this only happens when the
+            // process cannot start threads at all.
+            Err(e) => Err(CompileError::at(
+                src,
+                0,
+                format!("cannot start the parser: {e}"),
+            )),
         }
     })
 }
 
-fn parse_here(src: &str) -> Result<Program, CompileError> {
-    let mut p = Parser {
-        c: Cursor::new(src),
-        depth: 0,
-        contexts: Vec::new(),
-    };
-    p.mapping().map_err(|e| *e)
+impl<'a> Parser<'a> {
+    fn new(src: &'a str) -> Self {
+        Parser {
+            c: Cursor::new(src),
+            depth: 0,
+            contexts: Vec::new(),
+        }
+    }
 }
 
 impl Parser<'_> {
