@@ -3,6 +3,7 @@
 //! to be raised, not the final target (98% p0 / 90% p1).
 //! Skipped when the corpus is not present.
 
+use bloblang::interp::MemoryImporter;
 use bloblang::{Mapping, Message, Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -59,7 +60,17 @@ fn outcome(case: &Value) -> (bool, String) {
         return (false, "no mapping".into());
     };
     let want_error = matches!(get(case, "error"), Some(Value::Bool(true)));
-    let m = match Mapping::compile(mapping) {
+    let files: std::collections::HashMap<String, String> = match get(case, "files") {
+        Some(Value::Object(f)) => f
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k.clone(), s.clone())),
+                _ => None,
+            })
+            .collect(),
+        _ => Default::default(),
+    };
+    let m = match Mapping::compile_with(mapping, &MemoryImporter::new(files)) {
         Ok(m) => m,
         Err(e) => return (want_error, format!("compile: {e}")),
     };
@@ -104,9 +115,9 @@ fn corpus_pass_rate_per_tier() {
     let mut failing: Vec<String> = Vec::new();
     for line in text_all.lines().filter(|l| !l.trim().is_empty()) {
         let case = json::parse(line.as_bytes()).expect("corpus line is JSON");
-        // Stateful, batch, multi-file and environment cases need harness features
+        // Stateful, batch and environment cases need harness features
         // that come later (setting process env vars in a threaded test is unsound).
-        if ["stateful", "batch", "files", "env"]
+        if ["stateful", "batch", "env"]
             .iter()
             .any(|k| get(&case, k).is_some())
         {

@@ -1,6 +1,7 @@
 //! Compiled mappings and statement execution.
 
 use super::eval::{Scope, eval};
+use super::import::{FsImporter, Importer, MAX_IMPORT_DEPTH};
 use super::{assign, fold};
 use crate::ast::{MapDef, Program, Stmt};
 use crate::error::CompileError;
@@ -120,22 +121,18 @@ struct State {
 impl Mapping {
     /// Parses and checks a mapping. Constant sub-expressions are evaluated here,
     /// so `5 / 0` is a compile error, as in Bento.
+    /// Imports are read from the file system relative to the current directory.
     pub fn compile(src: &str) -> Result<Mapping, CompileError> {
+        Self::compile_with(src, &FsImporter::new("."))
+    }
+
+    /// Like [`Mapping::compile`], with imports read through `importer`.
+    pub fn compile_with(src: &str, importer: &dyn Importer) -> Result<Mapping, CompileError> {
         let prog: Program = crate::parser::parse(src)?;
         let mut statements = prog.statements;
         fold::fold_statements(&mut statements, src)?;
         let mut maps = HashMap::new();
-        for mut m in prog.maps {
-            fold::fold_statements(&mut m.body, src)?;
-            maps.insert(m.name.clone(), m);
-        }
-        if let Some(path) = prog.imports.first() {
-            return Err(CompileError::at(
-                src,
-                0,
-                format!("{path}: imports are not supported yet"),
-            ));
-        }
+        collect_maps(src, prog.maps, prog.imports, importer, &mut maps, 0)?;
         Ok(Mapping { statements, maps })
     }
 
@@ -174,6 +171,47 @@ impl Mapping {
             metadata: st.meta,
         })
     }
+}
+
+/// Adds a file's maps, then the maps of the files it imports, to `maps`.
+/// Imported files contribute only their maps; a name defined twice is an error.
+fn collect_maps(
+    src: &str,
+    defs: Vec<MapDef>,
+    imports: Vec<String>,
+    importer: &dyn Importer,
+    maps: &mut HashMap<String, MapDef>,
+    depth: usize,
+) -> Result<(), CompileError> {
+    for mut m in defs {
+        fold::fold_statements(&mut m.body, src)?;
+        if maps.contains_key(&m.name) {
+            return Err(CompileError::at(
+                src,
+                0,
+                format!("map name collision: {}", m.name),
+            ));
+        }
+        maps.insert(m.name.clone(), m);
+    }
+    for path in imports {
+        let at = src.find(&format!("import \"{path}\"")).unwrap_or(0);
+        if depth >= MAX_IMPORT_DEPTH {
+            return Err(CompileError::at(
+                src,
+                at,
+                format!("{path}: imports nest deeper than {MAX_IMPORT_DEPTH}"),
+            ));
+        }
+        let text = importer
+            .import(&path)
+            .map_err(|e| CompileError::at(src, at, e))?;
+        let prog = crate::parser::parse(&text).map_err(|e| {
+            CompileError::at(src, at, format!("failed to parse import {path}: {e}"))
+        })?;
+        collect_maps(&text, prog.maps, prog.imports, importer, maps, depth + 1)?;
+    }
+    Ok(())
 }
 
 /// The message parsed for `this`, or (with null) the error reading `this` gives.

@@ -5,6 +5,7 @@ mod eval;
 mod exec;
 mod fold;
 mod functions;
+mod import;
 mod interpolate;
 mod methods;
 mod methods_coll;
@@ -17,4 +18,5 @@ mod ops;
 mod tests;
 
 pub use exec::{ExecError, MAX_APPLY_DEPTH, Mapping, Message, Output, STACK_BUDGET};
+pub use import::{FsImporter, Importer, MAX_IMPORT_DEPTH, MemoryImporter};
 pub use interpolate::Interpolation;

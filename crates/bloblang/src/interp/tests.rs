@@ -188,3 +188,57 @@ fn unknown_names_fail_compilation_but_known_unimplemented_ones_fail_at_run_time(
             .contains("not implemented yet")
     );
 }
+
+#[test]
+fn imports_from_memory_and_disk() {
+    let files = [
+        (
+            "helpers.blobl".to_string(),
+            "map double {\n  root = this * 2\n}\nimport \"more.blobl\"\n".to_string(),
+        ),
+        (
+            "more.blobl".to_string(),
+            "map inc {\n  root = this + 1\n}\n".to_string(),
+        ),
+        (
+            "loop.blobl".to_string(),
+            "import \"loop.blobl\"\n".to_string(),
+        ),
+        (
+            "dup.blobl".to_string(),
+            "map double {\n  root = 0\n}\n".to_string(),
+        ),
+    ];
+    let imp = MemoryImporter::new(files.into_iter().collect());
+    let m = Mapping::compile_with(
+        "import \"./helpers.blobl\"\nroot = 20.apply(\"double\").apply(\"inc\")",
+        &imp,
+    )
+    .unwrap();
+    assert_eq!(m.run(&Value::Null).unwrap().root, Value::Int(41));
+    let e = Mapping::compile_with("import \"loop.blobl\"\nroot = 1", &imp).unwrap_err();
+    assert!(e.message.contains("nest deeper"), "{e}");
+    let e = Mapping::compile_with("import \"nope.blobl\"\nroot = 1", &imp).unwrap_err();
+    assert!(e.message.contains("no such file"), "{e}");
+    let e = Mapping::compile_with(
+        "import \"dup.blobl\"\nmap double {\n  root = 1\n}\nroot = 1",
+        &imp,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("map name collision: double"), "{e}");
+
+    let dir = std::env::temp_dir().join(format!("bloblang-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("h.blobl"),
+        "map hi {\n  root = \"hi \" + this\n}\n",
+    )
+    .unwrap();
+    let m = Mapping::compile_with(
+        "import \"h.blobl\"\nroot = \"bob\".apply(\"hi\")",
+        &FsImporter::new(&dir),
+    )
+    .unwrap();
+    assert_eq!(m.run(&Value::Null).unwrap().root, Value::from("hi bob"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
