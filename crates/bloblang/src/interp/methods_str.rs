@@ -84,6 +84,18 @@ pub fn call(
             Ok(v)
         }),
         "format_json" => format_json(t, args, env, sc),
+        "hash" => raw(t).and_then(|data| {
+            let alg = s_arg(0, "algorithm")?;
+            let key = opt(args, 1, "key", env, sc)?
+                .map(|k| raw(&k))
+                .transpose()?
+                .unwrap_or_default();
+            let poly = opt(args, 2, "polynomial", env, sc)?
+                .map(|p| text(&p))
+                .transpose()?
+                .unwrap_or_default();
+            super::methods_hash::hash(&data, &alg, &key, &poly).map(Value::Bytes)
+        }),
         "encode" => s_arg(0, "scheme").and_then(|scheme| encode(&raw(t)?, &scheme)),
         "decode" => s_arg(0, "scheme").and_then(|scheme| decode(&text(t)?, &scheme)),
         "bool" => to_bool(t, opt(args, 0, "default", env, sc)),

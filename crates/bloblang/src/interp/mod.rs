@@ -10,6 +10,7 @@ mod interpolate;
 mod methods;
 mod methods_coll;
 mod methods_fmt;
+mod methods_hash;
 mod methods_re;
 mod methods_str;
 mod names;
