@@ -110,6 +110,9 @@ pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, Str
     }
 }
 
+/// The most elements `range()` builds: a bound on memory a mapping can demand.
+pub const MAX_RANGE: i128 = 1_000_000;
+
 /// `random_int(seed?, min = 0, max = MaxInt64)`: uniform in `[min, max]`.
 /// The seed is accepted for compatibility; values come from the OS generator.
 fn random_int(args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
@@ -159,7 +162,7 @@ fn range(args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
             "with step {step} arg start ({start}) cannot reach stop ({stop})"
         ));
     }
-    if count > 10_000_000 {
+    if count > MAX_RANGE {
         return Err("range is too large".into());
     }
     let out: Vec<Value> = (0..count)
