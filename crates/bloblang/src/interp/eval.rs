@@ -60,23 +60,17 @@ impl<'a> Scope<'a> {
 pub fn eval(e: &Expr, env: &Env, sc: &Scope) -> Result<Value, String> {
     match &e.kind {
         ExprKind::Literal(v) => Ok(v.clone()),
-        ExprKind::This => match env.this_err {
-            Some(err) if sc.parent.is_none() => Err(err.to_string()),
-            _ => Ok(sc.this.clone()),
-        },
-        ExprKind::Root => Ok(env.root.clone()),
-        ExprKind::Context(n) => sc
-            .lookup(n)
-            .cloned()
-            .ok_or_else(|| format!("context `{n}` is not in scope")),
-        ExprKind::Var(n) => env
-            .vars
-            .get(n)
-            .cloned()
-            .ok_or_else(|| format!("variable '{n}' undefined")),
+        ExprKind::This | ExprKind::Root | ExprKind::Context(_) | ExprKind::Var(_) => {
+            reference(e, env, sc).cloned()
+        }
         ExprKind::Meta(None) => Ok(Value::Object(env.meta.clone())),
         ExprKind::Meta(Some(k)) => Ok(env.meta.get(k).cloned().unwrap_or(Value::Null)),
-        ExprKind::Field(target, name) => Ok(field(&eval(target, env, sc)?, name)),
+        // A path over a reference clones only the value it ends at, not the
+        // whole document it starts from.
+        ExprKind::Field(target, name) => match reference(target, env, sc) {
+            Ok(base) => Ok(field_ref(base, name).clone()),
+            Err(_) => Ok(field(&eval(target, env, sc)?, name)),
+        },
         ExprKind::Array(items) => array(items, env, sc),
         ExprKind::Object(entries) => object(entries, env, sc),
         ExprKind::MapExpr(target, body) => {
@@ -123,6 +117,44 @@ pub fn eval(e: &Expr, env: &Env, sc: &Scope) -> Result<Value, String> {
             let low = bound(low)?.unwrap_or(0);
             super::methods_coll::slice_value(t, low, bound(high)?)
         }
+    }
+}
+
+/// A value every missing path resolves to.
+static NULL: Value = Value::Null;
+
+/// Resolves `this`, `root`, contexts, variables and field paths over them by
+/// reference. `Err` for anything else (to be evaluated) or a failing read.
+fn reference<'v>(e: &Expr, env: &Env<'v>, sc: &Scope<'v>) -> Result<&'v Value, String> {
+    match &e.kind {
+        ExprKind::This => match env.this_err {
+            Some(err) if sc.parent.is_none() => Err(err.to_string()),
+            _ => Ok(sc.this),
+        },
+        ExprKind::Root => Ok(env.root),
+        ExprKind::Context(n) => sc
+            .lookup(n)
+            .ok_or_else(|| format!("context `{n}` is not in scope")),
+        ExprKind::Var(n) => env
+            .vars
+            .get(n)
+            .ok_or_else(|| format!("variable '{n}' undefined")),
+        ExprKind::Field(target, name) => Ok(field_ref(reference(target, env, sc)?, name)),
+        _ => Err(String::new()),
+    }
+}
+
+/// [`field`] by reference.
+fn field_ref<'v>(v: &'v Value, name: &str) -> &'v Value {
+    match v {
+        Value::Object(m) => m.get(name).unwrap_or(&NULL),
+        Value::Array(items) if name != "*" => name
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| items.get(i))
+            .unwrap_or(&NULL),
+        Value::Array(_) => v,
+        _ => &NULL,
     }
 }
 
