@@ -54,6 +54,36 @@ fn passes(case: &Value) -> bool {
     ok
 }
 
+/// The case's batch (or just its input as a batch of one) and the message index.
+fn batch_of(case: &Value) -> (Vec<Message>, usize) {
+    let mut meta = bloblang::Object::new();
+    if let Some(Value::Object(m)) = get(case, "input_metadata") {
+        meta = m.clone();
+    }
+    let single = || Message {
+        content: text(case, "input").unwrap_or("").as_bytes().to_vec(),
+        metadata: meta.clone(),
+    };
+    let Some(Value::Array(items)) = get(case, "batch") else {
+        return (vec![single()], 0);
+    };
+    let batch = items
+        .iter()
+        .map(|m| Message {
+            content: text(m, "content").unwrap_or("").as_bytes().to_vec(),
+            metadata: match get(m, "metadata") {
+                Some(Value::Object(md)) => md.clone(),
+                _ => bloblang::Object::new(),
+            },
+        })
+        .collect();
+    let index = match get(case, "index") {
+        Some(Value::Int(i)) => usize::try_from(*i).unwrap_or(0),
+        _ => 0,
+    };
+    (batch, index)
+}
+
 /// Runs one case: whether it passed and what it produced.
 fn outcome(case: &Value) -> (bool, String) {
     let Some(mapping) = text(case, "mapping") else {
@@ -74,14 +104,9 @@ fn outcome(case: &Value) -> (bool, String) {
         Ok(m) => m,
         Err(e) => return (want_error, format!("compile: {e}")),
     };
-    let mut msg = Message {
-        content: text(case, "input").unwrap_or("").as_bytes().to_vec(),
-        ..Message::default()
-    };
-    if let Some(Value::Object(meta)) = get(case, "input_metadata") {
-        msg.metadata = meta.clone();
-    }
-    let out = match m.run_message(&msg) {
+    let (batch, index) = batch_of(case);
+    let msg = batch[index].clone();
+    let out = match m.run_in_batch(&batch, index) {
         Ok(o) => o,
         Err(e) => return (want_error, format!("run: {e}")),
     };
@@ -115,12 +140,9 @@ fn corpus_pass_rate_per_tier() {
     let mut failing: Vec<String> = Vec::new();
     for line in text_all.lines().filter(|l| !l.trim().is_empty()) {
         let case = json::parse(line.as_bytes()).expect("corpus line is JSON");
-        // Stateful, batch and environment cases need harness features
+        // Stateful and environment cases need harness features
         // that come later (setting process env vars in a threaded test is unsound).
-        if ["stateful", "batch", "env"]
-            .iter()
-            .any(|k| get(&case, k).is_some())
-        {
+        if ["stateful", "env"].iter().any(|k| get(&case, k).is_some()) {
             continue;
         }
         let tier = text(&case, "tier").unwrap_or("?").to_string();
@@ -165,18 +187,12 @@ fn interpolation_corpus() {
     let (mut ok, mut total) = (0, 0);
     for line in all.lines().filter(|l| !l.trim().is_empty()) {
         let case = json::parse(line.as_bytes()).expect("corpus line is JSON");
-        if get(&case, "batch").is_some() {
-            continue; // batch-relative functions (`from`) come with batches
-        }
         total += 1;
         let template = text(&case, "template").unwrap_or("");
-        let msg = Message {
-            content: text(&case, "input").unwrap_or("").as_bytes().to_vec(),
-            ..Message::default()
-        };
+        let (batch, index) = batch_of(&case);
         let got = bloblang::Interpolation::compile(template)
             .map_err(|e| e.to_string())
-            .and_then(|i| i.render(&msg).map_err(|e| e.to_string()));
+            .and_then(|i| i.render_in_batch(&batch, index).map_err(|e| e.to_string()));
         let want_error = matches!(get(&case, "error"), Some(Value::Bool(true)));
         match (got, want_error) {
             (Err(_), true) => ok += 1,

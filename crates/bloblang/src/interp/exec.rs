@@ -101,6 +101,10 @@ pub struct Env<'a> {
     pub meta: &'a Object,
     /// The input message.
     pub msg: &'a Message,
+    /// The batch it belongs to (just itself outside batch processing).
+    pub batch: &'a [Message],
+    /// Its index in `batch`.
+    pub index: usize,
     /// Named maps for `.apply()`.
     pub maps: &'a HashMap<String, MapDef>,
     /// Current `.apply()` depth.
@@ -151,6 +155,19 @@ impl Mapping {
     /// Runs the mapping on a message, as Bento's `mapping` processor does:
     /// `root` starts as Nothing and `this` is the content parsed as JSON.
     pub fn run_message(&self, msg: &Message) -> Result<Output, ExecError> {
+        self.run_in_batch(std::slice::from_ref(msg), 0)
+    }
+
+    /// Runs the mapping on message `index` of `batch`, so `batch_index()`,
+    /// `batch_size()` and `.from(i)` see the batch. An index past the end is an error.
+    pub fn run_in_batch(&self, batch: &[Message], index: usize) -> Result<Output, ExecError> {
+        let msg = batch.get(index).ok_or_else(|| ExecError {
+            message: format!(
+                "message index {index} is outside a batch of {}",
+                batch.len()
+            ),
+            line: None,
+        })?;
         let (this, err) = parse_this(msg);
         let mut st = State {
             root: Value::Nothing,
@@ -159,6 +176,8 @@ impl Mapping {
         };
         let ctx = Ctx {
             msg,
+            batch,
+            index,
             maps: &self.maps,
             this: &this,
             this_err: err.as_deref(),
@@ -229,7 +248,17 @@ fn parse_this(msg: &Message) -> (Value, Option<String>) {
 
 /// Evaluates a lone query against a message, with no root, variables or maps:
 /// what an interpolation does.
-pub fn eval_on_message(e: &crate::ast::Expr, msg: &Message) -> Result<Value, String> {
+pub fn eval_on_message(
+    e: &crate::ast::Expr,
+    batch: &[Message],
+    index: usize,
+) -> Result<Value, String> {
+    let msg = batch.get(index).ok_or_else(|| {
+        format!(
+            "message index {index} is outside a batch of {}",
+            batch.len()
+        )
+    })?;
     let (this, err) = parse_this(msg);
     let (vars, maps) = (HashMap::new(), HashMap::new());
     let env = Env {
@@ -237,6 +266,8 @@ pub fn eval_on_message(e: &crate::ast::Expr, msg: &Message) -> Result<Value, Str
         vars: &vars,
         meta: &msg.metadata,
         msg,
+        batch,
+        index,
         maps: &maps,
         depth: 0,
         this_err: err.as_deref(),
@@ -260,6 +291,8 @@ pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String>
     };
     let ctx = Ctx {
         msg: env.msg,
+        batch: env.batch,
+        index: env.index,
         maps: env.maps,
         this,
         this_err: None,
@@ -273,6 +306,8 @@ pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String>
 /// What stays fixed while a block of statements runs.
 struct Ctx<'a> {
     msg: &'a Message,
+    batch: &'a [Message],
+    index: usize,
     maps: &'a HashMap<String, MapDef>,
     this: &'a Value,
     this_err: Option<&'a str>,
@@ -288,6 +323,8 @@ fn run_block(stmts: &[Stmt], st: &mut State, ctx: &Ctx) -> Result<(), ExecError>
                 vars: &st.vars,
                 meta: &st.meta,
                 msg: ctx.msg,
+                batch: ctx.batch,
+                index: ctx.index,
                 maps: ctx.maps,
                 depth: ctx.depth,
                 stack_base: ctx.stack_base,

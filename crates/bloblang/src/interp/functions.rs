@@ -104,8 +104,8 @@ pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, Str
             .map_err(|_| "unable to determine hostname".to_string()),
         "error" => Ok(Value::Null),
         "errored" => Ok(Value::Bool(false)),
-        "batch_index" => Ok(Value::Int(0)),
-        "batch_size" => Ok(Value::Int(1)),
+        "batch_index" => Ok(Value::Int(env.index as i64)),
+        "batch_size" => Ok(Value::Int(env.batch.len() as i64)),
         _ => Err(format!("function '{name}' is not implemented yet")),
     }
 }

@@ -81,12 +81,17 @@ impl Interpolation {
     /// Renders the template for one message; query results go through Bento's
     /// string conversion.
     pub fn render(&self, msg: &Message) -> Result<String, ExecError> {
+        self.render_in_batch(std::slice::from_ref(msg), 0)
+    }
+
+    /// Renders for message `index` of `batch` (for `batch_index()` and `.from(i)`).
+    pub fn render_in_batch(&self, batch: &[Message], index: usize) -> Result<String, ExecError> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Query(q) => {
-                    let v = eval_on_message(q, msg).map_err(|message| ExecError {
+                    let v = eval_on_message(q, batch, index).map_err(|message| ExecError {
                         message,
                         line: None,
                     })?;

@@ -1,7 +1,7 @@
 //! Built-in methods (`target.name(args)`), a first subset of §1.7 P0.
 
 use super::eval::{Scope, eval, eval_with, field, stringify};
-use super::exec::{Env, apply_map};
+use super::exec::{Env, Message, apply_map};
 use super::functions::{arg, opt, req};
 use super::ops;
 use crate::ast::{Args, Expr};
@@ -26,6 +26,31 @@ pub fn call(
                 None => Err("missing parameter: fallback".into()),
             },
         },
+        "from" => {
+            let i = super::ops::number(&req(args, 0, "index", env, sc)?)?.as_i64();
+            let len = env.batch.len() as i64;
+            let at = if i < 0 { len + i } else { i };
+            // Outside the batch the perspective is an empty message, as in Bento.
+            let empty = Message::default();
+            let msg = usize::try_from(at)
+                .ok()
+                .and_then(|a| env.batch.get(a))
+                .unwrap_or(&empty);
+            // Only message-reading functions change perspective; `this` stays.
+            let other = Env {
+                msg,
+                index: usize::try_from(at).unwrap_or(0),
+                ..*env
+            };
+            eval(target, &other, sc)
+        }
+        "from_all" => {
+            let mut out = Vec::with_capacity(env.batch.len());
+            for (index, msg) in env.batch.iter().enumerate() {
+                out.push(eval(target, &Env { msg, index, ..*env }, sc)?);
+            }
+            Ok(Value::Array(out))
+        }
         "or" => match eval(target, env, sc) {
             Ok(v) if !v.is_null_like() => Ok(v),
             _ => req(args, 0, "fallback", env, sc),
