@@ -248,6 +248,17 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
             Ok(Value::Array(parts))
         }
         "join" => join(t, opt(args, 0, "delimiter", env, sc)?),
+        "sum" => sum(t),
+        "index" => index(&t, ops::number(&req(args, 0, "index", env, sc)?)?.as_i64()),
+        "abs" | "floor" | "ceil" | "round" => rounding(name, &t),
+        _ => structural(t, name, args, env, sc),
+    }
+}
+
+/// Object and array access methods, and `apply`.
+fn structural(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let str_arg = |pos: usize, n: &str| req(args, pos, n, env, sc).and_then(|v| string_of(&v));
+    match name {
         "keys" => match &t {
             Value::Object(m) => Ok(Value::Array(
                 m.keys().map(|k| Value::from(k.as_str())).collect(),
@@ -258,8 +269,6 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
             Ok(m) => Ok(Value::Array(m.into_values().collect())),
             Err(v) => Err(expected("object", &v)),
         },
-        "sum" => sum(t),
-        "index" => index(&t, ops::number(&req(args, 0, "index", env, sc)?)?.as_i64()),
         "append" => match t.into_array() {
             Ok(mut a) => {
                 for i in 0..args_len(args) {
@@ -278,7 +287,6 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
                 None => Err(format!("map {n} was not found")),
             }
         }
-        "abs" | "floor" | "ceil" | "round" => rounding(name, &t),
         _ => Err(format!("method '{name}' is not implemented yet")),
     }
 }

@@ -58,17 +58,7 @@ pub fn call(
                 x.strip_suffix(p.as_str()).unwrap_or(&x).to_string(),
             ))
         }),
-        "format" => s().and_then(|x| {
-            let list = match args {
-                Args::Positional(v) => v,
-                Args::Named(_) => return Err("format takes positional arguments".into()),
-            };
-            let vals = list
-                .iter()
-                .map(|e| super::eval::eval(e, env, sc))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Value::String(super::methods_fmt::sprintf(&x, &vals)))
-        }),
+        "format" => s().and_then(|x| format(&x, args, env, sc)),
         "index_of" => s().and_then(|x| {
             let needle = s_arg(0, "value")?;
             Ok(Value::Int(x.find(&needle).map_or(-1, |i| i as i64)))
@@ -84,18 +74,7 @@ pub fn call(
             Ok(v)
         }),
         "format_json" => format_json(t, args, env, sc),
-        "hash" => raw(t).and_then(|data| {
-            let alg = s_arg(0, "algorithm")?;
-            let key = opt(args, 1, "key", env, sc)?
-                .map(|k| raw(&k))
-                .transpose()?
-                .unwrap_or_default();
-            let poly = opt(args, 2, "polynomial", env, sc)?
-                .map(|p| text(&p))
-                .transpose()?
-                .unwrap_or_default();
-            super::methods_hash::hash(&data, &alg, &key, &poly).map(Value::Bytes)
-        }),
+        "hash" => hash(t, args, env, sc),
         "encode" => s_arg(0, "scheme").and_then(|scheme| encode(&raw(t)?, &scheme)),
         "decode" => s_arg(0, "scheme").and_then(|scheme| decode(&text(t)?, &scheme)),
         "bool" => to_bool(t, opt(args, 0, "default", env, sc)),
@@ -127,6 +106,34 @@ fn numbers_to_float(v: &mut Value) {
             }
         }
     }
+}
+
+/// `format(args…)`: Go `fmt.Sprintf` over the evaluated arguments.
+fn format(template: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let list = match args {
+        Args::Positional(v) => v,
+        Args::Named(_) => return Err("format takes positional arguments".into()),
+    };
+    let vals = list
+        .iter()
+        .map(|e| super::eval::eval(e, env, sc))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Value::String(super::methods_fmt::sprintf(template, &vals)))
+}
+
+/// `hash(algorithm, key?, polynomial?)` over the target's bytes.
+fn hash(t: &Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let data = raw(t)?;
+    let alg = text(&req(args, 0, "algorithm", env, sc)?)?;
+    let key = opt(args, 1, "key", env, sc)?
+        .map(|k| raw(&k))
+        .transpose()?
+        .unwrap_or_default();
+    let poly = opt(args, 2, "polynomial", env, sc)?
+        .map(|p| text(&p))
+        .transpose()?
+        .unwrap_or_default();
+    super::methods_hash::hash(&data, &alg, &key, &poly).map(Value::Bytes)
 }
 
 fn format_json(t: &Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
