@@ -26,6 +26,8 @@
 //! [`interp::MAX_APPLY_DEPTH`] and a native-stack budget [`interp::STACK_BUDGET`],
 //! import chains [`interp::MAX_IMPORT_DEPTH`].
 
+#![warn(missing_docs)]
+
 pub mod ast;
 pub mod encoding;
 pub mod error;

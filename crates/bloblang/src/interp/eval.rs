@@ -120,6 +120,26 @@ pub fn eval(e: &Expr, env: &Env, sc: &Scope) -> Result<Value, String> {
     }
 }
 
+/// How Bento names an expression in error messages: ``field `this.a.b` ``,
+/// `string literal`, ``variable `x` ``.
+pub fn origin(e: &Expr) -> Option<String> {
+    fn path(e: &Expr) -> Option<String> {
+        match &e.kind {
+            ExprKind::This => Some("this".into()),
+            ExprKind::Root => Some("root".into()),
+            ExprKind::Context(n) => Some(n.clone()),
+            ExprKind::Field(t, name) => path(t).map(|p| format!("{p}.{name}")),
+            _ => None,
+        }
+    }
+    match &e.kind {
+        ExprKind::Literal(v) => Some(format!("{} literal", v.type_name())),
+        ExprKind::Var(n) => Some(format!("variable `{n}`")),
+        ExprKind::Meta(Some(k)) => Some(format!("metadata value `{k}`")),
+        _ => path(e).map(|p| format!("field `{p}`")),
+    }
+}
+
 /// A value every missing path resolves to.
 static NULL: Value = Value::Null;
 
@@ -244,7 +264,16 @@ fn binary(op: BinOp, l: &Expr, r: &Expr, env: &Env, sc: &Scope) -> Result<Value,
             }
             Ok(Value::Bool(logic_operand(op, eval(r, env, sc)?)?))
         }
-        _ => ops::binary(op, &eval(l, env, sc)?, &eval(r, env, sc)?),
+        _ => {
+            let (lv, rv) = (eval(l, env, sc)?, eval(r, env, sc)?);
+            ops::binary(op, &lv, &rv).map_err(|e| match (op, origin(r)) {
+                // A zero divisor is reported against the divisor, as Bento does.
+                (BinOp::Div | BinOp::Mod, Some(o)) if e.contains("divide by zero") => {
+                    format!("{o}: {e}")
+                }
+                _ => e,
+            })
+        }
     }
 }
 

@@ -57,20 +57,36 @@ pub fn call(
         },
         _ => {
             let t = eval(target, env, sc)?;
-            if let Some(r) = iterate(&t, name, args, env, sc) {
-                return r;
-            }
-            if let Some(r) = super::methods_str::call(&t, name, args, env, sc) {
-                return r;
-            }
-            if super::methods_re::NAMES.contains(&name) {
-                return super::methods_re::call(&t, name, args, env, sc);
-            }
-            if super::methods_coll::NAMES.contains(&name) {
-                return super::methods_coll::call(t, name, args, env, sc);
-            }
-            simple(t, name, args, env, sc)
+            dispatch(t, name, args, env, sc).map_err(|e| with_origin(target, e))
         }
+    }
+}
+
+/// Runs a method on an evaluated target.
+fn dispatch(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    if let Some(r) = iterate(&t, name, args, env, sc) {
+        return r;
+    }
+    if let Some(r) = super::methods_str::call(&t, name, args, env, sc) {
+        return r;
+    }
+    if super::methods_re::NAMES.contains(&name) {
+        return super::methods_re::call(&t, name, args, env, sc);
+    }
+    if super::methods_coll::NAMES.contains(&name) {
+        return super::methods_coll::call(t, name, args, env, sc);
+    }
+    simple(t, name, args, env, sc)
+}
+
+/// Prefixes a method's error with what its target was, as Bento does
+/// (``field `this.a`: value is null``), unless an inner error already says.
+fn with_origin(target: &Expr, err: String) -> String {
+    match super::eval::origin(target) {
+        Some(o) if !err.starts_with("field `") && !err.contains(" literal: ") => {
+            format!("{o}: {err}")
+        }
+        _ => err,
     }
 }
 

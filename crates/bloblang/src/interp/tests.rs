@@ -114,7 +114,7 @@ fn errors_catch_and_or() {
     assert_eq!(run("root = this.a | \"d\"", "{}").unwrap(), "d");
     assert_eq!(
         run("root.a = this.a.not_null()", "{}").unwrap_err(),
-        "failed assignment (line 1): value is null"
+        "failed assignment (line 1): field `this.a`: value is null"
     );
     assert!(
         run("root = this.a", "not json")
