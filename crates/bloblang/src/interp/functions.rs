@@ -102,6 +102,7 @@ pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, Str
             .map(|h| Value::String(h.trim().to_string()))
             .or_else(|_| std::env::var("HOSTNAME").map(Value::String))
             .map_err(|_| "unable to determine hostname".to_string()),
+        "pi" => Ok(Value::Float(std::f64::consts::PI)),
         "error" => Ok(Value::Null),
         "errored" => Ok(Value::Bool(false)),
         "batch_index" => Ok(Value::Int(env.index as i64)),

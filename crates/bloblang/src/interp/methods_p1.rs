@@ -1,0 +1,434 @@
+//! P1 methods without a time dimension: search, escaping, quoting, sized
+//! integers, logarithms and a few reshaping helpers.
+
+use super::eval::{Scope, eval_with, stringify};
+use super::exec::Env;
+use super::functions::{arg, req};
+use super::methods::{expected, string_of};
+use super::ops;
+use crate::ast::Args;
+use crate::value::{Num, Value};
+
+/// The methods [`call`] handles.
+pub const NAMES: [&str; 30] = [
+    "find",
+    "find_all",
+    "find_by",
+    "find_all_by",
+    "reverse",
+    "repeat",
+    "escape_html",
+    "unescape_html",
+    "escape_url_query",
+    "unescape_url_query",
+    "escape_url_path",
+    "unescape_url_path",
+    "quote",
+    "unquote",
+    "int8",
+    "int16",
+    "int32",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
+    "log",
+    "log10",
+    "pow",
+    "concat",
+    "zip",
+    "replace_all_many",
+    "replace_many",
+    "with",
+];
+
+fn all_args(args: &Args, env: &Env, sc: &Scope) -> Result<Vec<Value>, String> {
+    match args {
+        Args::Positional(v) => v.iter().map(|e| super::eval::eval(e, env, sc)).collect(),
+        Args::Named(v) => v
+            .iter()
+            .map(|(_, e)| super::eval::eval(e, env, sc))
+            .collect(),
+    }
+}
+
+/// Dispatches the methods listed in [`NAMES`].
+pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    match name {
+        "find" | "find_all" => {
+            let want = req(args, 0, "value", env, sc)?;
+            let items = array_ref(&t)?;
+            let hits = items
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| ops::equals(v, &want));
+            found(name == "find", hits.map(|(i, _)| i).collect())
+        }
+        "find_by" | "find_all_by" => {
+            let q = arg(args, 0, "query").ok_or("missing parameter: query")?;
+            let mut hits = Vec::new();
+            for (i, v) in array_ref(&t)?.iter().enumerate() {
+                if matches!(eval_with(q, v, env, sc)?, Value::Bool(true)) {
+                    hits.push(i);
+                }
+            }
+            found(name == "find_by", hits)
+        }
+        "reverse" => match &t {
+            Value::String(s) => Ok(Value::String(s.chars().rev().collect())),
+            Value::Bytes(b) => Ok(Value::Bytes(b.iter().rev().copied().collect())),
+            _ => Ok(Value::Array(
+                t.into_array()
+                    .map_err(|v| expected("array", &v))?
+                    .into_iter()
+                    .rev()
+                    .collect(),
+            )),
+        },
+        "repeat" => {
+            let n = ops::number(&req(args, 0, "count", env, sc)?)?.as_i64();
+            let s = string_of(&t)?;
+            let n = usize::try_from(n).map_err(|_| "negative repeat count".to_string())?;
+            if s.len().saturating_mul(n) > 64 << 20 {
+                return Err("repeat result would exceed 64 MiB".into());
+            }
+            Ok(Value::String(s.repeat(n)))
+        }
+        "escape_html" => Ok(Value::String(escape_html(&string_of(&t)?))),
+        "unescape_html" => Ok(Value::String(unescape_html(&string_of(&t)?))),
+        "escape_url_query" => Ok(Value::String(percent(&string_of(&t)?, true))),
+        "escape_url_path" => Ok(Value::String(percent(&string_of(&t)?, false))),
+        "unescape_url_query" => unpercent(&string_of(&t)?, true).map(Value::String),
+        "unescape_url_path" => unpercent(&string_of(&t)?, false).map(Value::String),
+        "quote" => Ok(Value::String(go_quote(&string_of(&t)?))),
+        "unquote" => go_unquote(&string_of(&t)?).map(Value::String),
+        "int8" | "int16" | "int32" | "uint8" | "uint16" | "uint32" | "uint64" | "float32" => {
+            sized(name, &t)
+        }
+        "log" | "log10" => {
+            let f = ops::number(&t)?.as_f64();
+            Ok(Value::Float(if name == "log" { f.ln() } else { f.log10() }))
+        }
+        "pow" => {
+            let e = ops::number(&req(args, 0, "exponent", env, sc)?)?.as_f64();
+            Ok(Value::Float(ops::number(&t)?.as_f64().powf(e)))
+        }
+        "concat" => {
+            let mut out = t.into_array().map_err(|v| expected("array", &v))?;
+            for a in all_args(args, env, sc)? {
+                out.extend(a.into_array().map_err(|v| expected("array", &v))?);
+            }
+            Ok(Value::Array(out))
+        }
+        "zip" => zip(t, all_args(args, env, sc)?),
+        "replace_all_many" | "replace_many" => {
+            let pairs = req(args, 0, "values", env, sc)?
+                .into_array()
+                .map_err(|v| expected("array", &v))?;
+            replace_many(&string_of(&t)?, &pairs)
+        }
+        "with" => {
+            let m = t.into_object().map_err(|v| expected("object", &v))?;
+            let keep: Vec<String> = all_args(args, env, sc)?.iter().map(stringify).collect();
+            Ok(Value::Object(
+                m.into_iter()
+                    .filter(|(k, _)| {
+                        keep.iter()
+                            .any(|p| p == k || p.split('.').next() == Some(k))
+                    })
+                    .collect(),
+            ))
+        }
+        _ => Err(format!("method '{name}' is not implemented yet")),
+    }
+}
+
+fn array_ref(t: &Value) -> Result<&[Value], String> {
+    match t {
+        Value::Array(a) => Ok(a),
+        v => Err(expected("array", v)),
+    }
+}
+
+/// `find*` give the first index (or -1), `find_all*` every index.
+fn found(first: bool, hits: Vec<usize>) -> Result<Value, String> {
+    if first {
+        return Ok(Value::Int(hits.first().map_or(-1, |&i| i as i64)));
+    }
+    Ok(Value::Array(
+        hits.into_iter().map(|i| Value::Int(i as i64)).collect(),
+    ))
+}
+
+/// Go's `html.EscapeString`: `<`, `>`, `&`, `'` and `"`.
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\'' => out.push_str("&#39;"),
+            '"' => out.push_str("&#34;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The common named entities and numeric references; unknown ones stay as text.
+fn unescape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let end = rest.find(';').filter(|&e| e <= 10);
+        let decoded = end.and_then(|e| entity(&rest[1..e]).map(|c| (c, e)));
+        match decoded {
+            Some((c, e)) => {
+                out.push(c);
+                rest = &rest[e + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn entity(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        "nbsp" => Some('\u{a0}'),
+        _ => {
+            let num = name.strip_prefix('#')?;
+            let code = match num.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => num.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
+/// Go's `url.QueryEscape` (`query`) or `url.PathEscape`.
+fn percent(s: &str, query: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (!query && matches!(b, b'$' | b'&' | b'+' | b',' | b':' | b';' | b'=' | b'@'));
+        if keep {
+            out.push(b as char);
+        } else if query && b == b' ' {
+            out.push('+');
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn unpercent(s: &str, query: bool) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s
+                    .get(i + 1..i + 3)
+                    .ok_or_else(|| format!("invalid URL escape {:?}", &s[i..]))?;
+                out.push(
+                    u8::from_str_radix(hex, 16)
+                        .map_err(|_| format!("invalid URL escape \"%{hex}\""))?,
+                );
+                i += 3;
+            }
+            b'+' if query => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Go's `strconv.Quote` for printable text: `\"`, `\\` and control escapes.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `strconv.Unquote` for double-quoted and backquoted strings, by reusing
+/// the mapping parser's string literal rules.
+fn go_unquote(s: &str) -> Result<String, String> {
+    if let Some(raw) = s.strip_prefix('`').and_then(|r| r.strip_suffix('`')) {
+        return Ok(raw.to_string());
+    }
+    if !(s.len() >= 2 && s.starts_with('"') && s.ends_with('"')) {
+        return Err("invalid syntax".into());
+    }
+    let prog =
+        crate::parser::parse(&format!("root = {s}")).map_err(|_| "invalid syntax".to_string())?;
+    match prog.statements.first() {
+        Some(crate::ast::Stmt::Assign { value, .. }) => match &value.kind {
+            crate::ast::ExprKind::Literal(Value::String(v)) => Ok(v.clone()),
+            _ => Err("invalid syntax".into()),
+        },
+        _ => Err("invalid syntax".into()),
+    }
+}
+
+/// Sized integer and float32 conversions with Go's range checks.
+fn sized(name: &str, t: &Value) -> Result<Value, String> {
+    let n = match t {
+        Value::String(s) => {
+            let s = s.trim();
+            match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+                Some(hex) => i128::from_str_radix(hex, 16).map(|i| Num::Float(i as f64)),
+                None => s.parse::<i128>().map(|i| Num::Float(i as f64)),
+            }
+            .or_else(|_| s.parse::<f64>().map(Num::Float))
+            .map_err(|_| expected("number", t))?
+        }
+        v => ops::number(v)?,
+    };
+    if name == "float32" {
+        return Ok(Value::Float(f64::from(n.as_f64() as f32)));
+    }
+    let f = n.as_f64();
+    let (lo, hi): (f64, f64) = match name {
+        "int8" => (i8::MIN.into(), i8::MAX.into()),
+        "int16" => (i16::MIN.into(), i16::MAX.into()),
+        "int32" => (i32::MIN.into(), i32::MAX.into()),
+        "uint8" => (0.0, u8::MAX.into()),
+        "uint16" => (0.0, u16::MAX.into()),
+        "uint32" => (0.0, u32::MAX.into()),
+        _ => (0.0, u64::MAX as f64),
+    };
+    if f.fract() != 0.0 || f < lo || f > hi {
+        return Err(format!(
+            "value {} cannot be represented as {name}",
+            crate::json::go_format_float(f)
+        ));
+    }
+    Ok(if name.starts_with('u') {
+        Value::UInt(f as u64)
+    } else {
+        Value::Int(f as i64)
+    })
+}
+
+fn zip(t: Value, others: Vec<Value>) -> Result<Value, String> {
+    let mut cols = vec![t.into_array().map_err(|v| expected("array", &v))?];
+    for o in others {
+        cols.push(o.into_array().map_err(|v| expected("array", &v))?);
+    }
+    let len = cols[0].len();
+    if cols.iter().any(|c| c.len() != len) {
+        return Err("can't zip different length array values".into());
+    }
+    let mut iters: Vec<_> = cols.into_iter().map(Vec::into_iter).collect();
+    Ok(Value::Array(
+        (0..len)
+            .map(|_| Value::Array(iters.iter_mut().filter_map(Iterator::next).collect()))
+            .collect(),
+    ))
+}
+
+/// Replaces each `[old, new, old, new, …]` pair in turn, like Go's `strings.Replacer`
+/// applied left to right at each position.
+fn replace_many(s: &str, pairs: &[Value]) -> Result<Value, String> {
+    if !pairs.len().is_multiple_of(2) {
+        return Err("replacement arrays must have an even length".into());
+    }
+    let pairs: Vec<(String, String)> = pairs
+        .chunks(2)
+        .map(|p| Ok((string_of(&p[0])?, string_of(&p[1])?)))
+        .collect::<Result<_, String>>()?;
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    'outer: while i < s.len() {
+        for (old, new) in &pairs {
+            if !old.is_empty() && s[i..].starts_with(old.as_str()) {
+                out.push_str(new);
+                i += old.len();
+                continue 'outer;
+            }
+        }
+        let c = s[i..].chars().next().unwrap_or('\u{fffd}');
+        out.push(c);
+        i += c.len_utf8().max(1);
+    }
+    Ok(Value::String(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_matches_go() {
+        assert_eq!(
+            escape_html("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&#34;&lt;/a&gt;"
+        );
+        assert_eq!(
+            unescape_html("&lt;p&gt;Hi &amp; bye&#33;&#x41;&bogus;"),
+            "<p>Hi & bye!A&bogus;"
+        );
+        assert_eq!(percent("hello world!&", true), "hello+world%21%26");
+        assert_eq!(percent("a b/c", false), "a%20b%2Fc");
+        assert_eq!(unpercent("a+b%2Fc", true).unwrap(), "a b/c");
+        assert!(unpercent("%zz", false).is_err());
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        assert_eq!(go_quote("foo\nbar\t\"x\""), "\"foo\\nbar\\t\\\"x\\\"\"");
+        assert_eq!(go_unquote("\"foo\\nbar\"").unwrap(), "foo\nbar");
+        assert_eq!(go_unquote("`raw\\n`").unwrap(), "raw\\n");
+        assert!(go_unquote("nope").is_err());
+    }
+
+    #[test]
+    fn sized_numbers_check_range() {
+        assert_eq!(sized("int32", &Value::Float(12.0)), Ok(Value::Int(12)));
+        assert!(sized("int8", &Value::Int(300)).is_err());
+        assert!(sized("uint32", &Value::Int(-1)).is_err());
+        assert_eq!(sized("uint16", &Value::from("0xDE")), Ok(Value::UInt(222)));
+        assert!(sized("int32", &Value::Float(1.5)).is_err());
+    }
+}
