@@ -76,6 +76,9 @@ fn dispatch(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
     if super::methods_coll::NAMES.contains(&name) {
         return super::methods_coll::call(t, name, args, env, sc);
     }
+    if super::methods_parse::NAMES.contains(&name) {
+        return super::methods_parse::call(t, name, args, env, sc);
+    }
     if super::methods_p1::NAMES.contains(&name) {
         return super::methods_p1::call(t, name, args, env, sc);
     }

@@ -12,6 +12,7 @@ mod methods_coll;
 mod methods_fmt;
 mod methods_hash;
 mod methods_p1;
+mod methods_parse;
 mod methods_re;
 mod methods_str;
 mod names;

@@ -1,0 +1,267 @@
+//! Parsing methods: Go durations, CSV, and the `collapse`/`explode` reshapers.
+
+use super::eval::Scope;
+use super::exec::Env;
+use super::functions::opt;
+use super::methods::{expected, string_of};
+use crate::ast::Args;
+use crate::value::{Object, Value};
+
+/// The methods [`call`] handles.
+pub const NAMES: [&str; 4] = ["parse_duration", "parse_csv", "collapse", "explode"];
+
+/// Dispatches the methods listed in [`NAMES`].
+pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let flag = |pos: usize, n: &str, default: bool| -> Result<bool, String> {
+        Ok(match opt(args, pos, n, env, sc)? {
+            Some(Value::Bool(b)) => b,
+            Some(v) => return Err(expected("bool", &v)),
+            None => default,
+        })
+    };
+    match name {
+        "parse_duration" => go_duration(&string_of(&t)?).map(Value::Int),
+        "parse_csv" => {
+            let header = flag(0, "parse_header_row", true)?;
+            let delim = match opt(args, 1, "delimiter", env, sc)? {
+                Some(d) => string_of(&d)?,
+                None => ",".into(),
+            };
+            let lazy = flag(2, "lazy_quotes", false)?;
+            let mut chars = delim.chars();
+            let (Some(d), None) = (chars.next(), chars.next()) else {
+                return Err("delimiter value must be exactly one character".into());
+            };
+            let rows = csv(&string_of(&t)?, d, lazy)?;
+            Ok(csv_value(rows, header))
+        }
+        "collapse" => {
+            let mut out = Object::new();
+            collapse(
+                &t,
+                String::new(),
+                flag(0, "include_empty", false)?,
+                &mut out,
+            );
+            Ok(Value::Object(out))
+        }
+        _ => {
+            let path = string_of(&super::functions::req(args, 0, "path", env, sc)?)?;
+            explode(t, &path)
+        }
+    }
+}
+
+/// Go's `time.ParseDuration`, in nanoseconds: `300ms`, `-1.5h`, `2h45m`.
+pub fn go_duration(s: &str) -> Result<i64, String> {
+    let bad = || format!("time: invalid duration \"{s}\"");
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let per = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("time: missing unit in duration \"{s}\"")),
+            u => return Err(format!("time: unknown unit \"{u}\" in duration \"{s}\"")),
+        };
+        total += num * per;
+        rest = &rest[unit_len..];
+    }
+    if total > i64::MAX as f64 {
+        return Err(bad());
+    }
+    let ns = total.round() as i64;
+    Ok(if neg { -ns } else { ns })
+}
+
+/// A small RFC 4180 reader: quoted fields, doubled quotes, CRLF; with
+/// `lazy`, a quote inside an unquoted field is kept as text, as Go allows.
+fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, String> {
+    let mut rows = Vec::new();
+    let (mut row, mut field) = (Vec::new(), String::new());
+    let (mut quoted, mut in_quotes) = (false, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => in_quotes = false,
+                c => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' if field.is_empty() && !quoted => (quoted, in_quotes) = (true, true),
+            '"' if lazy => field.push('"'),
+            '"' => {
+                return Err(format!(
+                    "parse error on line {}: bare \" in non-quoted field",
+                    rows.len() + 1
+                ));
+            }
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+                quoted = false;
+            }
+            c if c == delim => {
+                row.push(std::mem::take(&mut field));
+                quoted = false;
+            }
+            c => field.push(c),
+        }
+    }
+    if in_quotes {
+        return Err("parse error: extraneous or missing \" in quoted field".into());
+    }
+    if !field.is_empty() || !row.is_empty() || quoted {
+        row.push(field);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn csv_value(rows: Vec<Vec<String>>, header: bool) -> Value {
+    if !header {
+        return Value::Array(
+            rows.into_iter()
+                .map(|r| Value::Array(r.into_iter().map(Value::String).collect()))
+                .collect(),
+        );
+    }
+    let mut rows = rows.into_iter();
+    let names = rows.next().unwrap_or_default();
+    Value::Array(
+        rows.map(|r| {
+            Value::Object(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(r.into_iter().map(Value::String))
+                    .collect(),
+            )
+        })
+        .collect(),
+    )
+}
+
+/// Flattens nested objects and arrays into one object of dotted paths. Empty
+/// containers are dropped unless `include_empty`. Iterative: documents may
+/// nest 10,000 deep.
+fn collapse(v: &Value, prefix: String, include_empty: bool, out: &mut Object) {
+    let join = |p: &str, k: &str| {
+        if p.is_empty() {
+            k.to_string()
+        } else {
+            format!("{p}.{k}")
+        }
+    };
+    let mut pending = vec![(prefix, v)];
+    while let Some((path, v)) = pending.pop() {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                pending.extend(m.iter().map(|(k, c)| (join(&path, k), c)));
+            }
+            Value::Array(a) if !a.is_empty() => {
+                pending.extend(
+                    a.iter()
+                        .enumerate()
+                        .map(|(i, c)| (join(&path, &i.to_string()), c)),
+                );
+            }
+            Value::Object(_) | Value::Array(_) if !include_empty => {}
+            other => {
+                out.insert(path, other.clone());
+            }
+        }
+    }
+}
+
+/// Splits a document on the array or object at `path`: one copy per element,
+/// each with that element in place (an array for arrays, keyed for objects).
+fn explode(t: Value, path: &str) -> Result<Value, String> {
+    let segs: Vec<String> = path.split('.').map(String::from).collect();
+    let target = segs.iter().try_fold(&t, |v, s| match v {
+        Value::Object(m) => m.get(s),
+        _ => None,
+    });
+    let with = |item: Value| -> Result<Value, String> {
+        let mut copy = t.clone();
+        super::assign::set_path(&mut copy, &segs, item)?;
+        Ok(copy)
+    };
+    match target {
+        Some(Value::Array(items)) => Ok(Value::Array(
+            items
+                .iter()
+                .map(|i| with(i.clone()))
+                .collect::<Result<_, _>>()?,
+        )),
+        Some(Value::Object(m)) => Ok(Value::Object(
+            m.iter()
+                .map(|(k, i)| Ok((k.clone(), with(i.clone())?)))
+                .collect::<Result<_, String>>()?,
+        )),
+        Some(v) => Err(expected("array or object", v)),
+        None => Err(format!("path {path} does not exist")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("50us"), Ok(50_000));
+        assert_eq!(go_duration("2h"), Ok(7_200_000_000_000));
+        assert_eq!(go_duration("-1.5m"), Ok(-90_000_000_000));
+        assert_eq!(go_duration("1h2m3s"), Ok(3_723_000_000_000));
+        assert_eq!(go_duration("0"), Ok(0));
+        assert!(go_duration("5").is_err());
+        assert!(go_duration("1y").is_err());
+        assert!(go_duration("").is_err());
+    }
+
+    #[test]
+    fn csv_rows() {
+        let rows = csv("a,\"b,\"\"c\"\"\"\r\n1,2\n", ',', false).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                vec!["a".to_string(), "b,\"c\"".to_string()],
+                vec!["1".into(), "2".into()]
+            ]
+        );
+        assert!(csv("a\"b", ',', false).is_err());
+        assert_eq!(
+            csv("a\"b", ',', true).unwrap(),
+            vec![vec!["a\"b".to_string()]]
+        );
+    }
+}
