@@ -198,6 +198,8 @@ fn encode(data: &[u8], scheme: &str) -> Result<Value, String> {
         "base64url" => b64_encode(data, B64_URL, true),
         "base64rawurl" => b64_encode(data, B64_URL, false),
         "hex" => data.iter().map(|b| format!("{b:02x}")).collect(),
+        "ascii85" => crate::encoding::ascii85_encode(data),
+        "z85" => crate::encoding::z85_encode(data)?,
         other => return Err(format!("unrecognized encoding type: {other}")),
     }))
 }
@@ -206,6 +208,8 @@ fn decode(s: &str, scheme: &str) -> Result<Value, String> {
     Ok(Value::Bytes(match scheme {
         "base64" => b64_decode(s, B64_STD)?,
         "base64url" | "base64rawurl" => b64_decode(s, B64_URL)?,
+        "ascii85" => crate::encoding::ascii85_decode(s)?,
+        "z85" => crate::encoding::z85_decode(s)?,
         "hex" => {
             if !s.len().is_multiple_of(2) {
                 return Err("encoding/hex: odd length hex string".into());
