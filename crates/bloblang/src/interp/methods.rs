@@ -196,6 +196,27 @@ fn keep(q: &Expr, item: &Value, env: &Env, sc: &Scope) -> Result<bool, String> {
     Ok(matches!(eval_with(q, item, env, sc)?, Value::Bool(true)))
 }
 
+/// Bento's array `split`: groups of elements between those equal to `delim`
+/// (empty groups are dropped).
+fn split_array(t: Value, delim: &Value) -> Result<Value, String> {
+    let items = t.into_array().map_err(|v| expected("array", &v))?;
+    let mut groups = Vec::new();
+    let mut current = Vec::new();
+    for v in items {
+        if ops::deep_equal(&v, delim) {
+            if !current.is_empty() {
+                groups.push(Value::Array(std::mem::take(&mut current)));
+            }
+        } else {
+            current.push(v);
+        }
+    }
+    if !current.is_empty() {
+        groups.push(Value::Array(current));
+    }
+    Ok(Value::Array(groups))
+}
+
 /// Bento's type-mismatch wording: `expected string value, got number (5)`.
 pub fn expected(want: &str, got: &Value) -> String {
     format!("expected {want} value, got {}", got.describe())
@@ -248,6 +269,9 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
         )),
         "has_suffix" => Ok(Value::Bool(string_of(&t)?.ends_with(&str_arg(0, "value")?))),
         "contains" => contains(&t, &req(args, 0, "value", env, sc)?),
+        "split" if matches!(t, Value::Array(_)) => {
+            split_array(t, &req(args, 0, "delimiter", env, sc)?)
+        }
         "split" => {
             let delim = str_arg(0, "delimiter")?;
             let s = string_of(&t)?;

@@ -232,7 +232,8 @@ fn without(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String
         let path = stringify(&req(args, i, "", env, sc)?);
         let segs: Vec<String> = path.split('.').map(String::from).collect();
         if let Value::Object(_) = root {
-            super::assign::set_path(&mut root, &segs, Value::Delete)?;
+            // A path through a non-object has nothing to remove.
+            let _ = super::assign::set_path(&mut root, &segs, Value::Delete);
         }
     }
     Ok(root)
@@ -334,7 +335,11 @@ pub fn slice_value(t: Value, low: i64, high: Option<i64>) -> Result<Value, Strin
         v => return Err(expected("array or string", v)),
     };
     let (lo, hi) = (bound(low, len), high.map_or(len, |h| bound(h, len)));
-    if lo > hi {
+    // A string range that is empty while its upper bound is positive fails
+    // (`"hello".slice(3, 3)`), but one clamped to nothing gives "" (`slice(0, -100)`).
+    let text = matches!(t, Value::String(_) | Value::Bytes(_));
+    let raw_high = high.map_or(len as i64, |h| if h < 0 { len as i64 + h } else { h });
+    if lo > hi || (text && lo == hi && raw_high > 0) {
         return Err(format!(
             "lower slice bound {lo} must be lower than or equal to upper bound ({hi})"
         ));
