@@ -35,8 +35,8 @@ fn text<'a>(case: &'a Value, key: &str) -> Option<&'a str> {
 
 /// Whether one case passes: the same output bytes, or an error where one is expected.
 /// With `BLOBLANG_CORPUS_VERBOSE` set, each p0 failure prints what we produced.
-fn passes(case: &Value) -> bool {
-    let (ok, got) = outcome(case);
+fn passes(case: &Value, groups: &mut Groups) -> bool {
+    let (ok, got) = outcome(case, groups);
     let verbose = std::env::var_os("BLOBLANG_CORPUS_VERBOSE").is_some();
     if !ok
         && verbose
@@ -92,7 +92,11 @@ fn batch_of(case: &Value) -> (Vec<Message>, usize) {
 }
 
 /// Runs one case: whether it passed and what it produced.
-fn outcome(case: &Value) -> (bool, String) {
+/// Compiled mappings of stateful groups: their cases run in order against one
+/// mapping so `counter()` state carries over, as it does across messages.
+type Groups = std::collections::HashMap<String, Mapping>;
+
+fn outcome(case: &Value, groups: &mut Groups) -> (bool, String) {
     let Some(mapping) = text(case, "mapping") else {
         return (false, "no mapping".into());
     };
@@ -107,10 +111,18 @@ fn outcome(case: &Value) -> (bool, String) {
             .collect(),
         _ => Default::default(),
     };
-    let m = match Mapping::compile_with(mapping, &MemoryImporter::new(files)) {
+    let group = text(case, "group").map(|g| format!("{g}\u{0}{mapping}"));
+    let cached = group.as_ref().and_then(|g| groups.get(g)).cloned();
+    let m = match cached.map_or_else(
+        || Mapping::compile_with(mapping, &MemoryImporter::new(files)),
+        Ok,
+    ) {
         Ok(m) => m,
         Err(e) => return (want_error, format!("compile: {e}")),
     };
+    if let Some(g) = group {
+        groups.entry(g).or_insert_with(|| m.clone());
+    }
     let (batch, index) = batch_of(case);
     let msg = batch[index].clone();
     let out = match m.run_in_batch(&batch, index) {
@@ -152,15 +164,15 @@ fn corpus_pass_rate_per_tier() {
     let text_all = std::fs::read_to_string(path).expect("corpus readable");
     let mut tiers: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut failing: Vec<String> = Vec::new();
+    let mut groups = Groups::new();
     for line in text_all.lines().filter(|l| !l.trim().is_empty()) {
         let case = json::parse(line.as_bytes()).expect("corpus line is JSON");
-        // Stateful and environment cases need harness features
-        // that come later (setting process env vars in a threaded test is unsound).
-        if ["stateful", "env"].iter().any(|k| get(&case, k).is_some()) {
+        // Environment cases need process env vars, unsound to set in a threaded test.
+        if get(&case, "env").is_some() {
             continue;
         }
         let tier = text(&case, "tier").unwrap_or("?").to_string();
-        let ok = passes(&case);
+        let ok = passes(&case, &mut groups);
         let e = tiers.entry(tier.clone()).or_default();
         e.1 += 1;
         if ok {

@@ -97,7 +97,7 @@ pub fn eval(e: &Expr, env: &Env, sc: &Scope) -> Result<Value, String> {
             }
         }
         ExprKind::Match(subject, cases) => match_expr(subject.as_deref(), cases, env, sc),
-        ExprKind::Function(name, args) => super::functions::call(name, args, env, sc),
+        ExprKind::Function(name, args) => super::functions::call(name, args, e.pos, env, sc),
         ExprKind::Method(target, name, args) => super::methods::call(target, name, args, env, sc),
         ExprKind::Index(target, idx) => {
             let t = eval(target, env, sc)?;

@@ -9,6 +9,7 @@ use crate::json;
 use crate::value::{Object, Value};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 /// How deeply `.apply()` may recurse, as in Bento.
 pub const MAX_APPLY_DEPTH: usize = 5_000;
@@ -89,6 +90,29 @@ impl std::error::Error for ExecError {}
 pub struct Mapping {
     statements: Vec<Stmt>,
     maps: HashMap<String, MapDef>,
+    counters: Arc<Counters>,
+}
+
+/// State of each `counter()` call site, keyed by its source offset. It lives as
+/// long as the compiled mapping (shared by its clones) and survives across
+/// messages, as Bento's does.
+#[derive(Debug, Default)]
+pub struct Counters(Mutex<HashMap<usize, i64>>);
+
+impl Counters {
+    /// Applies `f` to the counter at `site` (None when it has not run yet).
+    pub fn update<T>(&self, site: usize, f: impl FnOnce(&mut Option<i64>) -> T) -> T {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = map.get(&site).copied();
+        let out = f(&mut slot);
+        if let Some(v) = slot {
+            map.insert(site, v);
+        }
+        out
+    }
 }
 
 /// Everything an expression can read while it runs.
@@ -107,6 +131,8 @@ pub struct Env<'a> {
     pub index: usize,
     /// Named maps for `.apply()`.
     pub maps: &'a HashMap<String, MapDef>,
+    /// `counter()` state.
+    pub counters: &'a Counters,
     /// Current `.apply()` depth.
     pub depth: usize,
     /// [`stack_marker`] at the start of the run.
@@ -137,7 +163,11 @@ impl Mapping {
         fold::fold_statements(&mut statements, src)?;
         let mut maps = HashMap::new();
         collect_maps(src, prog.maps, prog.imports, importer, &mut maps, 0)?;
-        Ok(Mapping { statements, maps })
+        Ok(Mapping {
+            statements,
+            maps,
+            counters: Arc::default(),
+        })
     }
 
     /// Runs the mapping on a structured value (its JSON form is the content).
@@ -179,6 +209,7 @@ impl Mapping {
             batch,
             index,
             maps: &self.maps,
+            counters: &self.counters,
             this: &this,
             this_err: err.as_deref(),
             depth: 0,
@@ -252,6 +283,7 @@ pub fn eval_on_message(
     e: &crate::ast::Expr,
     batch: &[Message],
     index: usize,
+    counters: &Counters,
 ) -> Result<Value, String> {
     let msg = batch.get(index).ok_or_else(|| {
         format!(
@@ -269,6 +301,7 @@ pub fn eval_on_message(
         batch,
         index,
         maps: &maps,
+        counters,
         depth: 0,
         this_err: err.as_deref(),
         stack_base: stack_marker(),
@@ -294,6 +327,7 @@ pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String>
         batch: env.batch,
         index: env.index,
         maps: env.maps,
+        counters: env.counters,
         this,
         this_err: None,
         depth: env.depth + 1,
@@ -309,6 +343,7 @@ struct Ctx<'a> {
     batch: &'a [Message],
     index: usize,
     maps: &'a HashMap<String, MapDef>,
+    counters: &'a Counters,
     this: &'a Value,
     this_err: Option<&'a str>,
     depth: usize,
@@ -326,6 +361,7 @@ fn run_block(stmts: &[Stmt], st: &mut State, ctx: &Ctx) -> Result<(), ExecError>
                 batch: ctx.batch,
                 index: ctx.index,
                 maps: ctx.maps,
+                counters: ctx.counters,
                 depth: ctx.depth,
                 stack_base: ctx.stack_base,
                 this_err: ctx.this_err,

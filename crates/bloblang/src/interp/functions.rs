@@ -33,9 +33,18 @@ pub fn opt(
     arg(args, pos, name).map(|e| eval(e, env, sc)).transpose()
 }
 
-/// Calls the function `name`.
-pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+/// Calls the function `name`; `site` (its source offset) identifies the call
+/// for functions that keep state per call site.
+pub fn call(name: &str, args: &Args, site: usize, env: &Env, sc: &Scope) -> Result<Value, String> {
     match name {
+        "counter" => counter(args, site, env, sc),
+        "count" => {
+            let n = stringify(&req(args, 0, "name", env, sc)?);
+            let mut all = COUNTS.lock().unwrap_or_else(|p| p.into_inner());
+            let c = all.entry(n).or_insert(0);
+            *c = c.saturating_add(1);
+            Ok(Value::Int(*c))
+        }
         "deleted" => Ok(Value::Delete),
         "nothing" => Ok(Value::Nothing),
         "throw" => Err(stringify(&req(args, 0, "why", env, sc)?)),
@@ -109,6 +118,44 @@ pub fn call(name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, Str
         "batch_size" => Ok(Value::Int(env.batch.len() as i64)),
         _ => Err(format!("function '{name}' is not implemented yet")),
     }
+}
+
+/// `count(name)`'s counters: process-global, as in Bento (deprecated there).
+static COUNTS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, i64>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// `counter(min = 1, max = MaxInt64, set?)`: counts up per call site across
+/// messages, wrapping past `max`. `set` giving a number sets the counter to it,
+/// null reads it without counting, Nothing (an `if` without a match) counts on.
+fn counter(args: &Args, site: usize, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let int = |pos: usize, name: &str, default: i64| -> Result<i64, String> {
+        match opt(args, pos, name, env, sc)? {
+            Some(v) => Ok(ops::number(&v)?.as_i64()),
+            None => Ok(default),
+        }
+    };
+    let (min, max) = (int(0, "min", 1)?, int(1, "max", i64::MAX)?);
+    if min > max {
+        return Err(format!("min ({min}) must not exceed max ({max})"));
+    }
+    let set = opt(args, 2, "set", env, sc)?;
+    let set_to = match &set {
+        Some(Value::Null) => None,
+        Some(v) if !v.is_sentinel() => Some(ops::number(v)?.as_i64()),
+        _ => None,
+    };
+    let peek = matches!(set, Some(Value::Null));
+    Ok(Value::Int(env.counters.update(site, |slot| {
+        let next = match (set_to, peek, *slot) {
+            (Some(v), _, _) => v,
+            (None, true, cur) => return cur.unwrap_or(min),
+            (None, false, None) => min,
+            (None, false, Some(c)) if c >= max => min,
+            (None, false, Some(c)) => c + 1,
+        };
+        *slot = Some(next);
+        next
+    })))
 }
 
 /// The most elements `range()` builds: a bound on memory a mapping can demand.

@@ -1,15 +1,17 @@
 //! `${! query }` interpolation in config strings (§1.8), for the stream engine.
 
-use super::exec::{ExecError, Message, eval_on_message};
+use super::exec::{Counters, ExecError, Message, eval_on_message};
 use super::fold;
 use crate::ast::Expr;
 use crate::error::CompileError;
 use crate::json::to_go_string;
+use std::sync::Arc;
 
 /// A compiled interpolated string.
 #[derive(Debug, Clone)]
 pub struct Interpolation {
     parts: Vec<Part>,
+    counters: Arc<Counters>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +72,10 @@ impl Interpolation {
         if !text.is_empty() {
             parts.push(Part::Text(text));
         }
-        Ok(Interpolation { parts })
+        Ok(Interpolation {
+            parts,
+            counters: Arc::default(),
+        })
     }
 
     /// True when the template has no queries, so it renders the same for every message.
@@ -91,10 +96,13 @@ impl Interpolation {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Query(q) => {
-                    let v = eval_on_message(q, batch, index).map_err(|message| ExecError {
-                        message,
-                        line: None,
-                    })?;
+                    let v =
+                        eval_on_message(q, batch, index, &self.counters).map_err(|message| {
+                            ExecError {
+                                message,
+                                line: None,
+                            }
+                        })?;
                     out.push_str(&to_go_string(&v));
                 }
             }

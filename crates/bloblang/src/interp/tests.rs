@@ -242,3 +242,25 @@ fn imports_from_memory_and_disk() {
     assert_eq!(m.run(&Value::Null).unwrap().root, Value::from("hi bob"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn counters_keep_state_across_messages() {
+    let m = Mapping::compile(
+        "root.a = counter(min: 5, max: 6)\nroot.b = counter(set: if this.reset { 0 })",
+    )
+    .unwrap();
+    let run = |input: &str| {
+        let msg = Message {
+            content: input.as_bytes().to_vec(),
+            ..Message::default()
+        };
+        let out = m.run_message(&msg).unwrap();
+        String::from_utf8(out.content(&msg.content).unwrap().unwrap()).unwrap()
+    };
+    assert_eq!(run(r#"{"reset":false}"#), r#"{"a":5,"b":1}"#);
+    assert_eq!(run(r#"{"reset":false}"#), r#"{"a":6,"b":2}"#);
+    assert_eq!(run(r#"{"reset":true}"#), r#"{"a":5,"b":0}"#);
+    let c = Mapping::compile("root = count(\"unit-test-counter\")").unwrap();
+    assert_eq!(c.run(&Value::Null).unwrap().root, Value::Int(1));
+    assert_eq!(c.run(&Value::Null).unwrap().root, Value::Int(2));
+}
