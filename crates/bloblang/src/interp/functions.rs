@@ -33,6 +33,21 @@ pub fn opt(
     arg(args, pos, name).map(|e| eval(e, env, sc)).transpose()
 }
 
+/// Evaluates an optional integer argument, `default` when absent.
+pub fn opt_int(
+    args: &Args,
+    pos: usize,
+    name: &str,
+    default: i64,
+    env: &Env,
+    sc: &Scope,
+) -> Result<i64, String> {
+    match opt(args, pos, name, env, sc)? {
+        Some(v) => Ok(ops::number(&v)?.as_i64()),
+        None => Ok(default),
+    }
+}
+
 /// Calls the function `name`; `site` (its source offset) identifies the call
 /// for functions that keep state per call site.
 pub fn call(name: &str, args: &Args, site: usize, env: &Env, sc: &Scope) -> Result<Value, String> {
@@ -128,12 +143,7 @@ static COUNTS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<St
 /// messages, wrapping past `max`. `set` giving a number sets the counter to it,
 /// null reads it without counting, Nothing (an `if` without a match) counts on.
 fn counter(args: &Args, site: usize, env: &Env, sc: &Scope) -> Result<Value, String> {
-    let int = |pos: usize, name: &str, default: i64| -> Result<i64, String> {
-        match opt(args, pos, name, env, sc)? {
-            Some(v) => Ok(ops::number(&v)?.as_i64()),
-            None => Ok(default),
-        }
-    };
+    let int = |pos: usize, name: &str, default: i64| opt_int(args, pos, name, default, env, sc);
     let (min, max) = (int(0, "min", 1)?, int(1, "max", i64::MAX)?);
     if min > max {
         return Err(format!("min ({min}) must not exceed max ({max})"));
@@ -164,12 +174,7 @@ pub const MAX_RANGE: i128 = 1_000_000;
 /// `random_int(seed?, min = 0, max = MaxInt64)`: uniform in `[min, max]`.
 /// The seed is accepted for compatibility; values come from the OS generator.
 fn random_int(args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
-    let int = |pos: usize, name: &str, default: i64| -> Result<i64, String> {
-        match opt(args, pos, name, env, sc)? {
-            Some(v) => Ok(ops::number(&v)?.as_i64()),
-            None => Ok(default),
-        }
-    };
+    let int = |pos: usize, name: &str, default: i64| opt_int(args, pos, name, default, env, sc);
     let (min, max) = (int(1, "min", 0)?, int(2, "max", i64::MAX)?);
     if min > max {
         return Err(format!(
