@@ -145,7 +145,7 @@ static NULL: Value = Value::Null;
 
 /// Resolves `this`, `root`, contexts, variables and field paths over them by
 /// reference. `Err` for anything else (to be evaluated) or a failing read.
-fn reference<'v>(e: &Expr, env: &Env<'v>, sc: &Scope<'v>) -> Result<&'v Value, String> {
+pub fn reference<'v>(e: &Expr, env: &Env<'v>, sc: &Scope<'v>) -> Result<&'v Value, String> {
     match &e.kind {
         ExprKind::This => match env.this_err {
             Some(err) if sc.parent.is_none() => Err(err.to_string()),

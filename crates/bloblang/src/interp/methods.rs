@@ -56,6 +56,13 @@ pub fn call(
             _ => req(args, 0, "fallback", env, sc),
         },
         _ => {
+            // Iterating methods only read their target: borrow it when it is a
+            // plain path instead of cloning a whole array or object.
+            if let Ok(t) = super::eval::reference(target, env, sc)
+                && let Some(r) = iterate(t, name, args, env, sc)
+            {
+                return r.map_err(|e| with_origin(target, e));
+            }
             let t = eval(target, env, sc)?;
             dispatch(t, name, args, env, sc).map_err(|e| with_origin(target, e))
         }
