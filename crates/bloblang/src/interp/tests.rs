@@ -264,3 +264,23 @@ fn counters_keep_state_across_messages() {
     assert_eq!(c.run(&Value::Null).unwrap().root, Value::Int(1));
     assert_eq!(c.run(&Value::Null).unwrap().root, Value::Int(2));
 }
+
+#[test]
+fn compiled_programs_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Mapping>();
+    shareable::<Interpolation>();
+    let m = std::sync::Arc::new(Mapping::compile("root = this.n + 1").unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                m.run(&Value::Object([("n".to_string(), Value::Int(i))].into()))
+                    .map(|o| o.root)
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap().unwrap(), Value::Int(i as i64 + 1));
+    }
+}
