@@ -1,20 +1,10 @@
 //! Parses every mapping of the conformance corpus and reports how many parse as
 //! Bento says they should. Only the parse phase is checked here; execution comes
-//! with the interpreter. Skipped when the corpus is not present.
+//! with the interpreter.
+
+mod common;
 
 use bloblang::{Value, json, parse};
-use std::path::PathBuf;
-
-fn corpus_file() -> Option<PathBuf> {
-    let dir = std::env::var_os("BLOBLANG_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/reference/bloblang-corpus")
-        });
-    let f = dir.join("bloblang-corpus.jsonl");
-    f.exists().then_some(f)
-}
 
 fn field<'a>(case: &'a Value, key: &str) -> Option<&'a Value> {
     match case {
@@ -25,12 +15,7 @@ fn field<'a>(case: &'a Value, key: &str) -> Option<&'a Value> {
 
 #[test]
 fn corpus_mappings_parse_as_bento_says() {
-    let Some(path) = corpus_file() else {
-        panic!(
-            "the Bloblang corpus is not beside the repository (../shared/reference/bloblang-corpus); \
-             set BLOBLANG_CORPUS to its folder"
-        );
-    };
+    let path = common::corpus_file("bloblang-corpus.jsonl");
     let text = std::fs::read_to_string(path).expect("corpus readable");
     let (mut ok, mut total, mut failures) = (0usize, 0usize, Vec::new());
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

@@ -1,23 +1,12 @@
 //! Runs the conformance corpus through compile + run and reports the pass rate
 //! per tier. The interpreter is young, so the floor asserted here is a ratchet
 //! to be raised, not the issue's final target (98% p0 / 90% p1).
-//! The corpus is ../shared/reference/bloblang-corpus (or `BLOBLANG_CORPUS`); without it the test fails.
+
+mod common;
 
 use bloblang::interp::MemoryImporter;
 use bloblang::{Mapping, Message, Value, json};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-fn corpus_file() -> Option<PathBuf> {
-    let dir = std::env::var_os("BLOBLANG_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/reference/bloblang-corpus")
-        });
-    let f = dir.join("bloblang-corpus.jsonl");
-    f.exists().then_some(f)
-}
 
 fn get<'a>(case: &'a Value, key: &str) -> Option<&'a Value> {
     match case {
@@ -157,12 +146,7 @@ fn outcome(case: &Value, groups: &mut Groups) -> (bool, String) {
 
 #[test]
 fn corpus_pass_rate_per_tier() {
-    let Some(path) = corpus_file() else {
-        panic!(
-            "the Bloblang corpus is not beside the repository (../shared/reference/bloblang-corpus); \
-             set BLOBLANG_CORPUS to its folder"
-        );
-    };
+    let path = common::corpus_file("bloblang-corpus.jsonl");
     let text_all = std::fs::read_to_string(path).expect("corpus readable");
     let mut tiers: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut failing: Vec<String> = Vec::new();
@@ -205,13 +189,8 @@ fn corpus_pass_rate_per_tier() {
 
 #[test]
 fn interpolation_corpus() {
-    let Some(path) = corpus_file() else {
-        return;
-    };
-    let Ok(all) = std::fs::read_to_string(path.with_file_name("bloblang-interp-corpus.jsonl"))
-    else {
-        return;
-    };
+    let path = common::corpus_file("bloblang-interp-corpus.jsonl");
+    let all = std::fs::read_to_string(path).expect("interpolation corpus readable");
     let (mut ok, mut total) = (0, 0);
     for line in all.lines().filter(|l| !l.trim().is_empty()) {
         let case = json::parse(line.as_bytes()).expect("corpus line is JSON");

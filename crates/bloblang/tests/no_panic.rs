@@ -2,16 +2,14 @@
 //! corpus mapping (at a stride) must compile or fail cleanly, and whatever
 //! compiles must run on a few awkward inputs without panicking.
 
+mod common;
+
 use bloblang::{Mapping, Message, json};
-use std::path::PathBuf;
 
 #[test]
 fn corpus_prefixes_never_panic() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/bloblang-corpus/bloblang-corpus.jsonl");
-    let Ok(all) = std::fs::read_to_string(path) else {
-        return;
-    };
+    let path = common::corpus_file("bloblang-corpus.jsonl");
+    let all = std::fs::read_to_string(path).expect("corpus readable");
     let inputs: [&[u8]; 4] = [
         b"{}",
         b"null",

@@ -307,9 +307,13 @@ fn queue(
 
 type Names = (String, String, String);
 
-fn names(data: &[u8], args: [(i32, i32); 3]) -> Result<Names, i32> {
+/// The arguments `proxy_grpc_call` and `proxy_grpc_stream` share: upstream, service and
+/// method names, then the initial metadata (malformed metadata is `BAD_ARGUMENT`).
+fn target(data: &[u8], args: [(i32, i32); 4]) -> Result<(Names, Metadata), i32> {
     let s = |(p, l): (i32, i32)| slice(data, p, l).map(|b| String::from_utf8_lossy(b).into_owned());
-    Ok((s(args[0])?, s(args[1])?, s(args[2])?))
+    let names = (s(args[0])?, s(args[1])?, s(args[2])?);
+    let metadata = pairs(slice(data, args[3].0, args[3].1)?).ok_or(status::BAD_ARGUMENT)?;
+    Ok((names, metadata))
 }
 
 /// Links the gRPC call functions.
@@ -333,10 +337,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          -> R {
             let m = tri!(memory(&c));
             let (data, st) = m.data_and_store_mut(&mut c);
-            let names = tri!(names(data, [(up, ul), (sp, sl), (mp, ml)]));
-            let Some(metadata) = pairs(tri!(slice(data, hp, hl))) else {
-                return Ok(status::BAD_ARGUMENT);
-            };
+            let (names, metadata) = tri!(target(data, [(up, ul), (sp, sl), (mp, ml), (hp, hl)]));
             let message = frame(tri!(slice(data, bp, bl)));
             let limit = Duration::from_millis(u64::from(timeout as u32).max(1));
             let (id, tx) = tri!(queue(st, names, metadata, CallKind::Call, Some(limit)));
@@ -360,10 +361,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          -> R {
             let m = tri!(memory(&c));
             let (data, st) = m.data_and_store_mut(&mut c);
-            let names = tri!(names(data, [(up, ul), (sp, sl), (mp, ml)]));
-            let Some(metadata) = pairs(tri!(slice(data, hp, hl))) else {
-                return Ok(status::BAD_ARGUMENT);
-            };
+            let (names, metadata) = tri!(target(data, [(up, ul), (sp, sl), (mp, ml), (hp, hl)]));
             let (id, tx) = tri!(queue(st, names, metadata, CallKind::Stream, None));
             if let Some(callouts) = st.callouts.as_mut() {
                 callouts.senders.insert(id, tx);

@@ -297,7 +297,7 @@ impl WasmInstance {
     /// Ends the open context: its calls are cancelled, then `proxy_on_done`, `proxy_on_log`
     /// and `proxy_on_delete` run once. `ctx` is what `proxy_on_log` reads (the request, and
     /// the response when there is one); without it the maps are empty.
-    pub fn close(&mut self, ctx: Option<&mut HookContext>) -> Result<(), PluginError> {
+    pub fn close(&mut self, mut ctx: Option<&mut HookContext>) -> Result<(), PluginError> {
         let name = self.store.data().root_name.clone();
         let st = self.store.data_mut();
         if let Some(mut c) = st.callouts.take() {
@@ -309,19 +309,18 @@ impl WasmInstance {
         };
         let id = s.id;
         s.pending.clear();
-        if let Some(ctx) = ctx.as_deref() {
-            s.ctx = HookContext::blank(ctx.kind, ctx.spec.clone());
-            s.ctx.name.clone_from(&ctx.name);
-            s.ctx.request = ctx.request.clone();
-            s.ctx.response = ctx.response.clone();
-        }
-        if s.ctx.name.is_empty() {
-            s.ctx.name.clone_from(&st.root_name);
+        // The request's context is lent for the last callbacks, as for a phase: no copy.
+        match ctx.as_deref_mut() {
+            Some(ctx) => std::mem::swap(&mut s.ctx, ctx),
+            None => s.ctx.name.clone_from(&st.root_name),
         }
         st.effective = id;
         self.store.set_epoch_deadline(self.ticks);
         let ended = self.end_context(id as i32);
-        self.store.data_mut().stream = None;
+        if let (Some(s), Some(ctx)) = (self.store.data_mut().stream.take(), ctx) {
+            let mut s = s;
+            std::mem::swap(&mut s.ctx, ctx);
+        }
         ended.map_err(|e| explain(&e, &self.store, self.deadline, &name))
     }
 
