@@ -31,6 +31,7 @@
 pub mod ast;
 pub mod encoding;
 pub mod error;
+pub mod fuzzing;
 pub mod interp;
 pub mod json;
 pub mod lexer;
