@@ -165,3 +165,47 @@ fn round(t: Timestamp, d: i64) -> Timestamp {
     let delta = if r + r < d { -r } else { d - r };
     t.add_nanos(delta).unwrap_or(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::run;
+
+    #[test]
+    fn timestamps_print_compare_and_convert_like_their_text() {
+        let parsed = r#"this.t.ts_parse("2006-01-02 15:04 MST")"#;
+        let input = r#"{"t":"2024-02-29 23:30 UTC"}"#;
+        let out = |m: &str| run(&m.replace("@TS", parsed), input);
+        assert_eq!(out("root = @TS"), Ok(r#""2024-02-29T23:30:00Z""#.into()));
+        assert_eq!(out("root = @TS.type()"), Ok("timestamp".into()));
+        assert_eq!(
+            out(r#"root = @TS == "2024-02-29T23:30:00Z""#),
+            Ok("true".into())
+        );
+        assert_eq!(out(r#"root = @TS < "2025""#), Ok("true".into()));
+        assert_eq!(out(r#"root = [@TS].contains(@TS)"#), Ok("true".into()));
+        assert_eq!(
+            out(r#"root = @TS.ts_tz("Australia/Sydney").string()"#),
+            Ok("2024-03-01T10:30:00+11:00".into())
+        );
+        assert_eq!(
+            out("root = @TS.ts_add_iso8601(\"P1Y\").ts_unix()"),
+            Ok("1740871800".into())
+        );
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let e = run(r#"root = "x".ts_tz("Nowhere/Town")"#, "{}").unwrap_err();
+        assert!(e.contains("unknown time zone Nowhere/Town"), "{e}");
+        let e = run("root = true.ts_unix()", "{}").unwrap_err();
+        assert!(
+            e.contains("expected number or string value, got bool"),
+            "{e}"
+        );
+        let e = run(
+            "root = -1.ts_unix_nano() + 9223372036854775807.ts_unix_nano()",
+            "{}",
+        );
+        assert!(e.is_err());
+    }
+}

@@ -2,7 +2,7 @@ use super::*;
 use crate::json::parse;
 use crate::value::Value;
 
-fn run(mapping: &str, input: &str) -> Result<String, String> {
+pub(super) fn run(mapping: &str, input: &str) -> Result<String, String> {
     let m = Mapping::compile(mapping).map_err(|e| e.to_string())?;
     let msg = Message {
         content: input.as_bytes().to_vec(),

@@ -166,6 +166,7 @@ fn in_range(x: i64, lo: i64, hi: i64, what: &'static str) -> Result<i64, Fail> {
 }
 
 /// Parses one layout element at the start of `v`; returns what follows it.
+/// Date elements are here, the others in [`clock_element`].
 fn element<'a>(c: &Chunk<'_>, f: &mut Fields, v: &'a [u8]) -> Result<&'a [u8], Fail> {
     let rest = match c.std {
         Std::LongYear => {
@@ -217,6 +218,14 @@ fn element<'a>(c: &Chunk<'_>, f: &mut Fields, v: &'a [u8]) -> Result<&'a [u8], F
             f.yday = in_range(d, 0, 366, "day-of-year")?;
             r
         }
+        _ => return clock_element(c, f, v),
+    };
+    Ok(rest)
+}
+
+/// The time-of-day, zone and fraction elements of [`element`].
+fn clock_element<'a>(c: &Chunk<'_>, f: &mut Fields, v: &'a [u8]) -> Result<&'a [u8], Fail> {
+    let rest = match c.std {
         Std::Hour => {
             let (h, r) = num2(v, false)?;
             f.hour = in_range(h, 0, 23, "hour")?;
@@ -275,6 +284,7 @@ fn element<'a>(c: &Chunk<'_>, f: &mut Fields, v: &'a [u8]) -> Result<&'a [u8], F
             f.nanos = nanos(v, n)?;
             &v[n..]
         }
+        _ => return Err(Fail::Bad),
     };
     Ok(rest)
 }

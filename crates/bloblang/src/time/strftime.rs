@@ -32,6 +32,33 @@ struct Spec {
 }
 
 impl Spec {
+    /// Reads flags and a width at `b[*i..]`, leaving `i` on the code.
+    fn read(b: &[u8], i: &mut usize) -> Spec {
+        let mut s = Spec {
+            width: 0,
+            pad: Some('0'),
+            pad_set: false,
+            upper: false,
+            swap: false,
+        };
+        while let Some(&f) = b.get(*i) {
+            match f {
+                b'-' => (s.pad, s.pad_set) = (None, true),
+                b'_' => (s.pad, s.pad_set) = (Some(' '), true),
+                b'0' => (s.pad, s.pad_set) = (Some('0'), true),
+                b'^' => s.upper = true,
+                b'#' => s.swap = true,
+                _ => break,
+            }
+            *i += 1;
+        }
+        while let Some(d) = b.get(*i).filter(|d| d.is_ascii_digit()) {
+            s.width = (s.width * 10 + usize::from(d - b'0')).min(1024);
+            *i += 1;
+        }
+        s
+    }
+
     fn int(&self, out: &mut String, n: i64, min_width: usize) {
         let width = self.width.max(min_width);
         let digits = n.unsigned_abs().to_string();
@@ -102,28 +129,7 @@ pub fn format(t: &Timestamp, fmt: &str) -> String {
         out.push_str(&fmt[lit..i]);
         let start = i;
         i += 1;
-        let mut s = Spec {
-            width: 0,
-            pad: Some('0'),
-            pad_set: false,
-            upper: false,
-            swap: false,
-        };
-        while let Some(&f) = b.get(i) {
-            match f {
-                b'-' => (s.pad, s.pad_set) = (None, true),
-                b'_' => (s.pad, s.pad_set) = (Some(' '), true),
-                b'0' => (s.pad, s.pad_set) = (Some('0'), true),
-                b'^' => s.upper = true,
-                b'#' => s.swap = true,
-                _ => break,
-            }
-            i += 1;
-        }
-        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-            s.width = (s.width * 10 + usize::from(d - b'0')).min(1024);
-            i += 1;
-        }
+        let s = Spec::read(b, &mut i);
         let Some(&code) = b.get(i) else {
             out.push_str(&fmt[start..]);
             lit = b.len();

@@ -175,6 +175,19 @@ fn field(s: &[u8], j: &mut usize, f: &mut Fields, code: u8) -> Result<(), String
             f.day = number(s, j, 2, 1, 31, code)?;
         }
         b'j' => f.yday = number(s, j, 3, 1, 366, code)?,
+        _ => return clock_field(s, j, f, code),
+    }
+    Ok(())
+}
+
+/// The time-of-day, zone and literal codes of [`field`].
+fn clock_field(s: &[u8], j: &mut usize, f: &mut Fields, code: u8) -> Result<(), String> {
+    let space = |j: &mut usize| {
+        if s.get(*j) == Some(&b' ') {
+            *j += 1;
+        }
+    };
+    match code {
         b'k' | b'H' => {
             if code == b'k' {
                 space(j);
