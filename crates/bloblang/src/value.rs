@@ -40,6 +40,9 @@ pub enum Value {
     Array(Vec<Value>),
     /// An object with keys kept sorted.
     Object(Object),
+    /// A timestamp (Go `time.Time`): prints as RFC 3339 with nanoseconds and
+    /// compares as that text, as Bento does. Boxed to keep `Value` small.
+    Timestamp(Box<crate::time::Timestamp>),
     /// The `deleted()` sentinel: assigning it removes the target.
     Delete,
     /// The `nothing()` sentinel: assigning it is skipped.
@@ -57,6 +60,7 @@ impl Clone for Value {
             Value::Number(t) => Value::Number(t.clone()),
             Value::String(s) => Value::String(s.clone()),
             Value::Bytes(b) => Value::Bytes(b.clone()),
+            Value::Timestamp(t) => Value::Timestamp(t.clone()),
             Value::Delete => Value::Delete,
             Value::Nothing => Value::Nothing,
             Value::Array(_) | Value::Object(_) => deep_clone(self),
@@ -203,6 +207,7 @@ impl Value {
             Value::Bytes(_) => "bytes",
             Value::Array(_) => "array",
             Value::Object(_) => "object",
+            Value::Timestamp(_) => "timestamp",
             Value::Delete => "delete",
             Value::Nothing => "nothing",
         }

@@ -83,6 +83,10 @@ fn dispatch(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
     if super::methods_coll::NAMES.contains(&name) {
         return super::methods_coll::call(t, name, args, env, sc);
     }
+    // Before methods_parse: the time module owns `parse_duration`.
+    if super::methods_time::NAMES.contains(&name) {
+        return super::methods_time::call(t, name, args, env, sc);
+    }
     if super::methods_parse::NAMES.contains(&name) {
         return super::methods_parse::call(t, name, args, env, sc);
     }
@@ -234,6 +238,7 @@ pub fn string_of(v: &Value) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        Value::Timestamp(t) => Ok(t.to_rfc3339_nano()),
         other => Err(expected("string", other)),
     }
 }

@@ -15,6 +15,7 @@ mod methods_p1;
 mod methods_parse;
 mod methods_re;
 mod methods_str;
+mod methods_time;
 mod names;
 mod ops;
 #[cfg(test)]

@@ -9,6 +9,14 @@ use crate::value::{Num, Value};
 /// `&&`, `||` and `|` short-circuit and are handled by the evaluator, not here.
 pub fn binary(op: BinOp, l: &Value, r: &Value) -> Result<Value, String> {
     use BinOp::*;
+    // Bento sanitises a timestamp to its RFC 3339 text before operating on it.
+    if let (Value::Timestamp(_), _) | (_, Value::Timestamp(_)) = (l, r) {
+        let text = |v: &Value| match v {
+            Value::Timestamp(t) => Value::String(t.to_rfc3339_nano()),
+            other => other.clone(),
+        };
+        return binary(op, &text(l), &text(r));
+    }
     match op {
         Add => add(l, r),
         Sub | Mul => arith(op, l, r),
@@ -155,6 +163,7 @@ fn scalar_equal(l: &Value, r: &Value) -> bool {
         (Value::Bytes(a), Value::Bytes(b)) => a == b,
         (Value::String(a), Value::String(b)) => a == b,
         (Value::Bool(a), Value::Bool(b)) => a == b,
+        (Value::Timestamp(a), Value::Timestamp(b)) => a.to_rfc3339_nano() == b.to_rfc3339_nano(),
         _ => match (l.as_num(), r.as_num()) {
             (Some(a), Some(b)) => num_eq(a, b),
             (None, None) => std::mem::discriminant(l) == std::mem::discriminant(r),

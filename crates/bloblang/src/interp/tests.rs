@@ -2,7 +2,7 @@ use super::*;
 use crate::json::parse;
 use crate::value::Value;
 
-fn run(mapping: &str, input: &str) -> Result<String, String> {
+pub(super) fn run(mapping: &str, input: &str) -> Result<String, String> {
     let m = Mapping::compile(mapping).map_err(|e| e.to_string())?;
     let msg = Message {
         content: input.as_bytes().to_vec(),
@@ -183,7 +183,7 @@ fn unknown_names_fail_compilation_but_known_unimplemented_ones_fail_at_run_time(
             .contains("unrecognised method 'not_a_thing'")
     );
     assert!(
-        run("root = this.a.ts_unix()", "{}")
+        run("root = this.a.parse_parquet()", "{}")
             .unwrap_err()
             .contains("not implemented yet")
     );

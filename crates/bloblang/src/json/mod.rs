@@ -33,6 +33,7 @@ pub fn to_go_string(v: &Value) -> String {
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         Value::Float(f) => go_format_float(*f),
         Value::Null => "null".into(),
+        Value::Timestamp(t) => t.to_rfc3339_nano(),
         other => to_message_json(other).unwrap_or_else(|_| "null".into()),
     }
 }

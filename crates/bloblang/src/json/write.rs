@@ -100,6 +100,7 @@ fn write_scalar_or_open<'a>(
         Value::Float(f) => out.push_str(&json_float(*f)?),
         Value::Number(t) => out.push_str(t),
         Value::String(s) => write_string(out, s, opts.escape_html),
+        Value::Timestamp(t) => write_string(out, &t.to_rfc3339_nano(), opts.escape_html),
         Value::Bytes(b) => {
             out.push('"');
             out.push_str(&base64_std(b));
