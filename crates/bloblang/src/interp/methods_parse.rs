@@ -33,7 +33,11 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
                 return Err("delimiter value must be exactly one character".into());
             };
             let rows = csv(&string_of(&t)?, d, lazy)?;
-            Ok(csv_value(rows, header))
+            check_widths(&rows)?;
+            Ok(csv_value(
+                rows.into_iter().map(|(_, r)| r).collect(),
+                header,
+            ))
         }
         "collapse" => {
             let mut out = Object::new();
@@ -95,15 +99,31 @@ pub fn go_duration(s: &str) -> Result<i64, String> {
     Ok(if neg { -ns } else { ns })
 }
 
+/// Go's reader wants every record as wide as the first one.
+fn check_widths(rows: &[(usize, Vec<String>)]) -> Result<(), String> {
+    let Some((_, first)) = rows.first() else {
+        return Ok(());
+    };
+    match rows.iter().find(|(_, r)| r.len() != first.len()) {
+        Some((line, _)) => Err(format!("record on line {line}: wrong number of fields")),
+        None => Ok(()),
+    }
+}
+
 /// A small RFC 4180 reader: quoted fields, doubled quotes, CRLF; with
 /// `lazy`, a quote inside an unquoted field is kept as text, as Go allows.
-fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, String> {
+/// Each record comes with the line it starts on, for error messages.
+fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<(usize, Vec<String>)>, String> {
     let mut rows = Vec::new();
+    let (mut line, mut start) = (1, 1);
     let (mut row, mut field) = (Vec::new(), String::new());
     let (mut quoted, mut in_quotes) = (false, false);
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if in_quotes {
+            if c == '\n' {
+                line += 1;
+            }
             match c {
                 '"' if chars.peek() == Some(&'"') => {
                     chars.next();
@@ -126,8 +146,10 @@ fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, String> 
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' => {
                 row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
+                rows.push((start, std::mem::take(&mut row)));
                 quoted = false;
+                line += 1;
+                start = line;
             }
             c if c == delim => {
                 row.push(std::mem::take(&mut field));
@@ -141,7 +163,7 @@ fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, String> 
     }
     if !field.is_empty() || !row.is_empty() || quoted {
         row.push(field);
-        rows.push(row);
+        rows.push((start, row));
     }
     Ok(rows)
 }
@@ -250,7 +272,11 @@ mod tests {
 
     #[test]
     fn csv_rows() {
-        let rows = csv("a,\"b,\"\"c\"\"\"\r\n1,2\n", ',', false).unwrap();
+        let rows: Vec<_> = csv("a,\"b,\"\"c\"\"\"\r\n1,2\n", ',', false)
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         assert_eq!(
             rows,
             vec![
@@ -261,7 +287,12 @@ mod tests {
         assert!(csv("a\"b", ',', false).is_err());
         assert_eq!(
             csv("a\"b", ',', true).unwrap(),
-            vec![vec!["a\"b".to_string()]]
+            vec![(1, vec!["a\"b".to_string()])]
+        );
+        let ragged = csv("h1;h2\n\"x\ny\";1\n2", ';', false).unwrap();
+        assert_eq!(
+            check_widths(&ragged),
+            Err("record on line 4: wrong number of fields".to_string())
         );
     }
 }
