@@ -23,6 +23,8 @@ mod names;
 mod ops;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_p1;
 
 pub use exec::{ErrorSource, ExecError, MAX_APPLY_DEPTH, Mapping, Message, Output, STACK_BUDGET};
 pub use import::{FsImporter, Importer, MAX_IMPORT_DEPTH, MemoryImporter};
