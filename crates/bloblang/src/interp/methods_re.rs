@@ -103,6 +103,8 @@ mod tests {
             run(r#"root = "none".re_find_object("(?P<d>\\d)")"#),
             Value::Object(crate::value::Object::new())
         );
+        // A literal pattern is compiled with the mapping; a dynamic one when it runs.
+        assert!(Mapping::compile(r#"root = "a".re_match("(")"#).is_err());
         assert!(
             Mapping::compile(r#"root = "a".re_match(this.p)"#)
                 .unwrap()

@@ -21,6 +21,7 @@ mod methods_url;
 mod methods_yaml;
 mod names;
 mod ops;
+mod sigs;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
