@@ -40,6 +40,6 @@ pub mod time;
 pub mod value;
 
 pub use error::CompileError;
-pub use interp::{ExecError, Interpolation, Mapping, Message, Output};
+pub use interp::{ErrorSource, ExecError, Interpolation, Mapping, Message, Output};
 pub use parser::parse;
 pub use value::{Num, Object, Value};

@@ -59,6 +59,7 @@ fn batch_of(case: &Value) -> (Vec<Message>, usize) {
     let single = || Message {
         content: text(case, "input").unwrap_or("").as_bytes().to_vec(),
         metadata: meta.clone(),
+        ..Message::default()
     };
     let Some(Value::Array(items)) = get(case, "batch") else {
         return (vec![single()], 0);
@@ -71,6 +72,7 @@ fn batch_of(case: &Value) -> (Vec<Message>, usize) {
                 Some(Value::Object(md)) => md.clone(),
                 _ => bloblang::Object::new(),
             },
+            ..Message::default()
         })
         .collect();
     let index = match get(case, "index") {

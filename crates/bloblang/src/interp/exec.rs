@@ -33,6 +33,23 @@ pub struct Message {
     pub content: Vec<u8>,
     /// Metadata, read by `metadata()` and (copied) by `@`.
     pub metadata: Object,
+    /// Why an earlier processor failed on this message, if one did: what
+    /// `error()` returns and `errored()` tests. The stream engine sets it.
+    pub error: Option<String>,
+    /// Which component raised [`Message::error`], when known
+    /// (`error_source_label()`, `_name()`, `_path()`).
+    pub error_source: Option<ErrorSource>,
+}
+
+/// The component that flagged a message's error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorSource {
+    /// The component's configured label (may be empty).
+    pub label: String,
+    /// The component's type name, such as `mapping`.
+    pub name: String,
+    /// Its path in the config, such as `root.pipeline.processors.0`.
+    pub path: String,
 }
 
 /// What a mapping produced.
@@ -178,7 +195,7 @@ impl Mapping {
         })?;
         self.run_message(&Message {
             content: content.into_bytes(),
-            metadata: Object::new(),
+            ..Message::default()
         })
     }
 

@@ -51,6 +51,8 @@ pub fn fold(e: &mut Expr, src: &str) -> Result<(), CompileError> {
                 format!("unrecognised method '{name}'"),
             ));
         }
+        ExprKind::Function(name, args) => super::sigs::check(name, args, false, src, e.pos)?,
+        ExprKind::Method(_, name, args) => super::sigs::check(name, args, true, src, e.pos)?,
         _ => {}
     }
     if let ExprKind::Binary(op, l, r) = &e.kind {

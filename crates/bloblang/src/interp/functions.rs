@@ -127,12 +127,43 @@ pub fn call(name: &str, args: &Args, site: usize, env: &Env, sc: &Scope) -> Resu
             .or_else(|_| std::env::var("HOSTNAME").map(Value::String))
             .map_err(|_| "unable to determine hostname".to_string()),
         "pi" => Ok(Value::Float(std::f64::consts::PI)),
-        "error" => Ok(Value::Null),
-        "errored" => Ok(Value::Bool(false)),
+        "error" => Ok(env.msg.error.clone().map_or(Value::Null, Value::String)),
+        "errored" => Ok(Value::Bool(env.msg.error.is_some())),
+        "error_source_label" | "error_source_name" | "error_source_path" => {
+            Ok(error_source(env.msg, name))
+        }
+        "uuid_v7" => {
+            let at = opt(args, 0, "time", env, sc)?;
+            let ms = at
+                .map(|t| ops::number(&t).map(|n| (n.as_f64() * 1000.0) as i64))
+                .transpose()?;
+            super::ids::uuid_v7(ms)
+        }
+        "nanoid" => {
+            let len = opt_int(args, 0, "length", 21, env, sc)?;
+            let alphabet = opt(args, 1, "alphabet", env, sc)?
+                .map(|a| super::methods::string_of(&a))
+                .transpose()?;
+            super::ids::nanoid(len, alphabet.as_deref())
+        }
+        "ksuid" => Ok(super::ids::ksuid()),
         "batch_index" => Ok(Value::Int(env.index as i64)),
         "batch_size" => Ok(Value::Int(env.batch.len() as i64)),
         _ => Err(format!("function '{name}' is not implemented yet")),
     }
+}
+
+/// The `error_source_*` fields: null when the message carries no error or the
+/// engine did not say where it came from.
+fn error_source(msg: &super::exec::Message, name: &str) -> Value {
+    let Some(src) = msg.error.as_ref().and(msg.error_source.as_ref()) else {
+        return Value::Null;
+    };
+    Value::String(match name {
+        "error_source_label" => src.label.clone(),
+        "error_source_name" => src.name.clone(),
+        _ => src.path.clone(),
+    })
 }
 
 /// `count(name)`'s counters: process-global, as in Bento (deprecated there).

@@ -90,6 +90,9 @@ fn dispatch(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
     if super::methods_parse::NAMES.contains(&name) {
         return super::methods_parse::call(t, name, args, env, sc);
     }
+    if super::methods_ext::handles(name) {
+        return super::methods_ext::call(t, name, args, env, sc);
+    }
     if super::methods_p1::NAMES.contains(&name) {
         return super::methods_p1::call(t, name, args, env, sc);
     }

@@ -1,16 +1,17 @@
 //! P1 methods without a time dimension: search, escaping, quoting, sized
 //! integers, logarithms and a few reshaping helpers.
 
-use super::eval::{Scope, eval_with, stringify};
+use super::eval::{Scope, eval_with};
 use super::exec::Env;
 use super::functions::{arg, req};
 use super::methods::{expected, string_of};
+use super::methods_url::{path_escape, path_unescape, query_escape, query_unescape};
 use super::ops;
 use crate::ast::Args;
 use crate::value::{Num, Value};
 
 /// The methods [`call`] handles.
-pub const NAMES: [&str; 30] = [
+pub const NAMES: [&str; 29] = [
     "find",
     "find_all",
     "find_by",
@@ -40,7 +41,6 @@ pub const NAMES: [&str; 30] = [
     "zip",
     "replace_all_many",
     "replace_many",
-    "with",
 ];
 
 fn all_args(args: &Args, env: &Env, sc: &Scope) -> Result<Vec<Value>, String> {
@@ -75,16 +75,10 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
             }
             found(name == "find_by", hits)
         }
+        // Strings only, as in Bento: reversing an array is an error there.
         "reverse" => match &t {
-            Value::String(s) => Ok(Value::String(s.chars().rev().collect())),
             Value::Bytes(b) => Ok(Value::Bytes(b.iter().rev().copied().collect())),
-            _ => Ok(Value::Array(
-                t.into_array()
-                    .map_err(|v| expected("array", &v))?
-                    .into_iter()
-                    .rev()
-                    .collect(),
-            )),
+            _ => Ok(Value::String(string_of(&t)?.chars().rev().collect())),
         },
         "repeat" => {
             let n = ops::number(&req(args, 0, "count", env, sc)?)?.as_i64();
@@ -97,10 +91,10 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
         }
         "escape_html" => Ok(Value::String(escape_html(&string_of(&t)?))),
         "unescape_html" => Ok(Value::String(unescape_html(&string_of(&t)?))),
-        "escape_url_query" => Ok(Value::String(percent(&string_of(&t)?, true))),
-        "escape_url_path" => Ok(Value::String(percent(&string_of(&t)?, false))),
-        "unescape_url_query" => unpercent(&string_of(&t)?, true).map(Value::String),
-        "unescape_url_path" => unpercent(&string_of(&t)?, false).map(Value::String),
+        "escape_url_query" => Ok(Value::String(query_escape(&string_of(&t)?))),
+        "escape_url_path" => Ok(Value::String(path_escape(&string_of(&t)?))),
+        "unescape_url_query" => query_unescape(&string_of(&t)?).map(Value::String),
+        "unescape_url_path" => path_unescape(&string_of(&t)?).map(Value::String),
         "quote" => Ok(Value::String(go_quote(&string_of(&t)?))),
         "unquote" => go_unquote(&string_of(&t)?).map(Value::String),
         "int8" | "int16" | "int32" | "uint8" | "uint16" | "uint32" | "uint64" | "float32" => {
@@ -127,18 +121,6 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
                 .into_array()
                 .map_err(|v| expected("array", &v))?;
             replace_many(&string_of(&t)?, &pairs)
-        }
-        "with" => {
-            let m = t.into_object().map_err(|v| expected("object", &v))?;
-            let keep: Vec<String> = all_args(args, env, sc)?.iter().map(stringify).collect();
-            Ok(Value::Object(
-                m.into_iter()
-                    .filter(|(k, _)| {
-                        keep.iter()
-                            .any(|p| p == k || p.split('.').next() == Some(k))
-                    })
-                    .collect(),
-            ))
         }
         _ => Err(format!("method '{name}' is not implemented yet")),
     }
@@ -220,55 +202,8 @@ fn entity(name: &str) -> Option<char> {
     }
 }
 
-/// Go's `url.QueryEscape` (`query`) or `url.PathEscape`.
-fn percent(s: &str, query: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        let keep = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (!query && matches!(b, b'$' | b'&' | b'+' | b',' | b':' | b';' | b'=' | b'@'));
-        if keep {
-            out.push(b as char);
-        } else if query && b == b' ' {
-            out.push('+');
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn unpercent(s: &str, query: bool) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s
-                    .get(i + 1..i + 3)
-                    .ok_or_else(|| format!("invalid URL escape {:?}", &s[i..]))?;
-                out.push(
-                    u8::from_str_radix(hex, 16)
-                        .map_err(|_| format!("invalid URL escape \"%{hex}\""))?,
-                );
-                i += 3;
-            }
-            b'+' if query => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
 /// Go's `strconv.Quote` for printable text: `\"`, `\\` and control escapes.
-fn go_quote(s: &str) -> String {
+pub(super) fn go_quote(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -311,44 +246,77 @@ fn go_unquote(s: &str) -> Result<String, String> {
     }
 }
 
-/// Sized integer and float32 conversions with Go's range checks.
+/// Sized integer and float32 conversions with Go's range checks. Integers stay
+/// exact (i128) so the full uint64 range converts without float rounding.
 fn sized(name: &str, t: &Value) -> Result<Value, String> {
-    let n = match t {
-        Value::String(s) => {
-            let s = s.trim();
-            match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-                Some(hex) => i128::from_str_radix(hex, 16).map(|i| Num::Float(i as f64)),
-                None => s.parse::<i128>().map(|i| Num::Float(i as f64)),
-            }
-            .or_else(|_| s.parse::<f64>().map(Num::Float))
-            .map_err(|_| expected("number", t))?
-        }
-        v => ops::number(v)?,
+    let exact = match t {
+        Value::String(s) => match parse_int_text(s.trim()) {
+            Some(i) => Ok(i),
+            None => Err(s.trim().parse::<f64>().map_err(|_| expected("number", t))?),
+        },
+        v => match ops::number(v)? {
+            Num::Int(i) => Ok(i128::from(i)),
+            Num::UInt(u) => Ok(i128::from(u)),
+            Num::Float(f) => Err(f),
+        },
     };
     if name == "float32" {
-        return Ok(Value::Float(f64::from(n.as_f64() as f32)));
+        let f = exact.map_or_else(|f| f, |i| i as f64);
+        return Ok(Value::Float(float32(f)));
     }
-    let f = n.as_f64();
-    let (lo, hi): (f64, f64) = match name {
+    let (lo, hi): (i128, i128) = match name {
         "int8" => (i8::MIN.into(), i8::MAX.into()),
         "int16" => (i16::MIN.into(), i16::MAX.into()),
         "int32" => (i32::MIN.into(), i32::MAX.into()),
-        "uint8" => (0.0, u8::MAX.into()),
-        "uint16" => (0.0, u16::MAX.into()),
-        "uint32" => (0.0, u32::MAX.into()),
-        _ => (0.0, u64::MAX as f64),
+        "uint8" => (0, u8::MAX.into()),
+        "uint16" => (0, u16::MAX.into()),
+        "uint32" => (0, u32::MAX.into()),
+        _ => (0, u64::MAX.into()),
     };
-    if f.fract() != 0.0 || f < lo || f > hi {
-        return Err(format!(
-            "value {} cannot be represented as {name}",
-            crate::json::go_format_float(f)
-        ));
+    let int = match exact {
+        Ok(i) => i,
+        Err(f) if f.fract() == 0.0 && f.abs() < 1e30 => f as i128,
+        Err(f) => {
+            return Err(format!(
+                "value {} cannot be represented as {name}",
+                crate::json::go_format_float(f)
+            ));
+        }
+    };
+    if int < lo || int > hi {
+        return Err(format!("value {int} is out of range for {name}"));
     }
     Ok(if name.starts_with('u') {
-        Value::UInt(f as u64)
+        Value::UInt(int as u64)
     } else {
-        Value::Int(f as i64)
+        Value::Int(int as i64)
     })
+}
+
+/// An integer in decimal or `0x` hex, exactly; None if the text is not one.
+fn parse_int_text(s: &str) -> Option<i128> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let v = match body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        Some(hex) if !hex.starts_with(['+', '-']) => i128::from_str_radix(hex, 16).ok()?,
+        Some(_) => return None,
+        None if body.starts_with(['+', '-']) => return None,
+        None => body.parse::<i128>().ok()?,
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// Rounds to float32 and back, keeping the float32's shortest decimal form, so
+/// `3.14.float32()` prints as `3.14` (as Go prints a float32), not as the
+/// widened `3.140000104904175`.
+fn float32(f: f64) -> f64 {
+    let narrow = f as f32;
+    narrow
+        .to_string()
+        .parse::<f64>()
+        .unwrap_or(f64::from(narrow))
 }
 
 fn zip(t: Value, others: Vec<Value>) -> Result<Value, String> {
@@ -409,10 +377,11 @@ mod tests {
             unescape_html("&lt;p&gt;Hi &amp; bye&#33;&#x41;&bogus;"),
             "<p>Hi & bye!A&bogus;"
         );
-        assert_eq!(percent("hello world!&", true), "hello+world%21%26");
-        assert_eq!(percent("a b/c", false), "a%20b%2Fc");
-        assert_eq!(unpercent("a+b%2Fc", true).unwrap(), "a b/c");
-        assert!(unpercent("%zz", false).is_err());
+        assert_eq!(query_escape("hello world!&"), "hello+world%21%26");
+        assert_eq!(path_escape("a b/c"), "a%20b%2Fc");
+        assert_eq!(query_unescape("a+b%2Fc").unwrap(), "a b/c");
+        assert_eq!(path_unescape("a+b").unwrap(), "a+b");
+        assert!(path_unescape("%zz").is_err());
     }
 
     #[test]
@@ -430,5 +399,20 @@ mod tests {
         assert!(sized("uint32", &Value::Int(-1)).is_err());
         assert_eq!(sized("uint16", &Value::from("0xDE")), Ok(Value::UInt(222)));
         assert!(sized("int32", &Value::Float(1.5)).is_err());
+        assert_eq!(
+            sized("uint64", &Value::from("18446744073709551615")),
+            Ok(Value::UInt(u64::MAX))
+        );
+        assert!(sized("uint64", &Value::from("18446744073709551616")).is_err());
+        assert!(sized("int16", &Value::from("-0x8001")).is_err());
+        assert_eq!(
+            sized("int16", &Value::from("-0x8000")),
+            Ok(Value::Int(-32768))
+        );
+        assert_eq!(sized("float32", &Value::Float(0.1)), Ok(Value::Float(0.1)));
+        assert_eq!(
+            sized("float32", &Value::from("2.5e3")),
+            Ok(Value::Float(2500.0))
+        );
     }
 }

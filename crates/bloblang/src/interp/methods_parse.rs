@@ -8,7 +8,7 @@ use crate::ast::Args;
 use crate::value::{Object, Value};
 
 /// The methods [`call`] handles.
-pub const NAMES: [&str; 4] = ["parse_duration", "parse_csv", "collapse", "explode"];
+pub const NAMES: [&str; 3] = ["parse_csv", "collapse", "explode"];
 
 /// Dispatches the methods listed in [`NAMES`].
 pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
@@ -20,7 +20,6 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
         })
     };
     match name {
-        "parse_duration" => go_duration(&string_of(&t)?).map(Value::Int),
         "parse_csv" => {
             let header = flag(0, "parse_header_row", true)?;
             let delim = match opt(args, 1, "delimiter", env, sc)? {
@@ -33,7 +32,11 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
                 return Err("delimiter value must be exactly one character".into());
             };
             let rows = csv(&string_of(&t)?, d, lazy)?;
-            Ok(csv_value(rows, header))
+            check_widths(&rows)?;
+            Ok(csv_value(
+                rows.into_iter().map(|(_, r)| r).collect(),
+                header,
+            ))
         }
         "collapse" => {
             let mut out = Object::new();
@@ -52,58 +55,31 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
     }
 }
 
-/// Go's `time.ParseDuration`, in nanoseconds: `300ms`, `-1.5h`, `2h45m`.
-pub fn go_duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("time: invalid duration \"{s}\"");
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
+/// Go's reader wants every record as wide as the first one.
+fn check_widths(rows: &[(usize, Vec<String>)]) -> Result<(), String> {
+    let Some((_, first)) = rows.first() else {
+        return Ok(());
     };
-    if rest == "0" {
-        return Ok(0);
+    match rows.iter().find(|(_, r)| r.len() != first.len()) {
+        Some((line, _)) => Err(format!("record on line {line}: wrong number of fields")),
+        None => Ok(()),
     }
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let per = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration \"{s}\"")),
-            u => return Err(format!("time: unknown unit \"{u}\" in duration \"{s}\"")),
-        };
-        total += num * per;
-        rest = &rest[unit_len..];
-    }
-    if total > i64::MAX as f64 {
-        return Err(bad());
-    }
-    let ns = total.round() as i64;
-    Ok(if neg { -ns } else { ns })
 }
 
 /// A small RFC 4180 reader: quoted fields, doubled quotes, CRLF; with
 /// `lazy`, a quote inside an unquoted field is kept as text, as Go allows.
-fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, String> {
+/// Each record comes with the line it starts on, for error messages.
+fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<(usize, Vec<String>)>, String> {
     let mut rows = Vec::new();
+    let (mut line, mut start) = (1, 1);
     let (mut row, mut field) = (Vec::new(), String::new());
     let (mut quoted, mut in_quotes) = (false, false);
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if in_quotes {
+            if c == '\n' {
+                line += 1;
+            }
             match c {
                 '"' if chars.peek() == Some(&'"') => {
                     chars.next();
@@ -126,8 +102,10 @@ fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, String> 
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' => {
                 row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
+                rows.push((start, std::mem::take(&mut row)));
                 quoted = false;
+                line += 1;
+                start = line;
             }
             c if c == delim => {
                 row.push(std::mem::take(&mut field));
@@ -141,7 +119,7 @@ fn csv(text: &str, delim: char, lazy: bool) -> Result<Vec<Vec<String>>, String> 
     }
     if !field.is_empty() || !row.is_empty() || quoted {
         row.push(field);
-        rows.push(row);
+        rows.push((start, row));
     }
     Ok(rows)
 }
@@ -237,20 +215,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_durations() {
-        assert_eq!(go_duration("50us"), Ok(50_000));
-        assert_eq!(go_duration("2h"), Ok(7_200_000_000_000));
-        assert_eq!(go_duration("-1.5m"), Ok(-90_000_000_000));
-        assert_eq!(go_duration("1h2m3s"), Ok(3_723_000_000_000));
-        assert_eq!(go_duration("0"), Ok(0));
-        assert!(go_duration("5").is_err());
-        assert!(go_duration("1y").is_err());
-        assert!(go_duration("").is_err());
-    }
-
-    #[test]
     fn csv_rows() {
-        let rows = csv("a,\"b,\"\"c\"\"\"\r\n1,2\n", ',', false).unwrap();
+        let rows: Vec<_> = csv("a,\"b,\"\"c\"\"\"\r\n1,2\n", ',', false)
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         assert_eq!(
             rows,
             vec![
@@ -261,7 +231,12 @@ mod tests {
         assert!(csv("a\"b", ',', false).is_err());
         assert_eq!(
             csv("a\"b", ',', true).unwrap(),
-            vec![vec!["a\"b".to_string()]]
+            vec![(1, vec!["a\"b".to_string()])]
+        );
+        let ragged = csv("h1;h2\n\"x\ny\";1\n2", ';', false).unwrap();
+        assert_eq!(
+            check_widths(&ragged),
+            Err("record on line 4: wrong number of fields".to_string())
         );
     }
 }

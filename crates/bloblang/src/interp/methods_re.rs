@@ -7,11 +7,13 @@ use super::exec::Env;
 use super::functions::req;
 use super::methods::string_of;
 use crate::ast::Args;
-use crate::value::Value;
+use crate::value::{Object, Value};
 use regex::Regex;
 
 /// The methods [`call`] handles.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 7] = [
+    "re_find_object",
+    "re_find_all_object",
     "re_match",
     "re_replace_all",
     "re_replace",
@@ -36,6 +38,14 @@ pub fn call(t: &Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result
                 re.replace_all(&s, with.as_str()).into_owned(),
             ))
         }
+        "re_find_object" => Ok(re
+            .captures(&s)
+            .map_or_else(|| Value::Object(Object::new()), |c| group_object(&re, &c))),
+        "re_find_all_object" => Ok(Value::Array(
+            re.captures_iter(&s)
+                .map(|c| group_object(&re, &c))
+                .collect(),
+        )),
         "re_find_all" => Ok(Value::Array(
             re.find_iter(&s).map(|m| Value::from(m.as_str())).collect(),
         )),
@@ -51,6 +61,18 @@ pub fn call(t: &Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result
                 .collect(),
         )),
     }
+}
+
+/// One match as an object: named groups under their names, the others (the
+/// whole match as `"0"`) under their index; groups that did not take part are "".
+fn group_object(re: &Regex, caps: &regex::Captures) -> Value {
+    let mut out = Object::new();
+    for (i, name) in re.capture_names().enumerate() {
+        let key = name.map_or_else(|| i.to_string(), str::to_string);
+        let text = caps.get(i).map_or("", |m| m.as_str());
+        out.insert(key, Value::from(text));
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -72,10 +94,21 @@ mod tests {
             run(r#"root = "foo bar".re_replace_all("(\\w+) (\\w+)", "$2 $1")"#),
             Value::from("bar foo")
         );
-        assert!(
-            Mapping::compile(r#"root = "a".re_match("(")"#)
+        assert_eq!(
+            run(r#"root = "k=v; q=".re_find_all_object("(?P<key>\\w)=(\\w)?")"#),
+            crate::json::parse(br#"[{"0":"k=v","2":"v","key":"k"},{"0":"q=","2":"","key":"q"}]"#)
                 .unwrap()
-                .run(&Value::Null)
+        );
+        assert_eq!(
+            run(r#"root = "none".re_find_object("(?P<d>\\d)")"#),
+            Value::Object(crate::value::Object::new())
+        );
+        // A literal pattern is compiled with the mapping; a dynamic one when it runs.
+        assert!(Mapping::compile(r#"root = "a".re_match("(")"#).is_err());
+        assert!(
+            Mapping::compile(r#"root = "a".re_match(this.p)"#)
+                .unwrap()
+                .run(&crate::json::parse(br#"{"p":"("}"#).unwrap())
                 .is_err()
         );
     }

@@ -70,7 +70,12 @@ pub fn call(
         "parse_json" => raw(t).and_then(|b| {
             let mut v =
                 json::parse(&b).map_err(|e| format!("failed to parse value as JSON: {e}"))?;
-            numbers_to_float(&mut v);
+            // With use_number, numbers stay exact (as Go's json.Number does).
+            match opt(args, 0, "use_number", env, sc)? {
+                Some(Value::Bool(true)) => {}
+                None | Some(Value::Bool(false)) => numbers_to_float(&mut v),
+                Some(other) => return Err(expected("bool", &other)),
+            }
             Ok(v)
         }),
         "format_json" => format_json(t, args, env, sc),
