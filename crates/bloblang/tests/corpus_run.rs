@@ -1,6 +1,6 @@
-//! Runs the conformance corpus through compile + run and reports the pass rate
-//! per tier. The interpreter is young, so the floor asserted here is a ratchet
-//! to be raised, not the final target (98% p0 / 90% p1).
+//! Runs the conformance corpus through compile + run, prints the pass rate and
+//! the failing ids per tier, and fails below 98% of p0 or 90% of p1 (p2 is
+//! reported only).
 
 mod common;
 
@@ -151,7 +151,7 @@ fn corpus_pass_rate_per_tier() {
     let path = common::corpus_file("bloblang-corpus.jsonl");
     let text_all = std::fs::read_to_string(path).expect("corpus readable");
     let mut tiers: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut failing: Vec<String> = Vec::new();
+    let mut failing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut groups = Groups::new();
     for line in text_all.lines().filter(|l| !l.trim().is_empty()) {
         let case = json::parse(line.as_bytes()).expect("corpus line is JSON");
@@ -165,8 +165,9 @@ fn corpus_pass_rate_per_tier() {
         e.1 += 1;
         if ok {
             e.0 += 1;
-        } else if tier == "p0" {
-            failing.push(text(&case, "id").unwrap_or("?").to_string());
+        } else {
+            let id = text(&case, "id").unwrap_or("?").to_string();
+            failing.entry(tier).or_default().push(id);
         }
     }
     for (tier, (ok, total)) in &tiers {
@@ -175,18 +176,17 @@ fn corpus_pass_rate_per_tier() {
             *ok as f64 * 100.0 / *total as f64
         );
     }
-    eprintln!(
-        "first failing p0 ids: {}",
-        failing
-            .iter()
-            .take(60)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let (ok, total) = tiers.get("p0").copied().unwrap_or((0, 1));
-    let rate = ok as f64 * 100.0 / total as f64;
-    assert!(rate >= 99.0, "p0 pass rate fell to {rate:.1}%");
+    for (tier, ids) in &failing {
+        eprintln!("failing {tier}: {}", ids.join(" "));
+    }
+    for (tier, floor) in [("p0", 98.0), ("p1", 90.0)] {
+        let (ok, total) = tiers.get(tier).copied().unwrap_or((0, 1));
+        let rate = ok as f64 * 100.0 / total as f64;
+        assert!(
+            rate >= floor,
+            "{tier} pass rate {rate:.1}% is under {floor}%"
+        );
+    }
 }
 
 #[test]
