@@ -21,10 +21,10 @@ pub fn mapping_and_input(data: &[u8]) {
         content: content.to_vec(),
         ..Message::default()
     };
-    if let Ok(mapping) = Mapping::compile_with(src, &MemoryImporter::new(HashMap::new())) {
-        if let Ok(out) = mapping.run_message(&msg) {
-            let _ = out.content(content);
-        }
+    if let Ok(mapping) = Mapping::compile_with(src, &MemoryImporter::new(HashMap::new()))
+        && let Ok(out) = mapping.run_message(&msg)
+    {
+        let _ = out.content(content);
     }
     if let Ok(template) = Interpolation::compile(src) {
         let _ = template.render_in_batch(std::slice::from_ref(&msg), 0);

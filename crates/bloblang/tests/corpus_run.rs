@@ -155,7 +155,7 @@ fn corpus_pass_rate_per_tier() {
     let mut groups = Groups::new();
     for line in text_all.lines().filter(|l| !l.trim().is_empty()) {
         let case = json::parse(line.as_bytes()).expect("corpus line is JSON");
-        // Environment cases need process env vars, unsound to set in a threaded test.
+        // Environment cases run in child processes: environment_cases_in_child_processes.
         if get(&case, "env").is_some() {
             continue;
         }
@@ -211,4 +211,72 @@ fn interpolation_corpus() {
     }
     eprintln!("interpolation: {ok}/{total}");
     assert_eq!(ok, total, "interpolation cases failed");
+}
+
+/// The variable naming the case a child process runs with its own environment.
+const ENV_CASE: &str = "BLOBLANG_CORPUS_ENV_CASE";
+
+/// The corpus's `env` cases (`env("FOO")`): each runs in a child process of
+/// this test binary with exactly the case's variables set, since changing the
+/// environment of a threaded test process is unsound.
+#[test]
+fn environment_cases_in_child_processes() {
+    let path = common::corpus_file("bloblang-corpus.jsonl");
+    let all = std::fs::read_to_string(path).expect("corpus readable");
+    let cases: Vec<Value> = all
+        .lines()
+        .filter_map(|l| json::parse(l.as_bytes()).ok())
+        .filter(|c| get(c, "env").is_some())
+        .collect();
+    let names: Vec<String> = cases
+        .iter()
+        .filter_map(|c| match get(c, "env") {
+            Some(Value::Object(vars)) => Some(vars.keys().cloned().collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut failed = Vec::new();
+    for case in &cases {
+        let id = text(case, "id").unwrap_or("?");
+        let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"));
+        child.args([
+            "--ignored",
+            "--exact",
+            "environment_case_child",
+            "--nocapture",
+        ]);
+        for name in &names {
+            child.env_remove(name);
+        }
+        if let Some(Value::Object(vars)) = get(case, "env") {
+            for (k, v) in vars {
+                child.env(k, bloblang::json::to_go_string(v));
+            }
+        }
+        let status = child.env(ENV_CASE, id).status().expect("child runs");
+        if !status.success() {
+            failed.push(format!("{id} ({})", text(case, "tier").unwrap_or("?")));
+        }
+    }
+    eprintln!("env cases: {}/{}", cases.len() - failed.len(), cases.len());
+    assert!(!cases.is_empty(), "the corpus has env cases");
+    assert!(failed.is_empty(), "env cases failed: {}", failed.join(" "));
+}
+
+/// Runs the one env case named by [`ENV_CASE`]; started only by
+/// [`environment_cases_in_child_processes`].
+#[test]
+#[ignore = "run by environment_cases_in_child_processes in a child process"]
+fn environment_case_child() {
+    let id = std::env::var(ENV_CASE).expect("started with a case id");
+    let path = common::corpus_file("bloblang-corpus.jsonl");
+    let all = std::fs::read_to_string(path).expect("corpus readable");
+    let case = all
+        .lines()
+        .filter_map(|l| json::parse(l.as_bytes()).ok())
+        .find(|c| text(c, "id") == Some(id.as_str()))
+        .expect("the case exists");
+    let (ok, got) = outcome(&case, &mut Groups::new());
+    assert!(ok, "{id}: got {got:?}");
 }
