@@ -21,9 +21,22 @@ pub const NAMES: [&str; 7] = [
     "re_find_all_submatch",
 ];
 
+/// The largest compiled form a pattern may take. Compiling costs time in
+/// proportion to it, and a pattern can come from a message (`re_match(this.p)`),
+/// so a hostile one (`(a{1000}){1000}`) is refused rather than spending seconds;
+/// ordinary patterns, Unicode classes included, stay far below it.
+pub const MAX_REGEX_SIZE: usize = 1 << 20;
+
+/// Compiles a pattern with the size limit; the error reads as Bento's.
+pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(MAX_REGEX_SIZE)
+        .build()
+        .map_err(|e| format!("failed to compile regexp: {e}"))
+}
+
 fn compile(pattern: &Value) -> Result<Regex, String> {
-    let p = string_of(pattern)?;
-    Regex::new(&p).map_err(|e| format!("failed to compile regexp: {e}"))
+    compile_pattern(&string_of(pattern)?)
 }
 
 /// Dispatches the methods listed in [`NAMES`].
@@ -111,5 +124,12 @@ mod tests {
                 .run(&crate::json::parse(br#"{"p":"("}"#).unwrap())
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_pattern_too_large_to_compile_cheaply_is_refused() {
+        let err = super::compile_pattern("((a{1000}){1000}){1000}").expect_err("refused");
+        assert!(err.starts_with("failed to compile regexp:"), "{err}");
+        assert!(super::compile_pattern(r"^\w+@\p{L}+\.(com|org)$").is_ok());
     }
 }

@@ -236,7 +236,7 @@ fn literal_fits(p: &Param, e: &Expr, name: &str) -> Result<(), String> {
         && p.name == "pattern"
         && let Value::String(pattern) = v
     {
-        regex::Regex::new(pattern).map_err(|e| format!("failed to compile regexp: {e}"))?;
+        super::methods_re::compile_pattern(pattern)?;
     }
     Ok(())
 }
