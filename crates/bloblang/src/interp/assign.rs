@@ -40,10 +40,16 @@ fn child<'a>(
 ) -> Result<Option<&'a mut Value>, &'static str> {
     match cur {
         Value::Object(m) => {
-            if !m.contains_key(seg) && !create {
-                return Ok(None);
+            if !m.contains_key(seg) {
+                if !create {
+                    return Ok(None);
+                }
+                // The key is allocated only when the segment is new.
+                m.insert(seg.to_string(), Value::Null);
             }
-            let slot = m.entry(seg.to_string()).or_insert(Value::Null);
+            let Some(slot) = m.get_mut(seg) else {
+                return Ok(None);
+            };
             if matches!(slot, Value::Null) {
                 if !create {
                     return Ok(None);

@@ -5,6 +5,7 @@ use super::ops;
 use crate::ast::{BinOp, Expr, ExprKind, Key, Pattern};
 use crate::json::to_go_string;
 use crate::value::{Object, Value};
+use std::borrow::Cow;
 
 /// A lambda's bound name, linked to the enclosing bindings.
 pub struct Binding<'a> {
@@ -265,7 +266,7 @@ fn binary(op: BinOp, l: &Expr, r: &Expr, env: &Env, sc: &Scope) -> Result<Value,
             Ok(Value::Bool(logic_operand(op, eval(r, env, sc)?)?))
         }
         _ => {
-            let (lv, rv) = (eval(l, env, sc)?, eval(r, env, sc)?);
+            let (lv, rv) = (operand(l, env, sc)?, operand(r, env, sc)?);
             ops::binary(op, &lv, &rv).map_err(|e| match (op, origin(r)) {
                 // A zero divisor is reported against the divisor, as Bento does.
                 (BinOp::Div | BinOp::Mod, Some(o)) if e.contains("divide by zero") => {
@@ -274,6 +275,22 @@ fn binary(op: BinOp, l: &Expr, r: &Expr, env: &Env, sc: &Scope) -> Result<Value,
                 _ => e,
             })
         }
+    }
+}
+
+/// An operator's operand, borrowed when it is a literal or a path (operators
+/// only read their operands, so `this.user_id != "x"` copies no string).
+fn operand<'a>(e: &'a Expr, env: &Env<'a>, sc: &Scope<'a>) -> Result<Cow<'a, Value>, String> {
+    match &e.kind {
+        ExprKind::Literal(v) => Ok(Cow::Borrowed(v)),
+        ExprKind::This | ExprKind::Root | ExprKind::Context(_) | ExprKind::Var(_) => {
+            reference(e, env, sc).map(Cow::Borrowed)
+        }
+        ExprKind::Field(..) => match reference(e, env, sc) {
+            Ok(v) => Ok(Cow::Borrowed(v)),
+            Err(_) => eval(e, env, sc).map(Cow::Owned),
+        },
+        _ => eval(e, env, sc).map(Cow::Owned),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::eval::{Scope, eval};
 use super::import::{FsImporter, Importer, MAX_IMPORT_DEPTH};
-use super::{assign, fold};
+use super::{assign, fold, moves};
 use crate::ast::{MapDef, Program, Stmt};
 use crate::error::CompileError;
 use crate::json;
@@ -72,12 +72,14 @@ impl Output {
             Value::Nothing => Ok(Some(input.to_vec())),
             Value::String(s) => Ok(Some(s.as_bytes().to_vec())),
             Value::Bytes(b) => Ok(Some(b.clone())),
-            v => json::to_message_json(v)
-                .map(|s| Some(s.into_bytes()))
-                .map_err(|e| ExecError {
+            v => {
+                let mut out = String::with_capacity(input.len() + input.len() / 4 + 64);
+                json::write_message_json(&mut out, v).map_err(|e| ExecError {
                     message: e.0,
                     line: None,
-                }),
+                })?;
+                Ok(Some(out.into_bytes()))
+            }
         }
     }
 }
@@ -108,6 +110,8 @@ pub struct Mapping {
     statements: Vec<Stmt>,
     maps: HashMap<String, MapDef>,
     counters: Arc<Counters>,
+    /// The statement that takes the parsed input by value ([`moves`]).
+    moves_this: Option<usize>,
 }
 
 /// State of each `counter()` call site, keyed by its source offset. It lives as
@@ -181,6 +185,7 @@ impl Mapping {
         let mut maps = HashMap::new();
         collect_maps(src, prog.maps, prog.imports, importer, &mut maps, 0)?;
         Ok(Mapping {
+            moves_this: moves::moving_statement(&statements),
             statements,
             maps,
             counters: Arc::default(),
@@ -221,18 +226,44 @@ impl Mapping {
             vars: HashMap::new(),
             meta: msg.metadata.clone(),
         };
-        let ctx = Ctx {
+        // `this` is filled in per phase: it may be moved away part-way.
+        let base = Ctx {
             msg,
             batch,
             index,
             maps: &self.maps,
             counters: &self.counters,
-            this: &this,
+            this: &NULL,
             this_err: err.as_deref(),
             depth: 0,
             stack_base: stack_marker(),
         };
-        run_block(&self.statements, &mut st, &ctx)?;
+        match self.moves_this {
+            // A document that failed to parse has no value to move; its error
+            // must come from reading `this`, so it takes the ordinary path.
+            Some(at) if err.is_none() => {
+                let (before, rest) = self.statements.split_at(at);
+                run_block(
+                    before,
+                    &mut st,
+                    &Ctx {
+                        this: &this,
+                        ..base
+                    },
+                )?;
+                // Nothing after this statement reads `this`.
+                run_moving(&rest[0], this, &mut st, &base)?;
+                run_block(&rest[1..], &mut st, &base)?;
+            }
+            _ => run_block(
+                &self.statements,
+                &mut st,
+                &Ctx {
+                    this: &this,
+                    ..base
+                },
+            )?,
+        }
         Ok(Output {
             root: st.root,
             metadata: st.meta,
@@ -367,22 +398,29 @@ struct Ctx<'a> {
     stack_base: usize,
 }
 
+impl Ctx<'_> {
+    /// What expressions see: this context plus the run's state so far.
+    fn env<'a>(&'a self, st: &'a State) -> Env<'a> {
+        Env {
+            root: &st.root,
+            vars: &st.vars,
+            meta: &st.meta,
+            msg: self.msg,
+            batch: self.batch,
+            index: self.index,
+            maps: self.maps,
+            counters: self.counters,
+            depth: self.depth,
+            stack_base: self.stack_base,
+            this_err: self.this_err,
+        }
+    }
+}
+
 fn run_block(stmts: &[Stmt], st: &mut State, ctx: &Ctx) -> Result<(), ExecError> {
     for stmt in stmts {
         let (line, result) = {
-            let env = Env {
-                root: &st.root,
-                vars: &st.vars,
-                meta: &st.meta,
-                msg: ctx.msg,
-                batch: ctx.batch,
-                index: ctx.index,
-                maps: ctx.maps,
-                counters: ctx.counters,
-                depth: ctx.depth,
-                stack_base: ctx.stack_base,
-                this_err: ctx.this_err,
-            };
+            let env = ctx.env(st);
             let ev = |e: &crate::ast::Expr| eval(e, &env, &Scope::root(ctx.this));
             match stmt {
                 Stmt::Assign { value, line, .. }
@@ -412,6 +450,26 @@ fn run_block(stmts: &[Stmt], st: &mut State, ctx: &Ctx) -> Result<(), ExecError>
         })?;
     }
     Ok(())
+}
+
+/// The `this` of statements that run after it has been moved away.
+static NULL: Value = Value::Null;
+
+/// Runs the statement [`moves::moving_statement`] chose, handing it `this`.
+fn run_moving(stmt: &Stmt, this: Value, st: &mut State, ctx: &Ctx) -> Result<(), ExecError> {
+    let (Stmt::Assign { value, line, .. }
+    | Stmt::Let { value, line, .. }
+    | Stmt::Meta { value, line, .. }) = stmt
+    else {
+        return run_block(std::slice::from_ref(stmt), st, ctx);
+    };
+    let env = ctx.env(st);
+    let at_line = |message| ExecError {
+        message,
+        line: Some(*line),
+    };
+    let v = moves::eval_moved(value, this, &env, &Scope::root(ctx.this)).map_err(at_line)?;
+    store(stmt, v, st).map_err(at_line)
 }
 
 type Branches = [(crate::ast::Expr, Vec<Stmt>)];

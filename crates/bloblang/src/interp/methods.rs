@@ -4,7 +4,7 @@ use super::eval::{Scope, eval, eval_with, field, stringify};
 use super::exec::{Env, Message, apply_map};
 use super::functions::{arg, opt, req};
 use super::ops;
-use crate::ast::{Args, Expr};
+use crate::ast::{Args, Expr, ExprKind};
 use crate::value::{Object, Value};
 
 /// Calls `target.name(args)`. `catch` and `or` see the target's error, so the
@@ -69,8 +69,21 @@ pub fn call(
     }
 }
 
+/// Runs the method call `method` (a `target.name(args)` expression) on the
+/// target's value `t`, already evaluated or moved in, worded as [`call`] words it.
+pub fn call_on(t: Value, method: &Expr, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let ExprKind::Method(target, name, args) = &method.kind else {
+        return Err("internal error: not a method call".into());
+    };
+    dispatch(t, name, args, env, sc).map_err(|e| with_origin(target, e))
+}
+
 /// Runs a method on an evaluated target.
 fn dispatch(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
+    let t = match iterate_owned(t, name, args, env, sc) {
+        Ok(r) => return r,
+        Err(t) => t,
+    };
     if let Some(r) = iterate(&t, name, args, env, sc) {
         return r;
     }
@@ -191,6 +204,39 @@ fn iterate(
     })
 }
 
+/// `map_each` and `filter` over an array the method owns: kept elements are
+/// moved into the result, not copied. `Err` gives back any other target.
+fn iterate_owned(
+    t: Value,
+    name: &str,
+    args: &Args,
+    env: &Env,
+    sc: &Scope,
+) -> Result<Result<Value, String>, Value> {
+    let filter = match name {
+        "filter" => true,
+        "map_each" => false,
+        _ => return Err(t),
+    };
+    let items = t.into_array()?;
+    let Some(q) = arg(args, 0, "query").or_else(|| arg(args, 0, "test")) else {
+        return Ok(Err("missing parameter: query".into()));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let r = eval_with(q, &item, env, sc);
+        match r {
+            Err(e) => return Ok(Err(e)),
+            Ok(Value::Bool(true)) if filter => out.push(item),
+            Ok(_) if filter => {}
+            Ok(Value::Delete) => {}
+            Ok(Value::Nothing) => out.push(item),
+            Ok(v) => out.push(v),
+        }
+    }
+    Ok(Ok(Value::Array(out)))
+}
+
 fn key_value(k: &str, v: &Value) -> Value {
     let mut m = Object::new();
     m.insert("key".into(), Value::String(k.to_string()));
@@ -246,6 +292,15 @@ pub fn string_of(v: &Value) -> Result<String, String> {
     }
 }
 
+/// [`string_of`] without the copy, for methods that only read the text.
+pub fn str_of(v: &Value) -> Result<std::borrow::Cow<'_, str>, String> {
+    match v {
+        Value::String(s) => Ok(std::borrow::Cow::Borrowed(s)),
+        Value::Bytes(b) => Ok(String::from_utf8_lossy(b)),
+        other => Err(expected("string", other)),
+    }
+}
+
 /// Methods that take an evaluated target.
 fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
     let str_arg = |pos: usize, n: &str| req(args, pos, n, env, sc).and_then(|v| string_of(&v));
@@ -267,8 +322,8 @@ fn simple(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<Va
             Value::Object(m) => Ok(Value::Int(m.len() as i64)),
             v => Err(expected("string, array or object", v)),
         },
-        "uppercase" => Ok(Value::String(string_of(&t)?.to_uppercase())),
-        "lowercase" => Ok(Value::String(string_of(&t)?.to_lowercase())),
+        "uppercase" => Ok(Value::String(str_of(&t)?.to_uppercase())),
+        "lowercase" => Ok(Value::String(str_of(&t)?.to_lowercase())),
         "trim" => {
             let s = string_of(&t)?;
             Ok(Value::String(match opt(args, 0, "cutset", env, sc)? {

@@ -20,6 +20,7 @@ mod methods_str;
 mod methods_time;
 mod methods_url;
 mod methods_yaml;
+mod moves;
 mod names;
 mod ops;
 mod sigs;

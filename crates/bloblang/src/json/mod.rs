@@ -5,7 +5,8 @@ mod write;
 
 pub use parse::{MAX_JSON_DEPTH, parse};
 pub use write::{
-    JsonOptions, base64_std, go_format_float, json_float, to_json, to_message_json, write_string,
+    JsonOptions, base64_std, go_format_float, json_float, to_json, to_message_json,
+    write_message_json, write_string,
 };
 
 use crate::value::Value;

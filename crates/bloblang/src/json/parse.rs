@@ -214,9 +214,9 @@ impl Parser<'_> {
         }
         // The slice is ASCII by construction.
         let text = String::from_utf8_lossy(&self.s[start..self.i]);
-        Ok(match text.parse::<i64>() {
-            Ok(i) if i.to_string() == text => Value::Int(i),
-            _ => Value::Number(text.into()),
+        Ok(match canonical_int(&text) {
+            Some(i) => Value::Int(i),
+            None => Value::Number(text.into()),
         })
     }
 
@@ -231,6 +231,19 @@ impl Parser<'_> {
     /// in one go so long strings stay linear.
     fn string(&mut self) -> Result<String, JsonError> {
         self.i += 1;
+        // Most strings have no escapes: one exact-size copy, no growing buffer.
+        let run = self.i;
+        let end = self.s[run..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .map(|n| run + n);
+        if let Some(end) = end
+            && self.s[end] == b'"'
+            && let Ok(text) = std::str::from_utf8(&self.s[run..end])
+        {
+            self.i = end + 1;
+            return Ok(text.to_owned());
+        }
         let mut out: Vec<u8> = Vec::new();
         loop {
             let run = self.i;
@@ -308,6 +321,16 @@ impl Parser<'_> {
         }
         Ok(char::from_u32(hi).unwrap_or('\u{FFFD}'))
     }
+}
+
+/// The integer `text` spells if it is the canonical `i64` form (what printing the
+/// integer gives back), so it can be stored as [`Value::Int`] without losing its
+/// spelling. The grammar has already ruled out leading zeros and a leading `+`.
+fn canonical_int(text: &str) -> Option<i64> {
+    if text == "-0" || text.bytes().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+        return None;
+    }
+    text.parse::<i64>().ok()
 }
 
 /// Quotes a byte the way Go's JSON errors do: `'x'`, `'\''`, `'\n'`.

@@ -3,6 +3,7 @@
 
 use super::JsonError;
 use crate::value::Value;
+use std::fmt::Write as _;
 
 /// How to print JSON.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +26,13 @@ pub fn to_json(v: &Value, opts: &JsonOptions) -> Result<String, JsonError> {
     let mut out = String::new();
     write_value(&mut out, v, opts)?;
     Ok(out)
+}
+
+/// [`to_message_json`] appended to `out`, so a caller that can guess the size
+/// (a message's output is usually about its input's) reserves it once instead of
+/// the buffer growing by doubling.
+pub fn write_message_json(out: &mut String, v: &Value) -> Result<(), JsonError> {
+    write_value(out, v, &JsonOptions::default())
 }
 
 fn newline(out: &mut String, opts: &JsonOptions, depth: usize) {
@@ -95,8 +103,13 @@ fn write_scalar_or_open<'a>(
     match v {
         Value::Null | Value::Delete | Value::Nothing => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
-        Value::UInt(u) => out.push_str(&u.to_string()),
+        // `write!` into the buffer: `to_string()` would allocate per number.
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::UInt(u) => {
+            let _ = write!(out, "{u}");
+        }
         Value::Float(f) => out.push_str(&json_float(*f)?),
         Value::Number(t) => out.push_str(t),
         Value::String(s) => write_string(out, s, opts.escape_html),
@@ -125,6 +138,18 @@ fn write_scalar_or_open<'a>(
 /// escaped because they break JavaScript.
 pub fn write_string(out: &mut String, s: &str, escape_html: bool) {
     out.push('"');
+    // Nearly every string needs no escaping: find that out by bytes, without
+    // decoding characters. 0xE2 starts U+2028/U+2029 (and other characters).
+    let plain = |b: &u8| {
+        *b >= 0x20
+            && !matches!(b, b'"' | b'\\' | 0xE2)
+            && !(escape_html && matches!(b, b'<' | b'>' | b'&'))
+    };
+    if s.as_bytes().iter().all(plain) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, ch) in s.char_indices() {
         let esc: Option<&str> = match ch {
