@@ -1,5 +1,7 @@
-//! `weir`: the gateway binary. `run` serves, `check` validates like `nginx -t`, `version` prints.
+//! `weir`: the gateway binary. `run` serves, `check` validates like `nginx -t`, `blobl` runs a
+//! Bloblang mapping over lines like `bento blobl`, `version` prints.
 
+mod blobl;
 mod check;
 mod drivers;
 mod run;
@@ -38,6 +40,8 @@ enum Command {
         #[arg(long, short = 'c', default_value = "weir.json")]
         conf: PathBuf,
     },
+    /// Run a Bloblang mapping over newline-delimited messages (stdin or -i), one result per line.
+    Blobl(blobl::BloblArgs),
     /// Print the version.
     Version,
 }
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { conf, watch } => run::run(&conf, watch),
         Command::Check { conf } => check::check(&conf),
+        Command::Blobl(args) => blobl::blobl(args),
         Command::Version => {
             println!("weir {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
