@@ -23,7 +23,8 @@
 //!
 //! Limits, each an error rather than a crash: query nesting [`parser::MAX_NESTING`],
 //! JSON depth [`json::MAX_JSON_DEPTH`], `.apply()` recursion
-//! [`interp::MAX_APPLY_DEPTH`] and a native-stack budget [`interp::STACK_BUDGET`],
+//! [`interp::MAX_APPLY_DEPTH`], `.apply()` calls per run [`interp::MAX_APPLICATIONS`],
+//! a native-stack budget [`interp::STACK_BUDGET`],
 //! import chains [`interp::MAX_IMPORT_DEPTH`].
 
 #![warn(missing_docs)]

@@ -7,12 +7,18 @@ use crate::ast::{MapDef, Program, Stmt};
 use crate::error::CompileError;
 use crate::json;
 use crate::value::{Object, Value};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// How deeply `.apply()` may recurse, as in Bento.
 pub const MAX_APPLY_DEPTH: usize = 5_000;
+
+/// How many `.apply()` calls one run may make in all. Depth alone does not
+/// bound a recursive map that branches (`fib` through `apply` is exponential),
+/// so the total is counted too; real mappings stay far below it.
+pub const MAX_APPLICATIONS: u64 = 100_000;
 
 /// Native stack a run may use before `.apply()` refuses to go deeper. Recursion
 /// through maps costs stack per level (far more in unoptimised builds), and the
@@ -156,6 +162,8 @@ pub struct Env<'a> {
     pub counters: &'a Counters,
     /// Current `.apply()` depth.
     pub depth: usize,
+    /// `.apply()` calls made so far in this run, against [`MAX_APPLICATIONS`].
+    pub applications: &'a Cell<u64>,
     /// [`stack_marker`] at the start of the run.
     pub stack_base: usize,
     /// Why `this` cannot be read at the top-level context (input not JSON).
@@ -226,8 +234,10 @@ impl Mapping {
             vars: HashMap::new(),
             meta: msg.metadata.clone(),
         };
+        let applications = Cell::new(0);
         // `this` is filled in per phase: it may be moved away part-way.
         let base = Ctx {
+            applications: &applications,
             msg,
             batch,
             index,
@@ -341,7 +351,9 @@ pub fn eval_on_message(
     })?;
     let (this, err) = parse_this(msg);
     let (vars, maps) = (HashMap::new(), HashMap::new());
+    let applications = Cell::new(0);
     let env = Env {
+        applications: &applications,
         root: &Value::Nothing,
         vars: &vars,
         meta: &msg.metadata,
@@ -365,6 +377,13 @@ pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String>
             env.depth
         ));
     }
+    let made = env.applications.get() + 1;
+    if made > MAX_APPLICATIONS {
+        return Err(format!(
+            "exceeded {MAX_APPLICATIONS} map applications for one message"
+        ));
+    }
+    env.applications.set(made);
     let mut st = State {
         root: Value::Nothing,
         vars: HashMap::new(),
@@ -379,6 +398,7 @@ pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String>
         this,
         this_err: None,
         depth: env.depth + 1,
+        applications: env.applications,
         stack_base: env.stack_base,
     };
     run_block(&def.body, &mut st, &ctx).map_err(|e| e.message)?;
@@ -395,6 +415,7 @@ struct Ctx<'a> {
     this: &'a Value,
     this_err: Option<&'a str>,
     depth: usize,
+    applications: &'a Cell<u64>,
     stack_base: usize,
 }
 
@@ -411,6 +432,7 @@ impl Ctx<'_> {
             maps: self.maps,
             counters: self.counters,
             depth: self.depth,
+            applications: self.applications,
             stack_base: self.stack_base,
             this_err: self.this_err,
         }

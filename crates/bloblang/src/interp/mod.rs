@@ -29,6 +29,9 @@ mod tests;
 #[cfg(test)]
 mod tests_p1;
 
-pub use exec::{ErrorSource, ExecError, MAX_APPLY_DEPTH, Mapping, Message, Output, STACK_BUDGET};
+pub use exec::{
+    ErrorSource, ExecError, MAX_APPLICATIONS, MAX_APPLY_DEPTH, Mapping, Message, Output,
+    STACK_BUDGET,
+};
 pub use import::{FsImporter, Importer, MAX_IMPORT_DEPTH, MemoryImporter};
 pub use interpolate::Interpolation;

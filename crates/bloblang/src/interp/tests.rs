@@ -284,3 +284,21 @@ fn compiled_programs_can_be_shared_across_threads() {
         assert_eq!(h.join().unwrap().unwrap(), Value::Int(i as i64 + 1));
     }
 }
+
+#[test]
+fn branching_recursion_through_apply_is_cut_off() {
+    let m = Mapping::compile(
+        "map count {\n  root = if this <= 1 { 1 } else { (this - 1).apply(\"count\") + (this - 2).apply(\"count\") }\n}\nroot = 28.apply(\"count\")",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = m.run(&Value::Null).expect_err("cut off");
+    assert!(err.message.contains("map applications"), "{err}");
+    eprintln!("cut off after {:?}", started.elapsed());
+    // A small one still runs to the end.
+    let small = Mapping::compile(
+        "map count {\n  root = if this <= 1 { 1 } else { (this - 1).apply(\"count\") + (this - 2).apply(\"count\") }\n}\nroot = 15.apply(\"count\")",
+    )
+    .unwrap();
+    assert_eq!(small.run(&Value::Null).unwrap().root, Value::Int(987));
+}
