@@ -36,6 +36,7 @@ pub mod fuzzing;
 pub mod interp;
 pub mod json;
 pub mod lexer;
+pub mod object;
 pub mod parser;
 pub mod time;
 pub mod value;

@@ -6,11 +6,8 @@
 //! too, but `5 / 2` must become a float, and a JSON input number like `1.0` must print
 //! back as `1.0` when passed through untouched (Go keeps it as `json.Number` text).
 
-use std::collections::BTreeMap;
-
-/// An object. A `BTreeMap` because Go's `encoding/json` prints map keys sorted by
-/// bytes, and `String`'s `Ord` is byte order, so iteration order is print order.
-pub type Object = BTreeMap<String, Value>;
+pub use crate::object::Object;
+use std::cell::{Cell, RefCell};
 
 /// A Bloblang value.
 ///
@@ -68,23 +65,76 @@ impl Clone for Value {
     }
 }
 
-/// Dropping is iterative too: a derived drop of a 10,000-deep object recurses
-/// once per level and overflows the stack. Shallow values return at once.
+/// How deep drops recurse before the rest waits in [`DEFERRED_DROPS`]: deep
+/// enough that ordinary documents never queue, shallow enough for any stack.
+const DROP_RECURSION: u32 = 128;
+
+thread_local! {
+    /// How many container drops are running on this thread, one inside the other.
+    static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Containers found below [`DROP_RECURSION`], dropped by the outermost drop.
+    static DEFERRED_DROPS: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Dropping is bounded too: a plain recursive drop of a 10,000-deep object
+/// recurses once per level and overflows the stack. Drops recurse up to
+/// [`DROP_RECURSION`] levels; deeper containers are queued and the outermost drop
+/// empties the queue, so nothing is allocated for the documents messages carry.
 impl Drop for Value {
     fn drop(&mut self) {
-        let mut stack: Vec<Value> = match self {
-            Value::Array(a) if a.iter().any(Value::is_container) => std::mem::take(a),
-            Value::Object(m) if m.values().any(Value::is_container) => {
-                std::mem::take(m).into_values().collect()
-            }
-            _ => return,
+        let empty = match self {
+            Value::Array(a) => a.is_empty(),
+            Value::Object(m) => m.is_empty(),
+            _ => true,
         };
-        while let Some(mut v) = stack.pop() {
-            match &mut v {
-                Value::Array(a) => stack.append(a),
-                Value::Object(m) => stack.extend(std::mem::take(m).into_values()),
-                _ => {}
+        if empty {
+            return;
+        }
+        let depth = DROP_DEPTH.get();
+        if depth >= DROP_RECURSION {
+            let deep = std::mem::replace(self, Value::Null);
+            let mut slot = Some(deep);
+            let queued = DEFERRED_DROPS.try_with(|q| {
+                if let (Ok(mut q), Some(v)) = (q.try_borrow_mut(), slot.take()) {
+                    q.push(v);
+                }
+            });
+            // Only while the thread is being torn down: flatten it here instead.
+            if queued.is_err() || slot.is_some() {
+                drop_flattened(slot.take());
             }
+            return;
+        }
+        DROP_DEPTH.set(depth + 1);
+        match self {
+            Value::Array(a) => drop(std::mem::take(a)),
+            Value::Object(m) => drop(std::mem::take(m)),
+            _ => {}
+        }
+        if depth == 0 {
+            // Values dropped here start one level down, so none of them drains
+            // the queue from inside this loop.
+            while let Some(v) = DEFERRED_DROPS
+                .try_with(|q| q.try_borrow_mut().ok().and_then(|mut q| q.pop()))
+                .ok()
+                .flatten()
+            {
+                drop(v);
+            }
+        }
+        DROP_DEPTH.set(depth);
+    }
+}
+
+/// Drops a value with an explicit stack of its containers (the fallback when the
+/// thread's queue is gone).
+fn drop_flattened(v: Option<Value>) {
+    let mut stack: Vec<Value> = v.into_iter().collect();
+    while let Some(mut v) = stack.pop() {
+        match &mut v {
+            Value::Array(a) => stack.append(a),
+            Value::Object(m) => stack.extend(std::mem::take(m).into_values()),
+            _ => {}
         }
     }
 }
@@ -93,18 +143,18 @@ impl Drop for Value {
 /// iterator, and (for objects) the key the finished child goes under.
 enum CloneFrame<'a> {
     Array(Vec<Value>, std::slice::Iter<'a, Value>),
-    Object(
-        Object,
-        std::collections::btree_map::Iter<'a, String, Value>,
-        String,
-    ),
+    Object(Object, crate::object::Iter<'a>, crate::object::Key),
 }
 
 /// Starts rebuilding `v` if it is a container.
 fn open(v: &Value) -> Option<CloneFrame<'_>> {
     match v {
         Value::Array(a) => Some(CloneFrame::Array(Vec::with_capacity(a.len()), a.iter())),
-        Value::Object(m) => Some(CloneFrame::Object(Object::new(), m.iter(), String::new())),
+        Value::Object(m) => Some(CloneFrame::Object(
+            Object::with_capacity(m.len()),
+            m.iter(),
+            crate::object::Key::default(),
+        )),
         _ => None,
     }
 }

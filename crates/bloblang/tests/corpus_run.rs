@@ -96,7 +96,7 @@ fn outcome(case: &Value, groups: &mut Groups) -> (bool, String) {
         Some(Value::Object(f)) => f
             .iter()
             .filter_map(|(k, v)| match v {
-                Value::String(s) => Some((k.clone(), s.clone())),
+                Value::String(s) => Some((k.to_string(), s.clone())),
                 _ => None,
             })
             .collect(),
@@ -231,7 +231,9 @@ fn environment_cases_in_child_processes() {
     let names: Vec<String> = cases
         .iter()
         .filter_map(|c| match get(c, "env") {
-            Some(Value::Object(vars)) => Some(vars.keys().cloned().collect::<Vec<_>>()),
+            Some(Value::Object(vars)) => {
+                Some(vars.keys().map(|k| k.to_string()).collect::<Vec<_>>())
+            }
             _ => None,
         })
         .flatten()

@@ -239,8 +239,8 @@ fn iterate_owned(
 
 fn key_value(k: &str, v: &Value) -> Value {
     let mut m = Object::new();
-    m.insert("key".into(), Value::String(k.to_string()));
-    m.insert("value".into(), v.clone());
+    m.insert("key", Value::String(k.to_string()));
+    m.insert("value", v.clone());
     Value::Object(m)
 }
 

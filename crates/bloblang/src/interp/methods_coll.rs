@@ -59,8 +59,8 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
 
 fn pair(k1: &str, v1: Value, k2: &str, v2: Value) -> Value {
     let mut m = Object::new();
-    m.insert(k1.into(), v1);
-    m.insert(k2.into(), v2);
+    m.insert(k1, v1);
+    m.insert(k2, v2);
     Value::Object(m)
 }
 
@@ -149,7 +149,7 @@ fn map_each_key(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, S
     let q = arg(args, 0, "query").ok_or("missing parameter: query")?;
     let mut out = Object::new();
     for (k, v) in m {
-        match &eval_with(q, &Value::String(k.clone()), env, sc)? {
+        match &eval_with(q, &Value::String(k.to_string()), env, sc)? {
             Value::String(nk) => {
                 out.insert(nk.clone(), v);
             }
@@ -173,11 +173,15 @@ pub fn merge(t: Value, with: Value) -> Value {
     match (t.into_object(), with.into_object()) {
         (Ok(mut a), Ok(b)) => {
             for (k, v) in b {
-                let merged = match a.remove(&k) {
-                    Some(old) => merge(old, v),
-                    None => v,
-                };
-                a.insert(k, merged);
+                match a.get_mut(&k) {
+                    Some(slot) => {
+                        let old = std::mem::replace(slot, Value::Null);
+                        *slot = merge(old, v);
+                    }
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
             }
             Value::Object(a)
         }
@@ -201,11 +205,16 @@ fn assign(t: Value, with: Value) -> Value {
     match (t.into_object(), with.into_object()) {
         (Ok(mut a), Ok(b)) => {
             for (k, v) in b {
-                let merged = match a.remove(&k) {
-                    Some(old @ Value::Object(_)) => assign(old, v),
-                    _ => v,
-                };
-                a.insert(k, merged);
+                match a.get_mut(&k) {
+                    Some(slot @ Value::Object(_)) => {
+                        let old = std::mem::replace(slot, Value::Null);
+                        *slot = assign(old, v);
+                    }
+                    Some(slot) => *slot = v,
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
             }
             Value::Object(a)
         }
@@ -305,7 +314,7 @@ fn key_values(t: Value) -> Result<Value, String> {
     let m = t.into_object().map_err(|v| expected("object", &v))?;
     Ok(Value::Array(
         m.into_iter()
-            .map(|(k, v)| pair("key", Value::String(k), "value", v))
+            .map(|(k, v)| pair("key", Value::String(k.into_string()), "value", v))
             .collect(),
     ))
 }

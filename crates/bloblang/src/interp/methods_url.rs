@@ -174,11 +174,11 @@ fn parse_url(raw: &str) -> Result<Value, String> {
     }
     if let Some((name, password)) = u.user {
         let mut user = Object::new();
-        user.insert("name".into(), Value::String(name));
+        user.insert("name", Value::String(name));
         if let Some(p) = password {
-            user.insert("password".into(), Value::String(p));
+            user.insert("password", Value::String(p));
         }
-        m.insert("user".into(), Value::Object(user));
+        m.insert("user", Value::Object(user));
     }
     Ok(Value::Object(m))
 }

@@ -69,7 +69,7 @@ fn write_map(m: &Object, indent: usize, out: &mut String) -> Result<(), String> 
         if i > 0 || !out.ends_with("- ") {
             push_indent(indent, out);
         }
-        out.push_str(&scalar(&Value::String(k.clone()))?);
+        out.push_str(&scalar(&Value::String(k.to_string()))?);
         out.push(':');
         write_child(v, indent, out)?;
     }

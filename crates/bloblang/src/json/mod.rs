@@ -39,5 +39,21 @@ pub fn to_go_string(v: &Value) -> String {
     }
 }
 
+/// A byte class for scanning strings: control bytes and `extra` are `true`.
+const fn control_bytes_and(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests;

@@ -4,33 +4,73 @@
 //! overflow the native stack; Go's own limit of 10,000 levels is enforced.
 
 use super::JsonError;
+use crate::object::Key;
 use crate::value::{Object, Value};
 
 /// Go's `encoding/json` refuses documents nested deeper than this.
 pub const MAX_JSON_DEPTH: usize = 10_000;
 
-/// One open container while parsing.
+/// One open container while parsing; its children wait in the parser's
+/// scratch vectors from `start` on until it closes.
 enum Frame {
-    Array(Vec<Value>),
-    Object(Object, String),
+    Array { start: usize },
+    Object { start: usize, key: Key },
 }
+
+/// The scratch vectors, kept per thread between documents so a parse allocates
+/// only the containers it returns, each at its exact size.
+#[derive(Default)]
+struct Scratch {
+    items: Vec<Value>,
+    entries: Vec<(Key, Value)>,
+}
+
+/// Scratch larger than this (in elements) is not kept after a parse.
+const SCRATCH_KEPT: usize = 4096;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+/// Bytes that end a run of plain string content: `"`, `\\` and control bytes.
+static STRING_STOP: [bool; 256] = super::control_bytes_and(b"\"\\");
 
 /// Parses a complete JSON document. Numbers that print back unchanged as `i64`
 /// become [`Value::Int`]; every other number keeps its text as [`Value::Number`].
 /// Invalid UTF-8 inside strings is replaced with U+FFFD, as Go does.
 pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
-    let mut p = Parser { s: input, i: 0 };
-    let v = p.document()?;
-    p.ws();
-    match p.peek() {
-        None => Ok(v),
-        Some(c) => Err(p.bad(c, "after top-level value")),
+    let scratch = SCRATCH.take();
+    let mut p = Parser {
+        s: input,
+        // Valid as a whole (nearly always): every string slices out of it as is.
+        text: std::str::from_utf8(input).ok(),
+        i: 0,
+        items: scratch.items,
+        entries: scratch.entries,
+    };
+    let result = p.document().and_then(|v| {
+        p.ws();
+        match p.peek() {
+            None => Ok(v),
+            Some(c) => Err(p.bad(c, "after top-level value")),
+        }
+    });
+    let (mut items, mut entries) = (p.items, p.entries);
+    // After an error the scratch still holds the open containers' children.
+    items.clear();
+    entries.clear();
+    if items.capacity() <= SCRATCH_KEPT && entries.capacity() <= SCRATCH_KEPT {
+        SCRATCH.set(Scratch { items, entries });
     }
+    result
 }
 
 struct Parser<'a> {
     s: &'a [u8],
+    text: Option<&'a str>,
     i: usize,
+    items: Vec<Value>,
+    entries: Vec<(Key, Value)>,
 }
 
 impl Parser<'_> {
@@ -68,8 +108,8 @@ impl Parser<'_> {
                 self.ws();
                 let c = self.peek().ok_or_else(Self::eof)?;
                 match top {
-                    Frame::Array(items) => {
-                        items.push(v);
+                    Frame::Array { .. } => {
+                        self.items.push(v);
                         match c {
                             b',' => self.i += 1,
                             b']' => self.i += 1,
@@ -79,8 +119,8 @@ impl Parser<'_> {
                             break;
                         }
                     }
-                    Frame::Object(map, key) => {
-                        map.insert(std::mem::take(key), v);
+                    Frame::Object { key, .. } => {
+                        self.entries.push((std::mem::take(key), v));
                         match c {
                             b',' => {
                                 self.i += 1;
@@ -93,8 +133,12 @@ impl Parser<'_> {
                     }
                 }
                 v = match stack.pop() {
-                    Some(Frame::Array(items)) => Value::Array(items),
-                    Some(Frame::Object(map, _)) => Value::Object(map),
+                    Some(Frame::Array { start }) => {
+                        Value::Array(self.items.drain(start..).collect())
+                    }
+                    Some(Frame::Object { start, .. }) => {
+                        Value::Object(Object::from_entries(self.entries.drain(start..).collect()))
+                    }
                     None => return Err(Self::eof()),
                 };
             }
@@ -118,7 +162,9 @@ impl Parser<'_> {
                     self.i += 1;
                     return Ok(Some(Value::Array(Vec::new())));
                 }
-                stack.push(Frame::Array(Vec::new()));
+                stack.push(Frame::Array {
+                    start: self.items.len(),
+                });
                 Ok(None)
             }
             b'{' => {
@@ -129,7 +175,10 @@ impl Parser<'_> {
                     return Ok(Some(Value::Object(Object::new())));
                 }
                 let key = self.object_key_after_ws()?;
-                stack.push(Frame::Object(Object::new(), key));
+                stack.push(Frame::Object {
+                    start: self.entries.len(),
+                    key,
+                });
                 Ok(None)
             }
             b'"' => Ok(Some(Value::String(self.string()?))),
@@ -141,19 +190,19 @@ impl Parser<'_> {
         }
     }
 
-    fn object_key(&mut self) -> Result<String, JsonError> {
+    fn object_key(&mut self) -> Result<Key, JsonError> {
         self.ws();
         self.object_key_after_ws()
     }
 
     /// Reads `"key" :` leaving the cursor before the value.
-    fn object_key_after_ws(&mut self) -> Result<String, JsonError> {
+    fn object_key_after_ws(&mut self) -> Result<Key, JsonError> {
         match self.peek() {
             Some(b'"') => {}
             Some(c) => return Err(self.bad(c, "looking for beginning of object key string")),
             None => return Err(Self::eof()),
         }
-        let key = self.string()?;
+        let key = self.string_with(|s: &str| Key::from(s), Key::from)?;
         self.ws();
         match self.peek() {
             Some(b':') => {
@@ -230,19 +279,35 @@ impl Parser<'_> {
     /// Reads a string starting at the opening quote. Runs of plain bytes are copied
     /// in one go so long strings stay linear.
     fn string(&mut self) -> Result<String, JsonError> {
+        self.string_with(str::to_owned, |s| s)
+    }
+
+    /// [`Parser::string`] into any string type: `plain` makes it from text that
+    /// needed no decoding, `decoded` from the decoded text.
+    fn string_with<S>(
+        &mut self,
+        plain: impl FnOnce(&str) -> S,
+        decoded: impl FnOnce(String) -> S,
+    ) -> Result<S, JsonError> {
         self.i += 1;
         // Most strings have no escapes: one exact-size copy, no growing buffer.
         let run = self.i;
         let end = self.s[run..]
             .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .position(|&c| STRING_STOP[usize::from(c)])
             .map(|n| run + n);
         if let Some(end) = end
             && self.s[end] == b'"'
-            && let Ok(text) = std::str::from_utf8(&self.s[run..end])
         {
-            self.i = end + 1;
-            return Ok(text.to_owned());
+            let text = match self.text {
+                // Quotes are ASCII, so both ends are character boundaries.
+                Some(all) => all.get(run..end),
+                None => std::str::from_utf8(&self.s[run..end]).ok(),
+            };
+            if let Some(text) = text {
+                self.i = end + 1;
+                return Ok(plain(text));
+            }
         }
         let mut out: Vec<u8> = Vec::new();
         loop {
@@ -255,10 +320,10 @@ impl Parser<'_> {
                 None => return Err(Self::eof()),
                 Some(b'"') => {
                     self.i += 1;
-                    return Ok(match String::from_utf8(out) {
+                    return Ok(decoded(match String::from_utf8(out) {
                         Ok(s) => s,
                         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-                    });
+                    }));
                 }
                 Some(b'\\') => {
                     self.i += 1;

@@ -3,7 +3,6 @@
 
 use super::JsonError;
 use crate::value::Value;
-use std::fmt::Write as _;
 
 /// How to print JSON.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +47,7 @@ fn newline(out: &mut String, opts: &JsonOptions, depth: usize) {
 /// has been printed yet (for commas).
 enum Frame<'a> {
     Array(std::slice::Iter<'a, Value>, bool),
-    Object(std::collections::btree_map::Iter<'a, String, Value>, bool),
+    Object(crate::object::Iter<'a>, bool),
 }
 
 /// Prints with an explicit stack: values may nest 10,000 deep.
@@ -103,13 +102,8 @@ fn write_scalar_or_open<'a>(
     match v {
         Value::Null | Value::Delete | Value::Nothing => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        // `write!` into the buffer: `to_string()` would allocate per number.
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::UInt(u) => {
-            let _ = write!(out, "{u}");
-        }
+        Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+        Value::UInt(u) => out.push_str(itoa::Buffer::new().format(*u)),
         Value::Float(f) => out.push_str(&json_float(*f)?),
         Value::Number(t) => out.push_str(t),
         Value::String(s) => write_string(out, s, opts.escape_html),
@@ -133,19 +127,25 @@ fn write_scalar_or_open<'a>(
     Ok(None)
 }
 
+/// Bytes a string may need escaped for: `"`, `\\`, control bytes, and 0xE2, which
+/// starts U+2028 and U+2029 (and other characters, which are then looked at whole).
+static NEEDS_CARE: [bool; 256] = super::control_bytes_and(b"\"\\\xE2");
+/// [`NEEDS_CARE`] plus `<`, `>` and `&`.
+static NEEDS_CARE_HTML: [bool; 256] = super::control_bytes_and(b"\"\\\xE2<>&");
+
 /// Escapes a string as Go's `encoding/json` does (Go 1.22+): short escapes for
 /// `\b \f \n \r \t`, `\u00xx` for other control bytes, and U+2028/U+2029 always
 /// escaped because they break JavaScript.
 pub fn write_string(out: &mut String, s: &str, escape_html: bool) {
     out.push('"');
     // Nearly every string needs no escaping: find that out by bytes, without
-    // decoding characters. 0xE2 starts U+2028/U+2029 (and other characters).
-    let plain = |b: &u8| {
-        *b >= 0x20
-            && !matches!(b, b'"' | b'\\' | 0xE2)
-            && !(escape_html && matches!(b, b'<' | b'>' | b'&'))
+    // decoding characters.
+    let table = if escape_html {
+        &NEEDS_CARE_HTML
+    } else {
+        &NEEDS_CARE
     };
-    if s.as_bytes().iter().all(plain) {
+    if !s.bytes().any(|b| table[usize::from(b)]) {
         out.push_str(s);
         out.push('"');
         return;
