@@ -93,55 +93,77 @@ fn natural(a: &Value, b: &Value) -> Result<Ordering, String> {
     }
 }
 
-/// Sorts with a fallible comparator, reporting its first error.
-fn try_sort(
-    items: &mut [Value],
-    mut cmp: impl FnMut(&Value, &Value) -> Result<Ordering, String>,
-) -> Result<(), String> {
-    let mut err = None;
-    items.sort_by(|a, b| match cmp(a, b) {
-        Ok(o) => o,
-        Err(e) => {
-            err.get_or_insert(e);
-            Ordering::Equal
+/// The order a stable sort puts `n` items in, given a fallible "is item `a`
+/// before item `b`" test; stops at the test's first error. A bottom-up merge sort
+/// of indices, so a comparison that is no total order (a mapping's own `sort`
+/// query, NaN) gives some order instead of a panic, as Go's `SliceStable` does.
+fn stable_order(
+    n: usize,
+    mut less: impl FnMut(usize, usize) -> Result<bool, String>,
+) -> Result<Vec<usize>, String> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut merged = Vec::with_capacity(n);
+    let mut width = 1;
+    while width < n {
+        merged.clear();
+        for start in (0..n).step_by(2 * width) {
+            let mid = (start + width).min(n);
+            let end = (start + 2 * width).min(n);
+            let (mut l, mut r) = (start, mid);
+            while l < mid && r < end {
+                // Equal items keep their order: the right one goes first only if strictly before.
+                if less(order[r], order[l])? {
+                    merged.push(order[r]);
+                    r += 1;
+                } else {
+                    merged.push(order[l]);
+                    l += 1;
+                }
+            }
+            merged.extend_from_slice(&order[l..mid]);
+            merged.extend_from_slice(&order[r..end]);
         }
-    });
-    err.map_or(Ok(()), Err)
+        std::mem::swap(&mut order, &mut merged);
+        width *= 2;
+    }
+    Ok(order)
+}
+
+/// `items` rearranged into `order` (a permutation of their indices).
+fn reordered(items: Vec<Value>, order: &[usize]) -> Vec<Value> {
+    let mut slots: Vec<Option<Value>> = items.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i].take()).collect()
 }
 
 fn sort(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
-    let mut items = t.into_array().map_err(|v| expected("array", &v))?;
-    match arg(args, 0, "compare") {
-        None => try_sort(&mut items, natural)?,
-        Some(q) => try_sort(&mut items, |a, b| {
-            // The comparison answers "is left before right".
-            match eval_with(q, &pair("left", a.clone(), "right", b.clone()), env, sc)? {
-                Value::Bool(true) => Ok(Ordering::Less),
-                Value::Bool(false) => Ok(Ordering::Greater),
+    let items = t.into_array().map_err(|v| expected("array", &v))?;
+    let order = match arg(args, 0, "compare") {
+        None => stable_order(items.len(), |a, b| {
+            Ok(natural(&items[a], &items[b])? == Ordering::Less)
+        })?,
+        // The comparison answers "is left before right".
+        Some(q) => stable_order(items.len(), |a, b| {
+            let both = pair("left", items[a].clone(), "right", items[b].clone());
+            match eval_with(q, &both, env, sc)? {
+                Value::Bool(b) => Ok(b),
                 v => Err(expected("bool", &v)),
             }
         })?,
-    }
-    Ok(Value::Array(items))
+    };
+    Ok(Value::Array(reordered(items, &order)))
 }
 
 fn sort_by(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
     let items = t.into_array().map_err(|v| expected("array", &v))?;
     let q = arg(args, 0, "query").ok_or("missing parameter: query")?;
-    let mut keyed = items
-        .into_iter()
-        .map(|v| Ok((eval_with(q, &v, env, sc)?, v)))
+    let keys = items
+        .iter()
+        .map(|v| eval_with(q, v, env, sc))
         .collect::<Result<Vec<_>, String>>()?;
-    let mut err = None;
-    keyed.sort_by(|(a, _), (b, _)| match natural(a, b) {
-        Ok(o) => o,
-        Err(e) => {
-            err.get_or_insert(e);
-            Ordering::Equal
-        }
-    });
-    err.map_or(Ok(()), Err)?;
-    Ok(Value::Array(keyed.into_iter().map(|(_, v)| v).collect()))
+    let order = stable_order(items.len(), |a, b| {
+        Ok(natural(&keys[a], &keys[b])? == Ordering::Less)
+    })?;
+    Ok(Value::Array(reordered(items, &order)))
 }
 
 fn map_each_key(t: Value, args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {

@@ -302,3 +302,28 @@ fn branching_recursion_through_apply_is_cut_off() {
     .unwrap();
     assert_eq!(small.run(&Value::Null).unwrap().root, Value::Int(987));
 }
+
+#[test]
+fn sorting_is_stable_and_never_panics_on_an_inconsistent_order() {
+    let input = r#"{"a":[{"k":2,"n":"x"},{"k":1,"n":"y"},{"k":2,"n":"z"},{"k":1,"n":"w"}]}"#;
+    assert_eq!(
+        run("root = this.a.sort_by(i -> i.k).map_each(i -> i.n)", input).unwrap(),
+        r#"["y","w","x","z"]"#
+    );
+    assert_eq!(
+        run(
+            "root = this.a.sort(left.k > right.k).map_each(i -> i.n)",
+            input
+        )
+        .unwrap(),
+        r#"["x","z","y","w"]"#
+    );
+    // "Before or equal" is no strict order; a rule that contradicts itself neither.
+    let many: Vec<String> = (0..200).map(|i| ((i * 37) % 11).to_string()).collect();
+    let doc = format!(r#"{{"a":[{}]}}"#, many.join(","));
+    assert!(run("root = this.a.sort(left >= right)", &doc).is_ok());
+    assert!(run("root = this.a.sort(random_int() % 2 == 0)", &doc).is_ok());
+    // Mixed types: an error naming both, not a panic.
+    let err = run("root = [3, null, 1, \"a\", 2].sort()", "{}").unwrap_err();
+    assert!(err.contains("expected number or string value"), "{err}");
+}
