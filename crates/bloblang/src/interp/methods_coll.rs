@@ -5,7 +5,7 @@ use super::exec::Env;
 use super::functions::{arg, opt, req};
 use super::methods::expected;
 use super::ops;
-use crate::ast::Args;
+use crate::ast::{Args, Expr, ExprKind};
 use crate::value::{Object, Value};
 use std::cmp::Ordering;
 
@@ -36,7 +36,14 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
         "sort" => sort(t, args, env, sc),
         "sort_by" => sort_by(t, args, env, sc),
         "map_each_key" => map_each_key(t, args, env, sc),
-        "merge" => req(args, 0, "with", env, sc).map(|w| merge(t, w)),
+        "merge" => match arg(args, 0, "with") {
+            // A literal is merged from where it stands: only what is inserted is copied.
+            Some(Expr {
+                kind: ExprKind::Literal(Value::Object(with)),
+                ..
+            }) if matches!(t, Value::Object(_)) => Ok(merge_borrowed(t, with)),
+            _ => req(args, 0, "with", env, sc).map(|w| merge(t, w)),
+        },
         "assign" => req(args, 0, "with", env, sc).map(|w| assign(t, w)),
         "without" => without(t, args, env, sc),
         "unique" => unique(t, args, env, sc),
@@ -211,6 +218,26 @@ pub fn merge(t: Value, with: Value) -> Value {
         (Err(t), Ok(b)) => collide(t, Value::Object(b)),
         (Err(t), Err(w)) => collide(t, w),
     }
+}
+
+/// [`merge`] of an object with an object it borrows.
+fn merge_borrowed(t: Value, with: &Object) -> Value {
+    let mut a = match t.into_object() {
+        Ok(a) => a,
+        Err(t) => return merge(t, Value::Object(with.clone())),
+    };
+    for (k, v) in with {
+        match a.get_mut(k) {
+            Some(slot) => {
+                let old = std::mem::replace(slot, Value::Null);
+                *slot = merge(old, v.clone());
+            }
+            None => {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(a)
 }
 
 fn collide(t: Value, with: Value) -> Value {

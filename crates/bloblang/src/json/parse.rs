@@ -137,7 +137,11 @@ impl Parser<'_> {
                         Value::Array(self.items.drain(start..).collect())
                     }
                     Some(Frame::Object { start, .. }) => {
-                        Value::Object(Object::from_entries(self.entries.drain(start..).collect()))
+                        // Room for one more key: mappings most often add a field to
+                        // their input (`root = this` then `root.x = …`, `merge`).
+                        let mut entries = Vec::with_capacity(self.entries.len() - start + 1);
+                        entries.extend(self.entries.drain(start..));
+                        Value::Object(Object::from_entries(entries))
                     }
                     None => return Err(Self::eof()),
                 };
