@@ -6,6 +6,8 @@
 //! if not), then runs each workload for N rounds (engines alternating first),
 //! each measurement lasting about S seconds, and prints a Markdown table of
 //! medians: ns per document, documents per second, allocations per document.
+//! `--only TEXT` keeps the workloads whose name contains TEXT (for profiling one
+//! under `valgrind --tool=callgrind`).
 
 mod alloc;
 mod engines;
@@ -30,6 +32,7 @@ struct Options {
     rounds: usize,
     secs: f64,
     check_only: bool,
+    only: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -37,6 +40,7 @@ fn options() -> Result<Options, String> {
         rounds: 5,
         secs: 1.0,
         check_only: false,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -45,6 +49,7 @@ fn options() -> Result<Options, String> {
             "--rounds" => o.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--secs" => o.secs = value()?.parse().map_err(|e| format!("--secs: {e}"))?,
             "--check" => o.check_only = true,
+            "--only" => o.only = Some(value()?),
             _ => return Err(format!("unknown argument {a}; see the header of main.rs")),
         }
     }
@@ -64,7 +69,8 @@ fn main() {
 
 fn run(o: &Options) -> Result<(), String> {
     let mut rows = Vec::new();
-    for w in workloads::all() {
+    let wanted = |w: &Workload| o.only.as_ref().is_none_or(|t| w.name.contains(t.as_str()));
+    for w in workloads::all().into_iter().filter(wanted) {
         let mut b = Bloblang::new(&w)?;
         let mut v = Vrl::new(&w)?;
         check(&w, &mut b, &mut v)?;

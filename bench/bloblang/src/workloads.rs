@@ -357,7 +357,7 @@ fn order(i: usize, r: &mut Lcg) -> Vec<u8> {
         gift = r.next(2) == 0,
         items = items.join(","),
         ip = r.next(250) + 1,
-        notes = if i % 3 == 0 { "" } else { "Please leave the parcel with the neighbour at number 12 if nobody answers the door; the side gate is unlocked during the day." },
+        notes = if i.is_multiple_of(3) { "" } else { "Please leave the parcel with the neighbour at number 12 if nobody answers the door; the side gate is unlocked during the day." },
         amt = r.next(50_000) + 1000,
         cost = r.next(900) + 99,
         sm = ["express", "standard"][r.next(2) as usize],
