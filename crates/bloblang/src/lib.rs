@@ -25,7 +25,8 @@
 //! JSON depth [`json::MAX_JSON_DEPTH`], `.apply()` recursion
 //! [`interp::MAX_APPLY_DEPTH`], `.apply()` calls per run [`interp::MAX_APPLICATIONS`],
 //! a native-stack budget [`interp::STACK_BUDGET`],
-//! import chains [`interp::MAX_IMPORT_DEPTH`].
+//! import chains [`interp::MAX_IMPORT_DEPTH`], the work of one run
+//! [`interp::budget::MAX_WORK`].
 
 #![warn(missing_docs)]
 

@@ -55,8 +55,14 @@ impl Clone for Value {
             Value::UInt(u) => Value::UInt(*u),
             Value::Float(f) => Value::Float(*f),
             Value::Number(t) => Value::Number(t.clone()),
-            Value::String(s) => Value::String(s.clone()),
-            Value::Bytes(b) => Value::Bytes(b.clone()),
+            Value::String(s) => {
+                note_copied_bytes(s.len());
+                Value::String(s.clone())
+            }
+            Value::Bytes(b) => {
+                note_copied_bytes(b.len());
+                Value::Bytes(b.clone())
+            }
             Value::Timestamp(t) => Value::Timestamp(t.clone()),
             Value::Delete => Value::Delete,
             Value::Nothing => Value::Nothing,
@@ -65,20 +71,20 @@ impl Clone for Value {
     }
 }
 
-/// How deep drops recurse before the rest waits in [`DEFERRED_DROPS`]: deep
+/// How deep drops recurse before the rest waits in `DEFERRED_DROPS`: deep
 /// enough that ordinary documents never queue, shallow enough for any stack.
 const DROP_RECURSION: u32 = 128;
 
 thread_local! {
     /// How many container drops are running on this thread, one inside the other.
     static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// Containers found below [`DROP_RECURSION`], dropped by the outermost drop.
+    /// Containers found below `DROP_RECURSION`, dropped by the outermost drop.
     static DEFERRED_DROPS: RefCell<Vec<Value>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Dropping is bounded too: a plain recursive drop of a 10,000-deep object
 /// recurses once per level and overflows the stack. Drops recurse up to
-/// [`DROP_RECURSION`] levels; deeper containers are queued and the outermost drop
+/// `DROP_RECURSION` levels; deeper containers are queued and the outermost drop
 /// empties the queue, so nothing is allocated for the documents messages carry.
 impl Drop for Value {
     fn drop(&mut self) {
@@ -161,6 +167,21 @@ fn open(v: &Value) -> Option<CloneFrame<'_>> {
 
 /// Clones a container with an explicit stack instead of recursion.
 fn deep_clone(v: &Value) -> Value {
+    let mut copied: u64 = 0;
+    let done = deep_clone_counting(v, &mut copied);
+    crate::interp::budget::note(copied);
+    done
+}
+
+/// A copy's size counts against the running mapping's work budget.
+fn note_copied_bytes(n: usize) {
+    if n >= 32 {
+        crate::interp::budget::note((n / 32) as u64);
+    }
+}
+
+/// [`deep_clone`], counting the values it copies into `copied`.
+fn deep_clone_counting(v: &Value, copied: &mut u64) -> Value {
     let mut stack: Vec<CloneFrame> = open(v).into_iter().collect();
     while let Some(top) = stack.last_mut() {
         let next = match top {
@@ -170,6 +191,7 @@ fn deep_clone(v: &Value) -> Value {
                 child
             }),
         };
+        *copied += 1;
         let done = match next {
             Some(child) => match open(child) {
                 Some(frame) => {

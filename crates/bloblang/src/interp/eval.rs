@@ -181,6 +181,7 @@ fn field_ref<'v>(v: &'v Value, name: &str) -> &'v Value {
 
 /// Evaluates `e` with `this` set to `value`: how iterator methods run their query.
 pub fn eval_with(e: &Expr, value: &Value, env: &Env, sc: &Scope) -> Result<Value, String> {
+    super::budget::charge(1)?;
     eval(e, env, &sc.push(value))
 }
 

@@ -235,6 +235,7 @@ impl Mapping {
             meta: msg.metadata.clone(),
         };
         let applications = Cell::new(0);
+        super::budget::start();
         // `this` is filled in per phase: it may be moved away part-way.
         let base = Ctx {
             applications: &applications,
@@ -352,6 +353,7 @@ pub fn eval_on_message(
     let (this, err) = parse_this(msg);
     let (vars, maps) = (HashMap::new(), HashMap::new());
     let applications = Cell::new(0);
+    super::budget::start();
     let env = Env {
         applications: &applications,
         root: &Value::Nothing,
@@ -384,6 +386,7 @@ pub fn apply_map(def: &MapDef, this: &Value, env: &Env) -> Result<Value, String>
         ));
     }
     env.applications.set(made);
+    super::budget::charge(1)?;
     let mut st = State {
         root: Value::Nothing,
         vars: HashMap::new(),

@@ -249,6 +249,7 @@ fn range(args: &Args, env: &Env, sc: &Scope) -> Result<Value, String> {
     if count > MAX_RANGE {
         return Err("range is too large".into());
     }
+    super::budget::charge(count as u64)?;
     let out: Vec<Value> = (0..count)
         .map(|i| Value::Int((i128::from(start) + i * i128::from(step)) as i64))
         .collect();

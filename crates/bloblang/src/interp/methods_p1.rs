@@ -87,6 +87,7 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
             if s.len().saturating_mul(n) > 64 << 20 {
                 return Err("repeat result would exceed 64 MiB".into());
             }
+            super::budget::charge_bytes(s.len().saturating_mul(n))?;
             Ok(Value::String(s.repeat(n)))
         }
         "escape_html" => Ok(Value::String(escape_html(&string_of(&t)?))),

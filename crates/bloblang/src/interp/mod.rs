@@ -1,6 +1,7 @@
 //! The interpreter: compiled mappings run over the value model.
 
 mod assign;
+pub mod budget;
 mod eval;
 mod exec;
 mod fold;

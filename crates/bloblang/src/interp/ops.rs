@@ -48,6 +48,9 @@ pub fn number(v: &Value) -> Result<Num, String> {
 }
 
 fn add(l: &Value, r: &Value) -> Result<Value, String> {
+    if let (Value::String(_) | Value::Bytes(_), Value::String(_) | Value::Bytes(_)) = (l, r) {
+        super::budget::charge_bytes(go_len(l) + go_len(r))?;
+    }
     match (l, r) {
         (Value::String(a), Value::String(b)) => Ok(Value::String(format!("{a}{b}"))),
         (Value::String(a), Value::Bytes(b)) => {
@@ -68,6 +71,15 @@ fn add(l: &Value, r: &Value) -> Result<Value, String> {
                 short(r)
             )),
         },
+    }
+}
+
+/// The byte length of a string or bytes value.
+fn go_len(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        _ => 0,
     }
 }
 

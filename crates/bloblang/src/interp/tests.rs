@@ -327,3 +327,38 @@ fn sorting_is_stable_and_never_panics_on_an_inconsistent_order() {
     let err = run("root = [3, null, 1, \"a\", 2].sort()", "{}").unwrap_err();
     assert!(err.contains("expected number or string value"), "{err}");
 }
+
+#[test]
+fn a_run_s_work_is_bounded() {
+    use std::time::{Duration, Instant};
+    let limited = |mapping: &str, input: &str| {
+        let start = Instant::now();
+        let err = run(mapping, input).unwrap_err();
+        assert!(err.contains("work limit"), "{mapping}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(30), "{mapping}");
+    };
+    // A loop over a loop, a tally copied every step, a string grown every step.
+    limited(
+        "root = range(0, 1000000).map_each(i -> range(0, 1000000))",
+        "{}",
+    );
+    limited(
+        "root = range(0, 1000000).fold([], t -> t.tally.append(t.value)).length()",
+        "{}",
+    );
+    limited(
+        "root = range(0, 1000000).fold(\"\", t -> t.tally + \"0123456789abcdef\").length()",
+        "{}",
+    );
+    limited(
+        "root = range(0, 1000000).map_each(i -> this.s).length()",
+        &format!(r#"{{"s":"{}"}}"#, "x".repeat(100_000)),
+    );
+    // Ordinary heavy work stays well inside, and the count starts again each run.
+    for _ in 0..3 {
+        assert_eq!(
+            run("root = range(0, 100000).map_each(i -> i * 2).sum()", "{}").unwrap(),
+            "9999900000"
+        );
+    }
+}
