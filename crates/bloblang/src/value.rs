@@ -56,11 +56,11 @@ impl Clone for Value {
             Value::Float(f) => Value::Float(*f),
             Value::Number(t) => Value::Number(t.clone()),
             Value::String(s) => {
-                note_copied_bytes(s.len());
+                crate::interp::budget::note_bytes(s.len());
                 Value::String(s.clone())
             }
             Value::Bytes(b) => {
-                note_copied_bytes(b.len());
+                crate::interp::budget::note_bytes(b.len());
                 Value::Bytes(b.clone())
             }
             Value::Timestamp(t) => Value::Timestamp(t.clone()),
@@ -171,13 +171,6 @@ fn deep_clone(v: &Value) -> Value {
     let done = deep_clone_counting(v, &mut copied);
     crate::interp::budget::note(copied);
     done
-}
-
-/// A copy's size counts against the running mapping's work budget.
-fn note_copied_bytes(n: usize) {
-    if n >= 32 {
-        crate::interp::budget::note((n / 32) as u64);
-    }
 }
 
 /// [`deep_clone`], counting the values it copies into `copied`.

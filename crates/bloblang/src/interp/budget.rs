@@ -42,6 +42,11 @@ pub fn charge_bytes(bytes: usize) -> Result<(), String> {
     charge((bytes / BYTES_PER_UNIT) as u64)
 }
 
+/// Counts `bytes` of output copied where failing is not possible (see [`note`]).
+pub fn note_bytes(bytes: usize) {
+    note((bytes / BYTES_PER_UNIT) as u64);
+}
+
 /// Counts work that cannot fail where it happens (copying a value); the next
 /// [`charge`] reports it.
 pub fn note(units: u64) {

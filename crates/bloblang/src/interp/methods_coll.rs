@@ -6,6 +6,7 @@ use super::functions::{arg, opt, req};
 use super::methods::expected;
 use super::ops;
 use crate::ast::{Args, Expr, ExprKind};
+use crate::object::Key;
 use crate::value::{Object, Value};
 use std::cmp::Ordering;
 
@@ -41,7 +42,15 @@ pub fn call(t: Value, name: &str, args: &Args, env: &Env, sc: &Scope) -> Result<
             Some(Expr {
                 kind: ExprKind::Literal(Value::Object(with)),
                 ..
-            }) if matches!(t, Value::Object(_)) => Ok(merge_borrowed(t, with)),
+            }) => Ok(match t.into_object() {
+                Ok(mut a) => {
+                    for (k, v) in with {
+                        merge_entry(&mut a, k.clone(), v.clone());
+                    }
+                    Value::Object(a)
+                }
+                Err(t) => merge(t, Value::Object(with.clone())),
+            }),
             _ => req(args, 0, "with", env, sc).map(|w| merge(t, w)),
         },
         "assign" => req(args, 0, "with", env, sc).map(|w| assign(t, w)),
@@ -202,15 +211,7 @@ pub fn merge(t: Value, with: Value) -> Value {
     match (t.into_object(), with.into_object()) {
         (Ok(mut a), Ok(b)) => {
             for (k, v) in b {
-                match a.get_mut(&k) {
-                    Some(slot) => {
-                        let old = std::mem::replace(slot, Value::Null);
-                        *slot = merge(old, v);
-                    }
-                    None => {
-                        a.insert(k, v);
-                    }
-                }
+                merge_entry(&mut a, k, v);
             }
             Value::Object(a)
         }
@@ -220,24 +221,17 @@ pub fn merge(t: Value, with: Value) -> Value {
     }
 }
 
-/// [`merge`] of an object with an object it borrows.
-fn merge_borrowed(t: Value, with: &Object) -> Value {
-    let mut a = match t.into_object() {
-        Ok(a) => a,
-        Err(t) => return merge(t, Value::Object(with.clone())),
-    };
-    for (k, v) in with {
-        match a.get_mut(k) {
-            Some(slot) => {
-                let old = std::mem::replace(slot, Value::Null);
-                *slot = merge(old, v.clone());
-            }
-            None => {
-                a.insert(k.clone(), v.clone());
-            }
+/// Merges `v` into `a` under `k`: a value already there is merged with it.
+fn merge_entry(a: &mut Object, k: Key, v: Value) {
+    match a.get_mut(&k) {
+        Some(slot) => {
+            let old = std::mem::replace(slot, Value::Null);
+            *slot = merge(old, v);
+        }
+        None => {
+            a.insert(k, v);
         }
     }
-    Value::Object(a)
 }
 
 fn collide(t: Value, with: Value) -> Value {
