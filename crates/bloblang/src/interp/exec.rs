@@ -221,6 +221,17 @@ impl Mapping {
     /// Runs the mapping on message `index` of `batch`, so `batch_index()`,
     /// `batch_size()` and `.from(i)` see the batch. An index past the end is an error.
     pub fn run_in_batch(&self, batch: &[Message], index: usize) -> Result<Output, ExecError> {
+        self.run_at(batch, index, false)
+    }
+
+    /// Runs the mapping as Bento's `mutation` processor does: `root` starts as the
+    /// message's parsed content (Nothing when it is not JSON), so assignments edit the
+    /// document in place and everything not assigned is kept.
+    pub fn run_mutation(&self, msg: &Message) -> Result<Output, ExecError> {
+        self.run_at(std::slice::from_ref(msg), 0, true)
+    }
+
+    fn run_at(&self, batch: &[Message], index: usize, mutate: bool) -> Result<Output, ExecError> {
         let msg = batch.get(index).ok_or_else(|| ExecError {
             message: format!(
                 "message index {index} is outside a batch of {}",
@@ -230,7 +241,11 @@ impl Mapping {
         })?;
         let (this, err) = parse_this(msg);
         let mut st = State {
-            root: Value::Nothing,
+            root: if mutate && err.is_none() {
+                this.clone()
+            } else {
+                Value::Nothing
+            },
             vars: HashMap::new(),
             meta: msg.metadata.clone(),
         };

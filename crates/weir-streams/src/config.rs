@@ -1,0 +1,132 @@
+//! Reading Bento's config shape: single-key components with an optional `label`, typed
+//! bodies whose unknown fields are refused by name, and durations.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::StreamError;
+
+/// One component (`{label: x, <kind>: {...}, processors: [...]}`), split into its parts.
+pub struct Component<'a> {
+    /// The component's `label`, or empty.
+    pub label: String,
+    /// Its type, such as `kafka`.
+    pub kind: &'a str,
+    /// Its config.
+    pub body: &'a Value,
+    /// Its `processors` list (inputs and outputs may carry one).
+    pub processors: Option<&'a Value>,
+    /// Dotted path of the body (`…input.kafka`).
+    pub path: String,
+}
+
+/// Splits a component; `with_processors` allows a `processors` key beside the type.
+pub fn component<'a>(
+    v: &'a Value,
+    path: &str,
+    with_processors: bool,
+) -> Result<Component<'a>, StreamError> {
+    let map = v.as_object().ok_or_else(|| {
+        StreamError::new(
+            path,
+            "expected a component: an object with one type key, such as `kafka: {...}`",
+        )
+    })?;
+    let mut label = String::new();
+    let mut processors = None;
+    let mut kinds = Vec::new();
+    for (k, body) in map {
+        match k.as_str() {
+            "label" => {
+                label = body
+                    .as_str()
+                    .ok_or_else(|| StreamError::new(format!("{path}.label"), "expected a string"))?
+                    .to_string()
+            }
+            "processors" if with_processors => processors = Some(body),
+            _ => kinds.push((k.as_str(), body)),
+        }
+    }
+    match kinds.as_slice() {
+        [(kind, body)] => Ok(Component {
+            label,
+            kind,
+            body,
+            processors,
+            path: format!("{path}.{kind}"),
+        }),
+        [] => Err(StreamError::new(path, "no component type given")),
+        many => Err(StreamError::new(
+            path,
+            format!(
+                "one component type expected, found {}: {}",
+                many.len(),
+                many.iter()
+                    .map(|(k, _)| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// Reads a component body into its config struct. Structs deny unknown fields, so a field
+/// Weir does not implement is refused by name instead of being ignored.
+pub fn typed<T: DeserializeOwned>(body: &Value, path: &str) -> Result<T, StreamError> {
+    // `kafka: {}` and `drop: null` both mean "all defaults".
+    let empty = Value::Object(Default::default());
+    let body = if body.is_null() { &empty } else { body };
+    serde_path_to_error::deserialize(body).map_err(|e| {
+        let inner = e.path().to_string();
+        let at = if inner == "." || inner.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}.{inner}")
+        };
+        let mut reason = e.inner().to_string();
+        if reason.starts_with("unknown field") {
+            reason
+                .push_str(" (Weir refuses settings it does not implement rather than ignore them)");
+        }
+        StreamError::new(at, reason)
+    })
+}
+
+/// Serde helper: a Go duration string as `std::time::Duration`.
+pub mod go_duration {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    /// Deserialises `"5s"` and friends.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::duration::parse_go_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde helper: a value Bento accepts as a string or a number (`status: 200`).
+pub mod string_or_number {
+    use serde::{Deserialize, Deserializer};
+
+    /// Deserialises a string or a number into a string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(s),
+            serde_json::Value::Number(n) => Ok(n.to_string()),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string or a number, found {other}"
+            ))),
+        }
+    }
+}
+
+/// Compiles a `${! }` interpolated field, naming it on error.
+pub fn interpolation(text: &str, path: &str) -> Result<bloblang::Interpolation, StreamError> {
+    bloblang::Interpolation::compile(text)
+        .map_err(|e| StreamError::new(path, format!("bad interpolation: {}", e.render())))
+}
+
+/// Compiles a Bloblang mapping, naming the field on error.
+pub fn mapping(text: &str, path: &str) -> Result<bloblang::Mapping, StreamError> {
+    bloblang::Mapping::compile(text).map_err(|e| StreamError::new(path, e.render()))
+}

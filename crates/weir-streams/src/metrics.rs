@@ -1,0 +1,85 @@
+//! Per-stream counters on the gateway's /metrics, labelled by API and stream.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// The metric families, registered once.
+pub struct StreamMetrics {
+    received: IntCounterVec,
+    sent: IntCounterVec,
+    errors: IntCounterVec,
+    dropped: IntGaugeVec,
+    consumers: IntGaugeVec,
+    instances: IntGaugeVec,
+}
+
+/// One stream's handles (shared by all its instances).
+pub struct StreamStats {
+    /// Messages that entered the pipeline.
+    pub received: IntCounter,
+    /// Messages the output delivered.
+    pub sent: IntCounter,
+    /// Messages flagged by a processor or refused by the output.
+    pub errors: IntCounter,
+    /// Messages HTTP consumers skipped because they fell behind the retained log.
+    pub dropped: IntGauge,
+    /// HTTP consumers connected now.
+    pub consumers: IntGauge,
+    /// Instances running now.
+    pub instances: IntGauge,
+}
+
+impl StreamMetrics {
+    /// Creates the families and registers them (a family registered twice is kept once).
+    pub fn new(registry: &Registry) -> Self {
+        let labels = &["api_id", "stream"];
+        let counter = |name: &str, help: &str| {
+            IntCounterVec::new(Opts::new(name, help), labels).expect("static metric")
+        };
+        let gauge = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric")
+        };
+        let m = StreamMetrics {
+            received: counter(
+                "weir_stream_received_total",
+                "Messages that entered a stream's pipeline",
+            ),
+            sent: counter(
+                "weir_stream_sent_total",
+                "Messages a stream's output delivered",
+            ),
+            errors: counter(
+                "weir_stream_errors_total",
+                "Messages flagged by a processor or refused by an output",
+            ),
+            dropped: gauge(
+                "weir_stream_dropped",
+                "Messages HTTP consumers skipped because they fell behind the retained log",
+            ),
+            consumers: gauge(
+                "weir_stream_consumers",
+                "HTTP consumers (GET, SSE, WebSocket) connected now",
+            ),
+            instances: gauge("weir_stream_instances", "Stream instances running now"),
+        };
+        for c in [&m.received, &m.sent, &m.errors] {
+            let _ = registry.register(Box::new(c.clone()));
+        }
+        for g in [&m.dropped, &m.consumers, &m.instances] {
+            let _ = registry.register(Box::new(g.clone()));
+        }
+        m
+    }
+
+    /// The handles of one stream.
+    pub fn stream(&self, api_id: &str, stream: &str) -> StreamStats {
+        let l = &[api_id, stream];
+        StreamStats {
+            received: self.received.with_label_values(l),
+            sent: self.sent.with_label_values(l),
+            errors: self.errors.with_label_values(l),
+            dropped: self.dropped.with_label_values(l),
+            consumers: self.consumers.with_label_values(l),
+            instances: self.instances.with_label_values(l),
+        }
+    }
+}

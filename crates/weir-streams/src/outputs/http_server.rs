@@ -1,0 +1,321 @@
+//! `http_server` (output): messages for HTTP consumers under the API's listen path — GET
+//! long-poll (`path`), a chunked or Server-Sent Events stream (`stream_path`) and WebSocket
+//! (`ws_path`).
+//!
+//! Delivery (what Weir decides where Bento and Tyk lose messages): written messages go into a
+//! log of the last [`RETAIN_MESSAGES`] messages (at most [`RETAIN_BYTES`]). Every live stream
+//! or WebSocket consumer reads the whole log from where it joined, so two tabs of one user both
+//! see every message; GET long-poll consumers share one cursor and compete, as a queue. A write
+//! waits (back pressure, so the input's offsets stay uncommitted) until some consumer is there
+//! to take it. An SSE event's `id:` names its place in the log, and a consumer reconnecting with
+//! `Last-Event-ID` resumes after it. A consumer that falls behind by more than the log holds
+//! skips ahead; the skipped messages are counted as dropped. Memory is bounded by the log.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::Output;
+use crate::error::StreamError;
+use crate::message::{Message, Outcome, SyncSlot};
+
+/// Messages kept for consumers that reconnect or lag.
+pub const RETAIN_MESSAGES: usize = 4096;
+/// Bytes kept at most, whatever the count.
+pub const RETAIN_BYTES: usize = 16 << 20;
+
+/// Bento's `http_server` output fields that Weir implements; any other field is refused.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpServerOutputConfig {
+    /// Bento's own listener; must be empty (endpoints live under the API's listen path).
+    pub address: String,
+    /// GET long-poll endpoint.
+    pub path: String,
+    /// Long-lived stream endpoint.
+    pub stream_path: String,
+    /// WebSocket endpoint.
+    pub ws_path: String,
+    /// `raw_bytes` or `event_source` (SSE) for `stream_path`.
+    pub stream_format: String,
+    /// SSE comment interval; zero for none.
+    #[serde(with = "crate::config::go_duration")]
+    pub heartbeat: Duration,
+    /// `binary` or `text` WebSocket frames.
+    pub ws_message_type: String,
+    /// Verbs of the long-poll endpoint.
+    pub allowed_verbs: Vec<String>,
+    /// How long a GET waits for a message before answering 408.
+    #[serde(with = "crate::config::go_duration")]
+    pub timeout: Duration,
+    /// CORS (refused when enabled: the API's own CORS applies).
+    pub cors: Cors,
+}
+
+/// Bento's `cors` block.
+#[derive(Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cors {
+    /// Refused when true.
+    pub enabled: bool,
+    /// Origins.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for HttpServerOutputConfig {
+    fn default() -> Self {
+        HttpServerOutputConfig {
+            address: String::new(),
+            path: "/get".into(),
+            stream_path: "/get/stream".into(),
+            ws_path: "/get/ws".into(),
+            stream_format: "raw_bytes".into(),
+            heartbeat: Duration::ZERO,
+            ws_message_type: "binary".into(),
+            allowed_verbs: vec!["GET".into()],
+            timeout: Duration::from_secs(5),
+            cors: Cors::default(),
+        }
+    }
+}
+
+/// The shared log and its consumers.
+pub struct HttpServerOutput {
+    /// The checked config.
+    pub cfg: HttpServerOutputConfig,
+    state: Mutex<Log>,
+    changed: Notify,
+    /// Distinguishes this instance's event ids from an earlier instance's.
+    pub epoch: String,
+    /// Messages consumers skipped because they fell too far behind.
+    pub dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Log {
+    entries: VecDeque<(u64, Bytes)>,
+    bytes: usize,
+    next_seq: u64,
+    subscribers: usize,
+    pollers: usize,
+    poll_cursor: u64,
+}
+
+impl Log {
+    fn head(&self) -> u64 {
+        self.entries.front().map_or(self.next_seq, |e| e.0)
+    }
+}
+
+/// Checks one endpoint path.
+fn check_path(p: &str, at: String) -> Result<(), StreamError> {
+    if !p.is_empty() && !p.starts_with('/') {
+        return Err(StreamError::new(at, "a path must start with '/'"));
+    }
+    if p.contains('{') {
+        return Err(StreamError::new(
+            at,
+            "path parameters (`{name}`) are not built",
+        ));
+    }
+    Ok(())
+}
+
+impl HttpServerOutput {
+    /// Reads and checks the config.
+    pub fn new(body: &Value, path: &str) -> Result<Self, StreamError> {
+        let cfg: HttpServerOutputConfig = crate::config::typed(body, path)?;
+        crate::inputs::http_server::mounted_under_the_api(&cfg.address, cfg.cors.enabled, path)?;
+        check_path(&cfg.path, format!("{path}.path"))?;
+        check_path(&cfg.stream_path, format!("{path}.stream_path"))?;
+        check_path(&cfg.ws_path, format!("{path}.ws_path"))?;
+        if !matches!(cfg.stream_format.as_str(), "raw_bytes" | "event_source") {
+            return Err(StreamError::new(
+                format!("{path}.stream_format"),
+                "expected `raw_bytes` or `event_source`",
+            ));
+        }
+        if !matches!(cfg.ws_message_type.as_str(), "binary" | "text") {
+            return Err(StreamError::new(
+                format!("{path}.ws_message_type"),
+                "expected `binary` or `text`",
+            ));
+        }
+        static EPOCHS: AtomicU64 = AtomicU64::new(0);
+        let epoch = format!(
+            "{:x}{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+            EPOCHS.fetch_add(1, Ordering::Relaxed)
+        );
+        Ok(HttpServerOutput {
+            cfg,
+            state: Mutex::new(Log::default()),
+            changed: Notify::new(),
+            epoch,
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends when a consumer can take the message; false when none can yet.
+    fn try_append(&self, content: &Bytes) -> bool {
+        let mut log = self.log();
+        let backlog = log.next_seq - log.poll_cursor;
+        if log.subscribers == 0 && (log.pollers as u64) <= backlog {
+            return false;
+        }
+        let seq = log.next_seq;
+        log.next_seq += 1;
+        log.bytes += content.len();
+        log.entries.push_back((seq, content.clone()));
+        while log.entries.len() > RETAIN_MESSAGES
+            || (log.bytes > RETAIN_BYTES && log.entries.len() > 1)
+        {
+            if let Some((_, b)) = log.entries.pop_front() {
+                log.bytes -= b.len();
+            }
+        }
+        let head = log.head();
+        if log.poll_cursor < head {
+            self.dropped
+                .fetch_add(head - log.poll_cursor, Ordering::Relaxed);
+            log.poll_cursor = head;
+        }
+        drop(log);
+        self.changed.notify_waiters();
+        true
+    }
+
+    /// Registers a live consumer (stream or WebSocket) starting after `resume` (an event id
+    /// from `Last-Event-ID`), or at the next message. Returns its cursor.
+    pub fn subscribe(self: &Arc<Self>, resume: Option<&str>) -> Subscriber {
+        let mut log = self.log();
+        log.subscribers += 1;
+        let cursor = resume
+            .and_then(|id| id.split_once('-'))
+            .filter(|(epoch, _)| *epoch == self.epoch)
+            .and_then(|(_, seq)| seq.parse::<u64>().ok())
+            .map(|seq| seq + 1)
+            .unwrap_or(log.next_seq)
+            .min(log.next_seq);
+        drop(log);
+        self.changed.notify_waiters();
+        Subscriber {
+            out: self.clone(),
+            cursor,
+        }
+    }
+
+    /// Takes the next message for a GET consumer, waiting up to the configured timeout.
+    pub async fn poll(&self) -> Option<Bytes> {
+        struct Waiting<'a>(&'a HttpServerOutput);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.log().pollers -= 1;
+            }
+        }
+        self.log().pollers += 1;
+        let _waiting = Waiting(self);
+        self.changed.notify_waiters();
+        let wait = async {
+            loop {
+                let notified = self.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                {
+                    let mut log = self.log();
+                    if log.poll_cursor < log.next_seq {
+                        let head = log.head();
+                        let at = (log.poll_cursor - head) as usize;
+                        let content = log.entries[at].1.clone();
+                        log.poll_cursor += 1;
+                        return content;
+                    }
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(self.cfg.timeout, wait).await.ok()
+    }
+
+    /// Consumers connected now (streams, WebSockets and waiting GETs).
+    pub fn consumers(&self) -> usize {
+        let log = self.log();
+        log.subscribers + log.pollers
+    }
+}
+
+/// A live consumer's place in the log; leaving is noticed when it is dropped.
+pub struct Subscriber {
+    out: Arc<HttpServerOutput>,
+    cursor: u64,
+}
+
+impl Subscriber {
+    /// The next message and its event id, waiting as long as it takes.
+    pub async fn next(&mut self) -> (String, Bytes) {
+        loop {
+            let notified = self.out.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let log = self.out.log();
+                let head = log.head();
+                if self.cursor < head {
+                    // Fell behind what the log keeps: skip ahead, counted.
+                    self.out
+                        .dropped
+                        .fetch_add(head - self.cursor, Ordering::Relaxed);
+                    self.cursor = head;
+                }
+                if self.cursor < log.next_seq {
+                    let (seq, content) = log.entries[(self.cursor - head) as usize].clone();
+                    self.cursor += 1;
+                    return (format!("{}-{seq}", self.out.epoch), content);
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.out.log().subscribers -= 1;
+        self.out.changed.notify_waiters();
+    }
+}
+
+/// The writer side, holding the output by `Arc` so its future is `'static`.
+pub struct HttpServerWriter(pub Arc<HttpServerOutput>);
+
+impl Output for HttpServerWriter {
+    fn write(&self, msg: Message, _sync: Option<Arc<SyncSlot>>) -> BoxFuture<'static, Outcome> {
+        let out = self.0.clone();
+        let content = Bytes::from(msg.content);
+        Box::pin(async move {
+            loop {
+                let notified = out.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if out.try_append(&content) {
+                    return Ok(());
+                }
+                notified.await;
+            }
+        })
+    }
+}
