@@ -1,5 +1,5 @@
 //! The control API, with Tyk's paths and shapes: `/tyk/apis`, `/tyk/apis/oas`, `/tyk/reload`,
-//! plus liveness, readiness and Prometheus metrics.
+//! Weir's `/tyk/streams` (running stream instances), plus liveness, readiness and Prometheus metrics.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -91,6 +91,14 @@ impl ControlApi {
         let method = req.method().clone();
         match (method, segs.as_slice()) {
             (Method::GET, ["reload"] | ["reload", "group"]) => self.reload(&req).await,
+            (Method::GET, ["streams"]) => match &self.gateway.streams {
+                Some(engine) => json_response(StatusCode::OK, &engine.describe()),
+                None => status_response(
+                    StatusCode::NOT_FOUND,
+                    "error",
+                    "Tyk Streams are off (streaming.enabled)",
+                ),
+            },
             (m, ["apis"]) => self.collection(m, req, DefinitionFormat::Classic).await,
             (m, ["apis", "oas"]) => self.collection(m, req, DefinitionFormat::Oas).await,
             (m, ["apis", "oas", id]) => {

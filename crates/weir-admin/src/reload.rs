@@ -226,7 +226,12 @@ impl Reloader {
                 return None;
             }
         };
-        match CompiledApi::compile(def, &self.gateway.metrics, plugins) {
+        match CompiledApi::compile(
+            def,
+            &self.gateway.metrics,
+            plugins,
+            self.gateway.streaming(),
+        ) {
             Ok(api) => Some(Arc::new(api)),
             Err(e) => {
                 errors.push(e);

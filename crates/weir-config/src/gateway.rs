@@ -57,6 +57,7 @@ fn defaults_document() -> Value {
         "log_level": "info",
         "grpc_max_message_size": 4194304,
         "wasm_upstreams": {},
+        "streaming": { "enabled": false, "stream_idle_timeout": 60 },
         "coprocess_options": {
             "enable_coprocess": false,
             "coprocess_grpc_server": "",
@@ -93,7 +94,14 @@ struct RawGateway {
     log_level: String,
     grpc_max_message_size: u64,
     wasm_upstreams: BTreeMap<String, String>,
+    streaming: RawStreaming,
     coprocess_options: Value,
+}
+
+#[derive(Deserialize)]
+struct RawStreaming {
+    enabled: bool,
+    stream_idle_timeout: f64,
 }
 
 #[derive(Deserialize)]
@@ -283,6 +291,13 @@ fn convert(
         &mut err,
     )
     .unwrap_or(Duration::from_secs(60));
+    let stream_idle_timeout = seconds(
+        raw.streaming.stream_idle_timeout,
+        "streaming.stream_idle_timeout",
+        &mut err,
+    )
+    .filter(|d| !d.is_zero())
+    .unwrap_or(Duration::from_secs(60));
     let graceful_shutdown_timeout = seconds(
         raw.graceful_shutdown_timeout_duration,
         "graceful_shutdown_timeout_duration",
@@ -408,6 +423,8 @@ fn convert(
         log_level,
         grpc_max_message_size: to_usize(raw.grpc_max_message_size).max(1),
         wasm_upstreams: wasm_upstreams(raw.wasm_upstreams, &mut err),
+        streaming_enabled: raw.streaming.enabled,
+        stream_idle_timeout,
         coprocess_options: raw.coprocess_options,
     }
 }

@@ -68,6 +68,12 @@ pub struct GatewayConfig {
     /// `wasm_upstreams` (Weir): the upstreams Wasm filters may call with `proxy_http_call` and
     /// `proxy_grpc_call`, by name (Envoy's cluster names) → `http://host:port`.
     pub wasm_upstreams: std::collections::BTreeMap<String, String>,
+    /// `streaming.enabled`: serve the streams of `x-tyk-streaming` blocks (off by default, as in
+    /// Tyk); when off, an API declaring streams is refused.
+    pub streaming_enabled: bool,
+    /// `streaming.stream_idle_timeout` in seconds (Weir, default 60, as Tyk's collector): a
+    /// per-consumer stream instance with no client for this long is stopped.
+    pub stream_idle_timeout: Duration,
     /// `coprocess_options`, as written (the gRPC plugin driver reads it).
     pub coprocess_options: serde_json::Value,
 }

@@ -1,6 +1,7 @@
 //! An API definition compiled for the request path: header names parsed, targets resolved,
 //! metric handles taken. Built once per load, shared read-only by every request.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -8,9 +9,11 @@ use http::header::{HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
 use weir_config::{ApiDefinition, ConfigError, CorsConfig, UpstreamScheme};
 use weir_core::plugin::PluginChain;
+use weir_streams::ApiStreams;
 
 use crate::lifecycle::{Features, Lifecycle};
 use crate::metrics::{ApiMetrics, Metrics};
+use crate::streams::Streaming;
 
 /// One upstream address, ready to put into a request URI.
 pub struct Target {
@@ -60,6 +63,8 @@ pub struct CompiledApi {
     pub plugins: Option<PluginChain>,
     /// The phases a request of this API goes through, in order.
     pub lifecycle: Lifecycle,
+    /// The API's `x-tyk-streaming` streams, served after the request phases.
+    pub streams: Option<Arc<ApiStreams>>,
 }
 
 impl CompiledApi {
@@ -69,6 +74,7 @@ impl CompiledApi {
         def: ApiDefinition,
         metrics: &Metrics,
         plugins: Option<PluginChain>,
+        streaming: Streaming<'_>,
     ) -> Result<Self, ConfigError> {
         let err = |field: &str, reason: String| ConfigError {
             file: def.file.clone(),
@@ -126,6 +132,7 @@ impl CompiledApi {
             .iter()
             .map(|t| (t.path.clone(), t.method.to_ascii_uppercase(), t.timeout))
             .collect();
+        let streams = crate::streams::compile(&def, streaming)?;
         let match_prefix = def.listen_path.trim_end_matches('/').to_string();
         let lifecycle = Lifecycle::compile(&Features {
             grpc_web: def.enable_grpc_web,
@@ -135,6 +142,7 @@ impl CompiledApi {
         });
         Ok(CompiledApi {
             lifecycle,
+            streams,
             metrics: metrics.for_api(&def.api_id),
             cors: def.cors.clone(),
             match_prefix,

@@ -62,6 +62,8 @@ pub struct Gateway {
     control: OnceLock<Arc<dyn ControlPlane>>,
     /// Open WebSocket (upgrade) tunnels, which the SIGTERM drain waits for.
     pub tunnels: Arc<websocket::Tunnels>,
+    /// The stream engine, when `streaming.enabled`; kept across reloads.
+    pub streams: Option<weir_streams::Engine>,
 }
 
 impl Gateway {
@@ -70,7 +72,11 @@ impl Gateway {
         let upstreams = Upstreams::new(&config)?;
         let metrics = Metrics::new();
         let unrouted = metrics.for_api("");
+        let streams = config
+            .streaming_enabled
+            .then(|| weir_streams::Engine::new(metrics.registry(), config.stream_idle_timeout));
         Ok(Arc::new(Gateway {
+            streams,
             config: Arc::new(config),
             table: ArcSwap::from_pointee(RoutingTable::default()),
             upstreams,
@@ -89,6 +95,14 @@ impl Gateway {
     /// The control plane, if installed.
     pub fn control_plane(&self) -> Option<&Arc<dyn ControlPlane>> {
         self.control.get()
+    }
+
+    /// How loading an API treats its `x-tyk-streaming` block on this gateway.
+    pub fn streaming(&self) -> crate::streams::Streaming<'_> {
+        match &self.streams {
+            Some(engine) => crate::streams::Streaming::On(engine),
+            None => crate::streams::Streaming::Off,
+        }
     }
 
     /// The routing table new requests see.
@@ -179,6 +193,11 @@ impl Gateway {
         );
         if let Some(answer) = api.lifecycle.run_request(&mut ex).await {
             return self.finish(&api, &view, answer, started, None);
+        }
+        if let Some(streams) = api.streams.as_ref().filter(|s| s.owns(&rest)) {
+            let (parts, body) = ex.take_request();
+            let resp = crate::streams::serve(streams, parts, body, &rest, conn).await;
+            return self.finish(&api, &view, resp, started, None);
         }
         let (parts, body) = ex.take_request();
         let (resp, upstream_time) = self

@@ -28,6 +28,7 @@ pub mod respond;
 pub mod router;
 pub mod server;
 pub mod stream_hooks;
+pub mod streams;
 pub mod tls;
 pub mod upstream;
 pub mod upstream_body;

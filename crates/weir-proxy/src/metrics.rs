@@ -94,6 +94,11 @@ impl Metrics {
         }
     }
 
+    /// The registry behind `/metrics`, for metrics registered elsewhere (the stream engine).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Resolves the handles for one API (or for "" = requests that matched no API).
     pub fn for_api(&self, api_id: &str) -> ApiMetrics {
         ApiMetrics {

@@ -5,6 +5,7 @@
 //! * [`HttpUpstream`], [`HttpsUpstream`], [`WsEchoUpstream`] and
 //!   [`GrpcUpstream`] are real servers on `127.0.0.1:<os-chosen port>` that the
 //!   gateway can proxy to.
+//! * [`Tansu`] runs a Kafka-compatible broker (tansu, in memory) for stream tests.
 //! * [`SelfSigned`] makes a throwaway certificate for TLS tests.
 //!
 //! Every upstream runs on its own thread with its own Tokio runtime, so the
@@ -15,6 +16,7 @@
 mod gateway;
 mod grpc;
 mod http;
+mod kafka;
 mod rawhttp;
 mod runtime;
 mod tls;
@@ -24,6 +26,7 @@ mod ws;
 pub use gateway::{ApiText, Gateway, SECRET};
 pub use grpc::GrpcUpstream;
 pub use http::{HttpUpstream, checksum};
+pub use kafka::{Tansu, tansu_bin};
 pub use tls::{HttpsUpstream, SelfSigned, insecure_client_config};
 pub use vision::VisionUpstream;
 pub use ws::{UpgradeRequest, WsEchoUpstream};

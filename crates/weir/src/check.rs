@@ -7,6 +7,7 @@ use std::sync::Arc;
 use weir_config::{ConfigError, check_api_set, load_app_dir, load_gateway_config};
 use weir_proxy::CompiledApi;
 use weir_proxy::metrics::Metrics;
+use weir_proxy::streams::Streaming;
 
 /// Validates the config at `conf` and the definitions in its app_path.
 pub fn check(conf: &Path) -> ExitCode {
@@ -66,7 +67,12 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
                         continue;
                     }
                 };
-                match CompiledApi::compile(def.clone(), &metrics, plugins) {
+                let streaming = if config.streaming_enabled {
+                    Streaming::Check
+                } else {
+                    Streaming::Off
+                };
+                match CompiledApi::compile(def.clone(), &metrics, plugins, streaming) {
                     Ok(_) => apis.push(def),
                     Err(e) => problems.push(e),
                 }

@@ -436,10 +436,18 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     no_effect("resource_sync", "Dashboard / MDCB sync"),
     no_effect("oas_config", "OAS example validation"),
+    honoured(
+        "streaming.enabled",
+        "Tyk Streams: serves `x-tyk-streaming` (docs/streams.md); off refuses APIs with streams",
+    ),
+    honoured(
+        "streaming.stream_idle_timeout",
+        "Weir: idle time before a per-consumer stream instance stops",
+    ),
     refused(
-        "streaming",
-        When::Enabled,
-        "Tyk Streams (`streaming.enabled`)",
+        "streaming.allow_unsafe",
+        When::Set,
+        "Tyk Streams' unsafe components (file, socket, subprocess): none are built",
     ),
     no_effect("labs", "experimental Tyk features"),
     no_effect("jwks", "JWKS cache; JWT is refused"),

@@ -150,11 +150,6 @@ pub(crate) fn transport_tuning(site: &Site<'_>) -> bool {
     })
 }
 
-/// `x-tyk-streaming.streams`: any stream declared.
-pub(crate) fn any_stream(site: &Site<'_>) -> bool {
-    is_set(site.value)
-}
-
 /// Classic `request_signing`: `is_enabled`.
 pub(crate) fn request_signing_on(site: &Site<'_>) -> bool {
     bool_of(site.value.get("is_enabled"))

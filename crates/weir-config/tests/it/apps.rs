@@ -31,14 +31,8 @@ fn loads_definition_files_sorted_and_keeps_bad_ones_apart() {
         .map(|(p, _)| p.file_name().unwrap().to_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["a.json", "b.json", "c.yaml", "d.json"]);
-    assert!(loaded[0].1.is_ok() && loaded[1].1.is_ok());
-    // Seed 001's streams are not built yet: refused, naming the stream.
-    let streams = loaded[2].1.as_ref().unwrap_err();
-    assert!(
-        streams
-            .iter()
-            .any(|e| e.field == "x-tyk-streaming.streams.Worker")
-    );
+    // Seed 001 (YAML, with streams) loads; the stream engine checks it at compile time.
+    assert!(loaded[0].1.is_ok() && loaded[1].1.is_ok() && loaded[2].1.is_ok());
     let errors = loaded[3].1.as_ref().unwrap_err();
     assert_eq!(errors[0].file, dir.path().join("d.json"));
     assert!(errors[0].reason.starts_with("invalid JSON at line 1"));
