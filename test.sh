@@ -31,6 +31,8 @@ bash scripts/setup-grpc-web.sh
 bash scripts/setup-services.sh
 bash scripts/setup-vision-python.sh
 bash scripts/setup-vision-dashboard.sh
+# Tyk Streams' Kafka tests: tansu, a Kafka-compatible broker, built once into ~/.cache/tansu.
+bash scripts/setup-tansu.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -139,21 +139,81 @@ fn identity(cfg: &Value) -> String {
         .unwrap_or_else(|| "default".into())
 }
 
-/// The endpoints of one stream, from its config as written (defaults as Bento has them).
-fn endpoints(cfg: &Value, path: &str) -> Result<Vec<(String, Endpoint)>, StreamError> {
+/// The endpoints of one stream, from its config as written (defaults as Bento has them), each
+/// with whether its path was written or defaulted.
+fn endpoints(cfg: &Value, path: &str) -> Result<Vec<(String, Endpoint, bool)>, StreamError> {
     let plan = Plan::build(cfg, path)?;
-    let mut out = Vec::new();
+    let mut wanted: Vec<(&String, Endpoint, &[String], &str)> = Vec::new();
     if let Input::HttpServer(i) = &plan.input {
-        out.push((i.cfg.path.clone(), Endpoint::InputPath));
-        out.push((i.cfg.ws_path.clone(), Endpoint::InputWs));
+        wanted.push((&i.cfg.path, Endpoint::InputPath, &i.written, "path"));
+        wanted.push((&i.cfg.ws_path, Endpoint::InputWs, &i.written, "ws_path"));
     }
     for o in &plan.http_outputs {
-        out.push((o.cfg.path.clone(), Endpoint::OutputPoll));
-        out.push((o.cfg.stream_path.clone(), Endpoint::OutputStream));
-        out.push((o.cfg.ws_path.clone(), Endpoint::OutputWs));
+        wanted.push((&o.cfg.path, Endpoint::OutputPoll, &o.written, "path"));
+        wanted.push((
+            &o.cfg.stream_path,
+            Endpoint::OutputStream,
+            &o.written,
+            "stream_path",
+        ));
+        wanted.push((&o.cfg.ws_path, Endpoint::OutputWs, &o.written, "ws_path"));
     }
-    out.retain(|(p, _)| !p.is_empty());
+    let mut out: Vec<(String, Endpoint, bool)> = wanted
+        .into_iter()
+        .map(|(p, e, fields, name)| (p.clone(), e, fields.iter().any(|w| w == name)))
+        .collect();
+    out.retain(|(p, _, _)| !p.is_empty());
     Ok(out)
+}
+
+/// Every endpoint of an API's streams (`slot` indexes `list`). Two written paths that are the
+/// same are an error naming both streams; a defaulted path that meets any other is not
+/// mounted (Bento's defaults — `/post`, `/get`, `/get/stream`… — collide as soon as an API has
+/// two `http_server` streams), which a warning says.
+fn routes(list: &[(String, Value, String)], errors: &mut Vec<StreamError>) -> Vec<Route> {
+    let mut all: Vec<(String, usize, Endpoint, bool)> = Vec::new();
+    for (slot, (_, cfg, path)) in list.iter().enumerate() {
+        match endpoints(cfg, path) {
+            Ok(eps) => all.extend(eps.into_iter().map(|(p, e, w)| (p, slot, e, w))),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut routes = Vec::new();
+    for (i, (p, slot, endpoint, written)) in all.iter().enumerate() {
+        let others: Vec<&(String, usize, Endpoint, bool)> = all
+            .iter()
+            .enumerate()
+            .filter(|(j, o)| *j != i && o.0 == *p)
+            .map(|(_, o)| o)
+            .collect();
+        if others.is_empty() {
+            routes.push(Route {
+                path: p.clone(),
+                slot: *slot,
+                endpoint: *endpoint,
+            });
+        } else if !*written {
+            tracing::warn!(stream = %list[*slot].2, endpoint = %p, "a defaulted endpoint path is also another endpoint's: not mounted; write the path to serve it");
+        } else if let Some(clash) = others.iter().find(|o| o.3) {
+            // Reported once, by the first of the pair.
+            if all.iter().position(|o| o.0 == *p && o.3) == Some(i) {
+                errors.push(StreamError::new(
+                    &list[*slot].2,
+                    format!(
+                        "the endpoint `{p}` is also written for stream `{}`",
+                        list[clash.1].0
+                    ),
+                ));
+            }
+        } else {
+            routes.push(Route {
+                path: p.clone(),
+                slot: *slot,
+                endpoint: *endpoint,
+            });
+        }
+    }
+    routes
 }
 
 struct Route {
@@ -184,12 +244,8 @@ struct Inner {
 /// A stream config, parsed and checked without starting anything (`weir check`).
 pub fn check(streams: &Value, base: &str) -> Result<(), Vec<StreamError>> {
     let mut errors = Vec::new();
-    for (id, cfg, path) in stream_list(streams, base, &mut errors) {
-        let _ = id;
-        if let Err(e) = endpoints(&cfg, &path) {
-            errors.push(e);
-        }
-    }
+    let list = stream_list(streams, base, &mut errors);
+    routes(&list, &mut errors);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -248,36 +304,15 @@ impl Engine {
         self.ensure_collector();
         let mut errors = Vec::new();
         let list = stream_list(streams, base, &mut errors);
-        let mut slots = Vec::new();
-        let mut routes: Vec<Route> = Vec::new();
-        for (id, cfg, path) in list {
-            let eps = match endpoints(&cfg, &path) {
-                Ok(e) => e,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
-            for (p, endpoint) in eps {
-                if let Some(r) = routes.iter().find(|r| r.path == p) {
-                    let other: &Arc<StreamSlot> = &slots[r.slot];
-                    errors.push(StreamError::new(
-                        &path,
-                        format!("the endpoint `{p}` is also used by stream `{}`", other.id),
-                    ));
-                    continue;
-                }
-                routes.push(Route {
-                    path: p,
-                    slot: slots.len(),
-                    endpoint,
-                });
-            }
-            slots.push(self.slot(api_id, &id, cfg, path));
-        }
+        let routes = routes(&list, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
+        let slots: Vec<Arc<StreamSlot>> = list
+            .into_iter()
+            .map(|(id, cfg, path)| self.slot(api_id, &id, cfg, path))
+            .collect();
+
         for slot in &slots {
             if !slot.templated
                 && let Err(e) = slot.instance_for(&RequestContext::default())

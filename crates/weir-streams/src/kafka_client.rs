@@ -86,6 +86,11 @@ pub fn apply_security(
     sasl: &SaslConfig,
     path: &str,
 ) -> Result<(), StreamError> {
+    // librdkafka's own tracing (`cgrp`, `fetch`, `all`…) for operators chasing a broker
+    // problem; it shows with `log_level: debug`.
+    if let Ok(contexts) = std::env::var("WEIR_KAFKA_DEBUG") {
+        cfg.set("debug", contexts);
+    }
     let sasl_on = !matches!(sasl.mechanism.as_str(), "" | "none");
     let protocol = match (tls.enabled, sasl_on) {
         (false, false) => "plaintext",

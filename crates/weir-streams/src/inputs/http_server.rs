@@ -96,6 +96,8 @@ pub struct HttpServerInput {
     pub headers: Vec<(http::HeaderName, bloblang::Interpolation)>,
     /// `sync_response.metadata_headers.include_patterns`.
     pub meta_patterns: Vec<regex::Regex>,
+    /// The fields written in the config (the rest are Bento's defaults).
+    pub written: Vec<String>,
 }
 
 impl HttpServerInput {
@@ -137,6 +139,7 @@ impl HttpServerInput {
             })?);
         }
         Ok(HttpServerInput {
+            written: written_fields(body),
             cfg,
             status,
             headers,
@@ -166,4 +169,11 @@ pub(crate) fn mounted_under_the_api(
         ));
     }
     Ok(())
+}
+
+/// The keys of a component's config object, to tell written paths from defaulted ones.
+pub(crate) fn written_fields(body: &Value) -> Vec<String> {
+    body.as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
 }

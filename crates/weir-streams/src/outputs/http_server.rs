@@ -96,6 +96,8 @@ pub struct HttpServerOutput {
     pub epoch: String,
     /// Messages consumers skipped because they fell too far behind.
     pub dropped: AtomicU64,
+    /// The fields written in the config (the rest are Bento's defaults).
+    pub written: Vec<String>,
 }
 
 #[derive(Default)]
@@ -158,6 +160,7 @@ impl HttpServerOutput {
             EPOCHS.fetch_add(1, Ordering::Relaxed)
         );
         Ok(HttpServerOutput {
+            written: crate::inputs::http_server::written_fields(body),
             cfg,
             state: Mutex::new(Log::default()),
             changed: Notify::new(),

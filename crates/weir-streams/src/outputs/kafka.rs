@@ -1,7 +1,7 @@
 //! `kafka` (output): publishes each message to a topic; the input is acknowledged once the
 //! broker has confirmed the write.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -94,7 +94,9 @@ impl Default for KafkaOutputConfig {
 
 /// A producer and what each write needs.
 pub struct KafkaOutput {
-    producer: FutureProducer,
+    client: ClientConfig,
+    /// Created at the first write, so `weir check` and endpoint listing connect nowhere.
+    producer: OnceLock<Result<FutureProducer, String>>,
     topic: bloblang::Interpolation,
     key: Option<bloblang::Interpolation>,
     static_headers: Vec<(String, String)>,
@@ -103,7 +105,8 @@ pub struct KafkaOutput {
 }
 
 impl KafkaOutput {
-    /// Reads the config and creates the producer (which connects lazily).
+    /// Reads and checks the config (librdkafka validates every property); the producer is
+    /// created at the first write.
     pub fn new(body: &Value, path: &str) -> Result<Self, StreamError> {
         let cfg: KafkaOutputConfig = crate::config::typed(body, path)?;
         if cfg.topic.is_empty() {
@@ -163,9 +166,9 @@ impl KafkaOutput {
             }
         }
         apply_security(&mut client, &cfg.tls, &cfg.sasl, path)?;
-        let producer: FutureProducer = client.create().map_err(|e| {
-            StreamError::new(path, format!("cannot create the Kafka producer: {e}"))
-        })?;
+        client
+            .create_native_config()
+            .map_err(|e| StreamError::new(path, format!("librdkafka refuses the settings: {e}")))?;
         let topic = crate::config::interpolation(&cfg.topic, &format!("{path}.topic"))?;
         let key = if cfg.key.is_empty() {
             None
@@ -176,7 +179,8 @@ impl KafkaOutput {
             )?)
         };
         Ok(KafkaOutput {
-            producer,
+            client,
+            producer: OnceLock::new(),
             topic,
             key,
             static_headers: cfg.static_headers.into_iter().collect(),
@@ -231,8 +235,18 @@ impl Output for KafkaOutput {
         if let Some(k) = &key {
             record = record.key(k.as_bytes());
         }
+        let producer = match self
+            .producer
+            .get_or_init(|| self.client.create().map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = format!("cannot create the Kafka producer: {e}");
+                return Box::pin(async move { Err(reason) });
+            }
+        };
         // Queued now, in message order; confirmed by the broker later.
-        match self.producer.send_result(record) {
+        match producer.send_result(record) {
             Ok(delivery) => Box::pin(async move {
                 match delivery.await {
                     Ok(Ok(_)) => Ok(()),
