@@ -111,7 +111,12 @@ impl Plan {
                         .iter()
                         .find(|(k, _)| *k == other)
                         .map(|(_, why)| *why);
-                    // `buffer: {none: {}}` is Bento's default and changes nothing.
+                    // A block whose body is commented out (`metrics:` alone, null) is as
+                    // absent as one commented out whole; `buffer: {none: {}}` is Bento's
+                    // default and changes nothing.
+                    if value.is_null() {
+                        continue;
+                    }
                     if other == "buffer"
                         && value.get("none").is_some()
                         && value.as_object().is_some_and(|m| m.len() == 1)
@@ -201,4 +206,247 @@ fn check_logger(v: &Value, path: &str) -> Result<(), StreamError> {
     }
     let _: Logger = crate::config::typed(v, path)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Message, SyncSlot};
+    use serde_json::json;
+
+    const AT: &str = "x-tyk-streaming.streams.S";
+
+    fn minimal() -> Value {
+        json!({"input": {"http_server": {}}, "output": {"drop": {}}})
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut cfg = minimal();
+        cfg[key] = value;
+        cfg
+    }
+
+    fn refused(cfg: Value) -> StreamError {
+        match Plan::build(&cfg, AT) {
+            Ok(_) => panic!("accepted: {cfg}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn bento_sections_weir_does_not_build_are_refused_with_a_reason() {
+        for (key, value, why) in [
+            (
+                "metrics",
+                json!({"prometheus": {}}),
+                "metrics exporters are not built",
+            ),
+            (
+                "tracer",
+                json!({"jaeger": {}}),
+                "tracing exporters are not built",
+            ),
+            (
+                "http",
+                json!({"address": "0.0.0.0:4195"}),
+                "HTTP server is not served",
+            ),
+            (
+                "buffer",
+                json!({"memory": {"limit": 1000}}),
+                "buffers are not built",
+            ),
+            ("cache_resources", json!([]), "caches are not built"),
+            ("rate_limit_resources", json!([]), "rate limit resources"),
+            (
+                "input_resources",
+                json!([]),
+                "input resources are not built",
+            ),
+            ("tests", json!([]), "config unit tests"),
+            ("shutdown_delay", json!("1s"), "shutdown delay"),
+        ] {
+            let e = refused(with(key, value));
+            assert_eq!(e.path, format!("{AT}.{key}"));
+            assert!(e.reason.contains(why), "{key}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn only_the_none_buffer_is_accepted() {
+        assert!(Plan::build(&with("buffer", json!({"none": {}})), AT).is_ok());
+        let e = refused(with("buffer", json!({"none": {}, "memory": {}})));
+        assert_eq!(e.path, format!("{AT}.buffer"));
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_refused() {
+        let e = refused(with("pipline", json!({"processors": []})));
+        assert_eq!(e.path, format!("{AT}.pipline"));
+        assert!(e.reason.contains("not a stream setting"), "{}", e.reason);
+    }
+
+    #[test]
+    fn an_unknown_input_or_output_is_refused_by_name() {
+        let e = refused(json!({"input": {"amqp_0_9": {"urls": []}}, "output": {"drop": {}}}));
+        assert_eq!(e.path, format!("{AT}.input.amqp_0_9"));
+        assert!(
+            e.reason.contains("input `amqp_0_9` is not built"),
+            "{}",
+            e.reason
+        );
+        let e = refused(json!({"input": {"http_server": {}}, "output": {"aws_s3": {}}}));
+        assert_eq!(e.path, format!("{AT}.output.aws_s3"));
+        assert!(
+            e.reason.contains("output `aws_s3` is not built"),
+            "{}",
+            e.reason
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_in_a_known_component_is_refused_by_name() {
+        let e = refused(json!({
+            "input": {"http_server": {"path": "/in", "rate_limit": "r"}},
+            "output": {"drop": {}},
+        }));
+        assert_eq!(e.path, format!("{AT}.input.http_server.rate_limit"));
+        assert!(
+            e.reason.contains("unknown field `rate_limit`"),
+            "{}",
+            e.reason
+        );
+        assert!(e.reason.contains("refuses settings"), "{}", e.reason);
+
+        let e = refused(with("pipeline", json!({"threads": 1, "batching": {}})));
+        assert_eq!(e.path, format!("{AT}.pipeline.batching"));
+
+        let e = refused(with(
+            "pipeline",
+            json!({"processors": [{"log": {"message": "m", "colour": "red"}}]}),
+        ));
+        assert_eq!(e.path, format!("{AT}.pipeline.processors[0].log.colour"));
+
+        let e = refused(with("logger", json!({"level": "INFO", "lvl": "x"})));
+        assert_eq!(e.path, format!("{AT}.logger.lvl"));
+    }
+
+    #[test]
+    fn input_and_output_are_required() {
+        let e = refused(json!({"output": {"drop": {}}}));
+        assert_eq!(e.path, format!("{AT}.input"));
+        let e = refused(json!({"input": {"http_server": {}}}));
+        assert_eq!(e.path, format!("{AT}.output"));
+        let e = refused(json!([]));
+        assert_eq!(e.path, AT);
+    }
+
+    #[test]
+    fn pipeline_threads() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for (threads, want) in [(json!(-1), cpus), (json!(0), cpus), (json!(3), 3)] {
+            let p = Plan::build(&with("pipeline", json!({"threads": threads})), AT).unwrap();
+            assert_eq!(p.threads, want, "threads: {threads}");
+        }
+        assert_eq!(Plan::build(&minimal(), AT).unwrap().threads, cpus);
+        let e = refused(with("pipeline", json!({"threads": "many"})));
+        assert_eq!(e.path, format!("{AT}.pipeline.threads"));
+    }
+
+    #[test]
+    fn commented_out_blocks_load_fine() {
+        // Blocks commented out in YAML are absent, or null when only their key is left.
+        for cfg in [
+            minimal(),
+            with("pipeline", Value::Null),
+            with("pipeline", json!({})),
+            with("pipeline", json!({"threads": -1, "processors": null})),
+            with("pipeline", json!({"processors": []})),
+            with("metrics", Value::Null),
+            with("tracer", Value::Null),
+            with("buffer", Value::Null),
+            json!({"input": {"http_server": null, "processors": null},
+                   "output": {"drop": null, "processors": null}}),
+            with(
+                "logger",
+                json!({"level": "DEBUG", "format": "logfmt",
+                                  "add_timestamp": true, "static_fields": {"@service": "w"}}),
+            ),
+        ] {
+            let p = Plan::build(&cfg, AT).unwrap_or_else(|e| panic!("{cfg}: {e}"));
+            assert!(p.processors.is_empty(), "{cfg}");
+            assert!(p.http_outputs.is_empty());
+        }
+    }
+
+    #[test]
+    fn shutdown_timeout() {
+        assert_eq!(
+            Plan::build(&minimal(), AT).unwrap().shutdown_timeout,
+            Duration::from_secs(20)
+        );
+        let p = Plan::build(&with("shutdown_timeout", json!("1m5s")), AT).unwrap();
+        assert_eq!(p.shutdown_timeout, Duration::from_secs(65));
+        for bad in [json!("5"), json!(5)] {
+            let e = refused(with("shutdown_timeout", bad));
+            assert_eq!(e.path, format!("{AT}.shutdown_timeout"));
+        }
+    }
+
+    #[test]
+    fn input_processors_run_before_the_pipeline() {
+        let cfg = json!({
+            "input": {"http_server": {}, "processors": [{"mutation": "root.seen = [\"input\"]"}]},
+            "pipeline": {"processors": [
+                {"mutation": "root.seen = this.seen.append(\"pipeline\")"},
+                {"resource": "last"},
+            ]},
+            "processor_resources": [
+                {"label": "last", "mutation": "root.seen = this.seen.append(\"resource\")"},
+            ],
+            "output": {"sync_response": {}},
+        });
+        let p = Plan::build(&cfg, AT).unwrap();
+        let slot = SyncSlot::default();
+        let msg = Message {
+            content: b"{}".to_vec(),
+            ..Message::default()
+        };
+        let out = p.processors.run(msg, Some(&slot)).unwrap();
+        let v: Value = serde_json::from_slice(&out.content).unwrap();
+        assert_eq!(v, json!({"seen": ["input", "pipeline", "resource"]}));
+    }
+
+    #[test]
+    fn resources_need_labels_and_their_errors_name_their_place() {
+        let e = refused(with("processor_resources", json!([{"noop": {}}])));
+        assert_eq!(e.path, format!("{AT}.processor_resources[0]"));
+        assert!(e.reason.contains("label"), "{}", e.reason);
+        let e = refused(with("output_resources", json!({"label": "x"})));
+        assert_eq!(e.path, format!("{AT}.output_resources"));
+        let mut cfg = with(
+            "processor_resources",
+            json!([{"label": "bad", "mapping": "root = this.("}]),
+        );
+        cfg["pipeline"] = json!({"processors": [{"resource": "bad"}]});
+        let e = refused(cfg);
+        assert_eq!(e.path, format!("{AT}.processor_resources[0].mapping"));
+    }
+
+    #[test]
+    fn http_server_outputs_are_listed_and_address_is_refused() {
+        let p = Plan::build(
+            &json!({"input": {"http_server": {"path": "/in"}},
+                    "output": {"http_server": {"path": "/out"}}}),
+            AT,
+        )
+        .unwrap();
+        assert_eq!(p.http_outputs.len(), 1);
+        assert_eq!(p.http_outputs[0].cfg.path, "/out");
+        let e = refused(
+            json!({"input": {"http_server": {"address": "0.0.0.0:4195"}},
+                                "output": {"drop": {}}}),
+        );
+        assert_eq!(e.path, format!("{AT}.input.http_server.address"));
+    }
 }

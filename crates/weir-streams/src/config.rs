@@ -80,6 +80,9 @@ pub fn typed<T: DeserializeOwned>(body: &Value, path: &str) -> Result<T, StreamE
         let inner = e.path().to_string();
         let at = if inner == "." || inner.is_empty() {
             path.to_string()
+        } else if inner.starts_with('[') {
+            // A list body (`switch: [...]`): `…switch[0].check`, not `…switch.[0].check`.
+            format!("{path}{inner}")
         } else {
             format!("{path}.{inner}")
         };
@@ -129,4 +132,91 @@ pub fn interpolation(text: &str, path: &str) -> Result<bloblang::Interpolation, 
 /// Compiles a Bloblang mapping, naming the field on error.
 pub fn mapping(text: &str, path: &str) -> Result<bloblang::Mapping, StreamError> {
     bloblang::Mapping::compile(text).map_err(|e| StreamError::new(path, e.render()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(serde::Deserialize, Debug, Default)]
+    #[serde(deny_unknown_fields, default)]
+    struct Body {
+        name: String,
+        #[serde(with = "go_duration")]
+        wait: std::time::Duration,
+        #[serde(deserialize_with = "string_or_number::deserialize")]
+        status: String,
+        items: Vec<Item>,
+    }
+
+    #[derive(serde::Deserialize, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        check: String,
+    }
+
+    #[test]
+    fn component_splits_label_type_and_processors() {
+        let v = json!({"label": "l", "kafka": {"a": 1}, "processors": [{"noop": {}}]});
+        let c = component(&v, "s.input", true).unwrap();
+        assert_eq!(
+            (c.label.as_str(), c.kind, c.path.as_str()),
+            ("l", "kafka", "s.input.kafka")
+        );
+        assert_eq!(c.body, &json!({"a": 1}));
+        assert!(c.processors.is_some());
+        // Where processors are not allowed, `processors` is a second type.
+        let e = component(&v, "s.p[0]", false).err().unwrap();
+        assert_eq!(e.path, "s.p[0]");
+        let e = component(&json!({"label": "l"}), "s.output", true)
+            .err()
+            .unwrap();
+        assert_eq!(e.reason, "no component type given");
+        let e = component(&json!({"label": 3, "drop": {}}), "s.output", true)
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "s.output.label");
+        assert!(component(&json!("drop"), "s.output", true).is_err());
+    }
+
+    #[test]
+    fn typed_reads_defaults_and_bento_scalars() {
+        let b: Body = typed(&Value::Null, "x").unwrap();
+        assert_eq!(b.name, "");
+        let b: Body = typed(&json!({"wait": "1m30s", "status": 201}), "x").unwrap();
+        assert_eq!(b.wait, std::time::Duration::from_secs(90));
+        assert_eq!(b.status, "201");
+    }
+
+    #[test]
+    fn typed_errors_name_the_field() {
+        let e = typed::<Body>(&json!({"nmae": "x"}), "s.input.kafka")
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "s.input.kafka.nmae");
+        assert!(e.reason.contains("unknown field `nmae`"), "{}", e.reason);
+        assert!(e.reason.contains("refuses settings"), "{}", e.reason);
+        let e = typed::<Body>(&json!({"wait": "soon"}), "s.x")
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "s.x.wait");
+        let e = typed::<Body>(&json!({"items": [{"check": "a"}, {"check": 1}]}), "s.x")
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "s.x.items[1].check");
+        let e = typed::<Body>(&json!({"status": true}), "s.x")
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "s.x.status");
+    }
+
+    #[test]
+    fn typed_errors_in_a_list_body_index_the_body() {
+        let e = typed::<Vec<Item>>(&json!([{"check": "a"}, {"chek": "b"}]), "s.p[0].switch")
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "s.p[0].switch[1].chek");
+    }
 }

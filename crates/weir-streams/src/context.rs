@@ -269,4 +269,81 @@ mod tests {
         let e = substitute_env(&mut v, "streams.s", &env).unwrap_err();
         assert_eq!(e.path, "streams.s.a");
     }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn env_default_is_used_when_unset() {
+        let env = env_of(&[]);
+        let mut v = json!({"addresses": ["${BROKER:localhost:9092}"], "group": "${GROUP:}"});
+        substitute_env(&mut v, "s", &env).unwrap();
+        assert_eq!(v, json!({"addresses": ["localhost:9092"], "group": ""}));
+    }
+
+    #[test]
+    fn a_set_variable_wins_over_its_default() {
+        let env = env_of(&[("BROKER", "kafka:9093"), ("TOPIC", "orders")]);
+        let mut v = json!({"a": "${BROKER:localhost:9092}", "b": "t-${TOPIC}-${TOPIC}", "n": 5});
+        substitute_env(&mut v, "s", &env).unwrap();
+        assert_eq!(
+            v,
+            json!({"a": "kafka:9093", "b": "t-orders-orders", "n": 5})
+        );
+    }
+
+    #[test]
+    fn a_set_but_empty_variable_is_used_as_is() {
+        let env = env_of(&[("EMPTY", "")]);
+        let mut v = json!("[${EMPTY:fallback}]");
+        substitute_env(&mut v, "s", &env).unwrap();
+        assert_eq!(v, json!("[]"));
+    }
+
+    #[test]
+    fn an_unset_variable_without_default_is_an_error_naming_the_path() {
+        let env = env_of(&[("SET", "x")]);
+        let mut v = json!({"input": {"kafka": {"addresses": ["${SET}", "${MISSING_BROKER}"]}}});
+        let before = v.clone();
+        let e = substitute_env(&mut v, "x-tyk-streaming.streams.S", &env).unwrap_err();
+        assert_eq!(e.path, "x-tyk-streaming.streams.S.input.kafka.addresses[1]");
+        assert!(e.reason.contains("`MISSING_BROKER`"), "{}", e.reason);
+        assert!(
+            e.reason.contains("${MISSING_BROKER:default}"),
+            "{}",
+            e.reason
+        );
+        assert_eq!(
+            v["input"]["kafka"]["addresses"][1],
+            before["input"]["kafka"]["addresses"][1]
+        );
+    }
+
+    #[test]
+    fn interpolations_and_non_references_are_left_alone() {
+        let env = env_of(&[("X", "x")]);
+        let mut v = json!({"a": "${! @topic }", "b": "$X and {X}", "c": "${1X}", "d": true});
+        let before = v.clone();
+        substitute_env(&mut v, "s", &env).unwrap();
+        assert_eq!(v, before);
+    }
+
+    #[test]
+    fn context_values_in_a_check_are_escaped_as_bloblang() {
+        let cfg = json!({"output": {"switch": {"cases": [
+            {"check": "this.user == \"$tyk_context.request_data_user\"", "output": {"drop": {}}},
+        ]}}, "label": "$tyk_context.request_data_user"});
+        let out = substitute(&cfg, &ctx("user=a%22b"));
+        assert_eq!(
+            out["output"]["switch"]["cases"][0]["check"],
+            "this.user == \"a\\\"b\""
+        );
+        assert_eq!(out["label"], "a\"b", "outside Bloblang the value is raw");
+    }
 }

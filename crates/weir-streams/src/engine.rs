@@ -473,3 +473,111 @@ impl ApiStreams {
         &self.slots
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BASE: &str = "x-tyk-streaming";
+
+    fn http_stream(input: Value, output: Value) -> Value {
+        json!({"input": {"http_server": input}, "output": {"http_server": output}})
+    }
+
+    #[test]
+    fn written_paths_that_collide_are_an_error_naming_both_streams() {
+        let streams = json!({"streams": {
+            "Alpha": http_stream(json!({"path": "/in"}), json!({"path": "/a-out"})),
+            "Beta": http_stream(json!({"path": "/in"}), json!({"path": "/b-out"})),
+        }});
+        let errors = check(&streams, BASE).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let e = &errors[0];
+        assert!(e.path.starts_with("x-tyk-streaming.streams."), "{}", e.path);
+        let text = e.to_string();
+        assert!(text.contains("Alpha") && text.contains("Beta"), "{text}");
+        assert!(e.reason.contains("`/in`"), "{}", e.reason);
+    }
+
+    #[test]
+    fn an_input_and_an_output_path_of_two_streams_collide_too() {
+        let streams = json!({"streams": {
+            "Alpha": http_stream(json!({"path": "/x"}), json!({"path": "/a"})),
+            "Beta": http_stream(json!({"path": "/b"}), json!({"path": "/x"})),
+        }});
+        let errors = check(&streams, BASE).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].to_string().contains("Alpha"));
+        assert!(errors[0].to_string().contains("Beta"));
+    }
+
+    #[test]
+    fn defaulted_paths_that_collide_are_not_an_error() {
+        let streams = json!({"streams": {
+            "Alpha": http_stream(json!({}), json!({})),
+            "Beta": http_stream(json!({}), json!({})),
+        }});
+        assert_eq!(check(&streams, BASE), Ok(()));
+    }
+
+    #[test]
+    fn a_written_path_meeting_a_defaulted_one_is_not_an_error() {
+        let streams = json!({"streams": {
+            "Alpha": http_stream(json!({"path": "/get"}), json!({"path": "/a"})),
+            "Beta": http_stream(json!({"path": "/b"}), json!({})),
+        }});
+        assert_eq!(check(&streams, BASE), Ok(()));
+    }
+
+    #[test]
+    fn check_collects_every_stream_error() {
+        let streams = json!({"streams": {
+            "Alpha": {"input": {"http_server": {}}, "output": {"drop": {}}, "metrics": {}},
+            "Beta": {"input": {"nats": {}}, "output": {"drop": {}}},
+            "Gamma": {"input": {"http_server": {"path": "${WEIR_TEST_UNSET_VAR_7F3A}"}},
+                      "output": {"drop": {}}},
+        }});
+        let mut paths: Vec<String> = check(&streams, BASE)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        paths.sort();
+        assert_eq!(
+            paths,
+            [
+                "x-tyk-streaming.streams.Alpha.metrics",
+                "x-tyk-streaming.streams.Beta.input.nats",
+                "x-tyk-streaming.streams.Gamma.input.http_server.path",
+            ]
+        );
+    }
+
+    #[test]
+    fn check_needs_a_streams_object() {
+        let errors = check(&json!({"stream": {}}), BASE).unwrap_err();
+        assert_eq!(errors[0].path, "x-tyk-streaming.streams");
+        assert_eq!(check(&json!({"streams": {}}), BASE), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_defaulted_path_that_collides_is_not_mounted() {
+        let engine = Engine::new(&prometheus::Registry::new(), DEFAULT_IDLE);
+        let streams = json!({"streams": {
+            "Alpha": http_stream(json!({"path": "/alpha"}), json!({})),
+            "Beta": http_stream(json!({"path": "/beta"}), json!({"path": "/beta/out"})),
+        }});
+        let api = engine.load("api1", &streams, BASE).unwrap();
+        assert!(api.owns("/alpha"));
+        assert!(api.owns("/beta"));
+        assert!(api.owns("/beta/out"));
+        // Both have a defaulted output stream path `/get/stream`: neither is mounted.
+        assert!(!api.owns("/get/stream"));
+        assert!(
+            !api.owns("/post"),
+            "a written input path replaces the default"
+        );
+        assert_eq!(api.slots().len(), 2);
+    }
+}

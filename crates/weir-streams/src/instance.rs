@@ -206,3 +206,188 @@ async fn pump(
         .for_each(|()| async {})
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Ack, Message, Outcome, SyncSlot};
+    use crate::outputs::Output;
+    use futures_util::future::BoxFuture;
+    use serde_json::{Value, json};
+    use std::time::Duration;
+    use tokio::sync::oneshot;
+
+    fn stats() -> Arc<StreamStats> {
+        Arc::new(
+            crate::metrics::StreamMetrics::new(&prometheus::Registry::new()).stream("api", "s"),
+        )
+    }
+
+    fn plan(pipeline: Value, output: Value) -> Plan {
+        let cfg = json!({
+            "input": {"http_server": {}},
+            "pipeline": pipeline,
+            "output": output,
+        });
+        Plan::build(&cfg, "s").unwrap()
+    }
+
+    /// Sends one message; gives back a receiver of its outcome and its sync slot.
+    async fn send(inst: &Instance, content: &str) -> (oneshot::Receiver<Outcome>, Arc<SyncSlot>) {
+        let (tx, rx) = oneshot::channel();
+        let slot = Arc::new(SyncSlot::default());
+        let t = Transaction {
+            msg: Message {
+                content: content.as_bytes().to_vec(),
+                ..Message::default()
+            },
+            ack: Ack::new(move |o| {
+                let _ = tx.send(o);
+            }),
+            sync: Some(slot.clone()),
+        };
+        assert!(inst.sender().expect("running").send(t).await.is_ok());
+        (rx, slot)
+    }
+
+    async fn outcome(rx: oneshot::Receiver<Outcome>) -> Outcome {
+        tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .expect("acknowledged in time")
+            .expect("resolved, not lost")
+    }
+
+    #[tokio::test]
+    async fn a_message_is_processed_delivered_and_acknowledged() {
+        let inst = Instance::start(
+            plan(
+                json!({"processors": [{"mapping": "root = content().uppercase()"}]}),
+                json!({"sync_response": {}}),
+            ),
+            stats(),
+            "k".into(),
+        );
+        let (rx, slot) = send(&inst, "hi").await;
+        assert_eq!(outcome(rx).await, Ok(()));
+        assert_eq!(slot.take().unwrap().content, b"HI");
+        assert_eq!(inst.stats.received.get(), 1);
+        assert_eq!(inst.stats.sent.get(), 1);
+        assert_eq!(inst.stats.errors.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_message_is_acknowledged_and_sent_nowhere() {
+        let inst = Instance::start(
+            plan(
+                json!({"processors": [{"mapping": "root = deleted()"}]}),
+                json!({"sync_response": {}}),
+            ),
+            stats(),
+            "k".into(),
+        );
+        let (rx, slot) = send(&inst, "x").await;
+        assert_eq!(outcome(rx).await, Ok(()));
+        assert!(slot.take().is_none());
+        assert_eq!(inst.stats.sent.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_output_refusal_is_a_nack() {
+        let inst = Instance::start(
+            plan(
+                json!({}),
+                json!({"switch": {"strict_mode": true, "cases": [
+                    {"check": "false", "output": {"drop": {}}},
+                ]}}),
+            ),
+            stats(),
+            "k".into(),
+        );
+        let (rx, _) = send(&inst, "x").await;
+        let err = outcome(rx).await.unwrap_err();
+        assert!(err.contains("strict_mode"), "{err}");
+        assert_eq!(inst.stats.errors.get(), 1);
+        assert_eq!(inst.stats.sent.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_flagged_message_is_still_delivered_and_counted() {
+        let inst = Instance::start(
+            plan(
+                json!({"processors": [{"mapping": "root = throw(\"bad\")"}]}),
+                json!({"sync_response": {}}),
+            ),
+            stats(),
+            "k".into(),
+        );
+        let (rx, slot) = send(&inst, "x").await;
+        assert_eq!(outcome(rx).await, Ok(()));
+        let reply = slot.take().unwrap();
+        assert!(reply.error.unwrap().contains("bad"));
+        assert_eq!(inst.stats.errors.get(), 1);
+        assert_eq!(inst.stats.sent.get(), 1);
+    }
+
+    /// Records contents in the order `write` is called.
+    struct InOrder(Arc<Mutex<Vec<String>>>);
+
+    impl Output for InOrder {
+        fn write(&self, msg: Message, _: Option<Arc<SyncSlot>>) -> BoxFuture<'static, Outcome> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&msg.content).into_owned());
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn several_workers_keep_the_input_order() {
+        let mut p = plan(
+            json!({"threads": 4, "processors": [
+                {"mapping": "root = if content().number() % 3 == 0 { \"x\" + content() } else { content() }"},
+            ]}),
+            json!({"drop": {}}),
+        );
+        assert_eq!(p.threads, 4);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        p.output = Arc::new(InOrder(seen.clone()));
+        let inst = Instance::start(p, stats(), "k".into());
+        let mut acks = Vec::new();
+        for i in 0..50 {
+            acks.push(send(&inst, &i.to_string()).await.0);
+        }
+        for rx in acks {
+            assert_eq!(outcome(rx).await, Ok(()));
+        }
+        let want: Vec<String> = (0..50)
+            .map(|i| {
+                if i % 3 == 0 {
+                    format!("x{i}")
+                } else {
+                    i.to_string()
+                }
+            })
+            .collect();
+        assert_eq!(*seen.lock().unwrap(), want);
+    }
+
+    #[tokio::test]
+    async fn stop_closes_the_input_and_activity_marks_it_in_use() {
+        let inst = Instance::start(plan(json!({}), json!({"drop": {}})), stats(), "k".into());
+        assert_eq!(inst.stats.instances.get(), 1);
+        let guard = inst.activity();
+        assert_eq!(inst.active(), 1);
+        assert!(!inst.idle_for(Duration::ZERO));
+        drop(guard);
+        assert_eq!(inst.active(), 0);
+        assert!(inst.idle_for(Duration::ZERO));
+        assert!(!inst.idle_for(Duration::from_secs(3600)));
+        assert!(inst.sender().is_some());
+        inst.stop();
+        assert!(inst.sender().is_none());
+        let stats = inst.stats.clone();
+        drop(inst);
+        assert_eq!(stats.instances.get(), 0);
+    }
+}

@@ -76,3 +76,60 @@ pub fn meta_string(msg: &Message, key: &str) -> Option<String> {
         other => bloblang::json::to_message_json(other).unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recording() -> (Ack, Arc<Mutex<Vec<Outcome>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        (Ack::new(move |o| s.lock().unwrap().push(o)), seen)
+    }
+
+    #[test]
+    fn an_ack_resolves_once() {
+        let (ack, seen) = recording();
+        ack.resolve(Ok(()));
+        assert_eq!(*seen.lock().unwrap(), [Ok(())]);
+        let (ack, seen) = recording();
+        ack.resolve(Err("refused".into()));
+        assert_eq!(*seen.lock().unwrap(), [Err("refused".to_string())]);
+    }
+
+    #[test]
+    fn a_dropped_ack_is_a_nack() {
+        let (ack, seen) = recording();
+        drop(ack);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].as_ref().unwrap_err().contains("stopped"));
+        Ack::none().resolve(Ok(()));
+        drop(Ack::none());
+    }
+
+    #[test]
+    fn the_last_sync_reply_wins() {
+        let slot = SyncSlot::default();
+        assert!(slot.take().is_none());
+        for c in ["a", "b"] {
+            slot.set(Message {
+                content: c.into(),
+                ..Message::default()
+            });
+        }
+        assert_eq!(slot.take().unwrap().content, b"b");
+        assert!(slot.take().is_none());
+    }
+
+    #[test]
+    fn metadata_as_strings() {
+        let mut m = Message::default();
+        m.metadata
+            .insert("s", bloblang::Value::String("raw".into()));
+        m.metadata.insert("n", bloblang::Value::from(3i64));
+        assert_eq!(meta_string(&m, "s").as_deref(), Some("raw"));
+        assert_eq!(meta_string(&m, "n").as_deref(), Some("3"));
+        assert_eq!(meta_string(&m, "missing"), None);
+    }
+}

@@ -35,3 +35,32 @@ impl Output for DropOutput {
         usize::MAX >> 4
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::msg;
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn drop_acknowledges_every_message() {
+        for body in [json!({}), Value::Null] {
+            let d = DropOutput::new(&body, "o.drop").unwrap();
+            let slot = Arc::new(SyncSlot::default());
+            assert_eq!(d.write(msg("m"), Some(slot.clone())).await, Ok(()));
+            assert!(slot.take().is_none(), "drop does not reply");
+            let mut flagged = msg("m");
+            flagged.error = Some("failed earlier".into());
+            assert_eq!(d.write(flagged, None).await, Ok(()));
+            assert!(d.max_in_flight() > 1);
+        }
+    }
+
+    #[test]
+    fn drop_has_no_fields() {
+        let e = DropOutput::new(&json!({"max_in_flight": 4}), "o.drop")
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "o.drop.max_in_flight");
+    }
+}

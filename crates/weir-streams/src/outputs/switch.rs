@@ -139,3 +139,181 @@ impl Output for SwitchOutput {
             .unwrap_or(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{Log, Recorder, entries, msg, recorder, recorder_with, with_built};
+    use super::*;
+    use serde_json::json;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    /// A switch built from `cfg` (every case output `drop`), its case outputs replaced by `outs`.
+    fn switch(cfg: Value, outs: &[Arc<Recorder>]) -> SwitchOutput {
+        let mut s = with_built(|b| SwitchOutput::new(&cfg, "o.switch", b, 0)).unwrap();
+        assert_eq!(s.cases.len(), outs.len());
+        for (case, r) in s.cases.iter_mut().zip(outs) {
+            case.output = r.clone();
+        }
+        s
+    }
+
+    fn cases(list: Value) -> Value {
+        let mut list = list;
+        for c in list.as_array_mut().unwrap() {
+            c["output"] = json!({"drop": {}});
+        }
+        list
+    }
+
+    fn e(name: &str, content: &str) -> (String, String) {
+        (name.to_string(), content.to_string())
+    }
+
+    #[tokio::test]
+    async fn the_first_matching_case_takes_the_message() {
+        let log = Log::default();
+        let s = switch(
+            json!({"cases": cases(json!([
+                {"check": "this.n > 10"},
+                {"check": "this.n > 5"},
+                {},
+            ]))}),
+            &[
+                recorder("big", &log),
+                recorder("medium", &log),
+                recorder("rest", &log),
+            ],
+        );
+        for n in [20, 7, 1] {
+            let m = json!({"n": n}).to_string();
+            assert_eq!(s.write(msg(&m), None).await, Ok(()));
+        }
+        assert_eq!(
+            entries(&log),
+            [
+                e("big", r#"{"n":20}"#),
+                e("medium", r#"{"n":7}"#),
+                e("rest", r#"{"n":1}"#)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn continue_tries_the_next_cases_too() {
+        let log = Log::default();
+        let s = switch(
+            json!({"cases": cases(json!([
+                {"check": "this.audit", "continue": true},
+                {"check": "this.audit == false"},
+                {"check": "true"},
+                {"check": "true"},
+            ]))}),
+            &[
+                recorder("audit", &log),
+                recorder("not-audit", &log),
+                recorder("main", &log),
+                recorder("never", &log),
+            ],
+        );
+        s.write(msg(r#"{"audit":true}"#), None).await.unwrap();
+        let got: Vec<String> = entries(&log).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(got, ["audit", "main"]);
+    }
+
+    #[tokio::test]
+    async fn an_unmatched_message_is_dropped_or_nacked_in_strict_mode() {
+        let log = Log::default();
+        let only = json!({"cases": cases(json!([{"check": "this.n == 1"}]))});
+        let s = switch(only.clone(), &[recorder("one", &log)]);
+        assert_eq!(s.write(msg(r#"{"n":2}"#), None).await, Ok(()));
+        let mut strict = only;
+        strict["strict_mode"] = json!(true);
+        let s = switch(strict, &[recorder("one", &log)]);
+        let err = s.write(msg(r#"{"n":2}"#), None).await.unwrap_err();
+        assert!(err.contains("strict_mode"), "{err}");
+        assert!(entries(&log).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failing_check_nacks() {
+        let log = Log::default();
+        let s = switch(
+            json!({"cases": cases(json!([{"check": "this.n"}, {}]))}),
+            &[recorder("a", &log), recorder("b", &log)],
+        );
+        let err = s.write(msg(r#"{"n":"x"}"#), None).await.unwrap_err();
+        assert!(err.contains("expected a boolean"), "{err}");
+        assert!(entries(&log).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_output_nacks_unless_retry_until_success() {
+        let log = Log::default();
+        let flaky = recorder_with("flaky", &log, 1, Duration::ZERO);
+        let s = switch(
+            json!({"cases": cases(json!([{}]))}),
+            std::slice::from_ref(&flaky),
+        );
+        assert_eq!(
+            s.write(msg("m"), None).await,
+            Err("flaky failed".to_string())
+        );
+
+        let flaky = recorder_with("flaky", &log, 1, Duration::ZERO);
+        let s = switch(
+            json!({"retry_until_success": true, "cases": cases(json!([{}]))}),
+            std::slice::from_ref(&flaky),
+        );
+        assert_eq!(s.write(msg("m"), None).await, Ok(()));
+        assert_eq!(flaky.attempts.load(Ordering::SeqCst), 2);
+        assert_eq!(entries(&log), [e("flaky", "m")]);
+    }
+
+    #[tokio::test]
+    async fn a_switch_built_from_config_routes_to_real_outputs() {
+        let o = with_built(|b| {
+            super::super::build(
+                &json!({"switch": {"cases": [
+                    {"check": "this.kind == \"a\"", "output": {"sync_response": {},
+                        "processors": [{"mapping": "root = \"case a\""}]}},
+                    {"output": {"sync_response": {},
+                        "processors": [{"mapping": "root = \"default\""}]}},
+                ]}}),
+                "o",
+                b,
+                0,
+            )
+        })
+        .unwrap();
+        let slot = Arc::new(SyncSlot::default());
+        o.write(msg(r#"{"kind":"a"}"#), Some(slot.clone()))
+            .await
+            .unwrap();
+        assert_eq!(slot.take().unwrap().content, b"case a");
+        o.write(msg(r#"{"kind":"b"}"#), Some(slot.clone()))
+            .await
+            .unwrap();
+        assert_eq!(slot.take().unwrap().content, b"default");
+    }
+
+    #[test]
+    fn switch_config_errors_name_the_case() {
+        let err = |v: Value| {
+            with_built(|b| SwitchOutput::new(&v, "o.switch", b, 0))
+                .err()
+                .unwrap()
+        };
+        let x = err(json!({"cases": [
+            {"check": "true", "output": {"drop": {}}},
+            {"check": "this.(", "output": {"drop": {}}},
+        ]}));
+        assert_eq!(x.path, "o.switch.cases[1].check");
+        let x = err(json!({"cases": [{"output": {"nope": {}}}]}));
+        assert_eq!(x.path, "o.switch.cases[0].output.nope");
+        let x = err(json!({"cases": [{"outputs": []}]}));
+        assert_eq!(x.path, "o.switch.cases[0].outputs");
+        let x = err(json!({"cases": [{}]}));
+        assert_eq!(x.path, "o.switch.cases[0].output");
+    }
+}

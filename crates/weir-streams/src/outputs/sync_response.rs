@@ -39,3 +39,34 @@ impl Output for SyncResponseOutput {
         usize::MAX >> 4
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::msg;
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn sync_response_sets_the_reply_and_acknowledges() {
+        let o = SyncResponseOutput::new(&json!({}), "o.sync_response").unwrap();
+        let slot = Arc::new(SyncSlot::default());
+        let mut m = msg("reply");
+        m.metadata.insert("k", bloblang::Value::String("v".into()));
+        assert_eq!(o.write(m.clone(), Some(slot.clone())).await, Ok(()));
+        assert_eq!(slot.take(), Some(m));
+    }
+
+    #[tokio::test]
+    async fn without_a_requester_the_message_is_acknowledged() {
+        let o = SyncResponseOutput::new(&Value::Null, "o.sync_response").unwrap();
+        assert_eq!(o.write(msg("m"), None).await, Ok(()));
+    }
+
+    #[test]
+    fn sync_response_has_no_fields() {
+        let e = SyncResponseOutput::new(&json!({"status": "200"}), "o.sync_response")
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "o.sync_response.status");
+    }
+}

@@ -117,3 +117,64 @@ impl Processor for LogProcessor {
         Some(msg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{chain, msg, try_chain};
+    use serde_json::json;
+
+    #[test]
+    fn log_does_not_change_the_message() {
+        for level in [
+            "TRACE", "debug", "INFO", "WARN", "ERROR", "FATAL", "ALL", "NONE",
+        ] {
+            let c = chain(json!([{"log": {
+                "level": level,
+                "message": "got ${! this.a } from ${! meta(\"k\") }",
+                "fields_mapping": "root.a = this.a\nroot.m = @k",
+            }}]));
+            let mut m = msg(r#"{"a":1}"#);
+            m.metadata.insert("k", bloblang::Value::String("v".into()));
+            m.error = Some("kept".into());
+            assert_eq!(c.run(m.clone(), None), Some(m), "level {level}");
+        }
+    }
+
+    #[test]
+    fn a_failing_interpolation_or_fields_mapping_does_not_change_the_message() {
+        let c = chain(json!([{"log": {
+            "message": "${! this.a.b.c.number() }",
+            "fields_mapping": "root = throw(\"no\")",
+        }}]));
+        let m = msg("not json");
+        assert_eq!(c.run(m.clone(), None), Some(m));
+    }
+
+    #[test]
+    fn log_defaults() {
+        let m = msg("x");
+        assert_eq!(chain(json!([{"log": {}}])).run(m.clone(), None), Some(m));
+    }
+
+    #[test]
+    fn log_config_errors_name_the_field() {
+        let e = try_chain(json!([{"log": {"level": "LOUD"}}]))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "p[0].log.level");
+        assert!(e.reason.contains("LOUD"));
+        let e = try_chain(json!([{"log": {"message": "${! this.( }"}}]))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "p[0].log.message");
+        let e = try_chain(json!([{"log": {"fields_mapping": "root = ("}}]))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "p[0].log.fields_mapping");
+        let e = try_chain(json!([{"log": {"fields": {"a": "b"}}}]))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "p[0].log.fields");
+        assert!(e.reason.contains("unknown field"), "{}", e.reason);
+    }
+}

@@ -186,3 +186,158 @@ impl Processor for Noop {
         Some(msg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Builds a `processors:` list at path `p` without resources.
+    pub(super) fn chain(list: Value) -> Chain {
+        try_chain(list).unwrap_or_else(|e| panic!("chain did not build: {e}"))
+    }
+
+    pub(super) fn try_chain(list: Value) -> Result<Chain, StreamError> {
+        Chain::build(Some(&list), "p", &Resources::default())
+    }
+
+    pub(super) fn msg(content: &str) -> Message {
+        Message {
+            content: content.as_bytes().to_vec(),
+            ..Message::default()
+        }
+    }
+
+    pub(super) fn json_of(m: &Message) -> Value {
+        serde_json::from_slice(&m.content).unwrap_or_else(|e| {
+            panic!(
+                "content is not JSON ({e}): {}",
+                String::from_utf8_lossy(&m.content)
+            )
+        })
+    }
+
+    fn resources(list: Value) -> Resources {
+        let processors = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    v["label"].as_str().unwrap().to_string(),
+                    v.clone(),
+                    format!("res[{i}]"),
+                )
+            })
+            .collect();
+        Resources { processors }
+    }
+
+    #[test]
+    fn resource_runs_the_labelled_processor_each_time_it_is_named() {
+        let res = resources(json!([
+            {"label": "inc", "mutation": "root.n = this.n + 1"},
+        ]));
+        let c = Chain::build(
+            Some(&json!([{"resource": "inc"}, {"resource": "inc"}])),
+            "p",
+            &res,
+        )
+        .unwrap();
+        let out = c.run(msg(r#"{"n":1,"keep":true}"#), None).unwrap();
+        assert_eq!(json_of(&out), json!({"n": 3, "keep": true}));
+    }
+
+    #[test]
+    fn resource_errors_name_the_declaration() {
+        let res = resources(json!([
+            {"label": "flag", "mapping": "root = throw(\"boom\")"},
+        ]));
+        let c = Chain::build(Some(&json!([{"resource": "flag"}])), "p", &res).unwrap();
+        let out = c.run(msg("{}"), None).unwrap();
+        assert!(out.error.as_deref().unwrap().contains("boom"));
+        let src = out.error_source.unwrap();
+        assert_eq!(src.label, "flag");
+        assert_eq!(src.name, "mapping");
+        assert_eq!(src.path, "res[0].mapping");
+    }
+
+    #[test]
+    fn unknown_resource_is_refused_at_its_use() {
+        let e = try_chain(json!([{"noop": {}}, {"resource": "missing"}]))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "p[1].resource");
+        assert!(e.reason.contains("`missing`"), "{}", e.reason);
+    }
+
+    #[test]
+    fn a_resource_referring_to_itself_is_refused() {
+        let res = resources(json!([{"label": "me", "resource": "me"}]));
+        let e = Chain::build(Some(&json!([{"resource": "me"}])), "p", &res)
+            .err()
+            .unwrap();
+        assert!(e.reason.contains("nest too deeply"), "{}", e.reason);
+    }
+
+    #[test]
+    fn a_resource_must_be_a_label() {
+        let e = try_chain(json!([{"resource": {"mapping": "root = 1"}}]))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "p[0].resource");
+    }
+
+    #[test]
+    fn unknown_processor_is_refused_by_name() {
+        let e = try_chain(json!([{"awk": {"program": "{}"}}]))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "p[0].awk");
+        assert!(e.reason.contains("`awk` is not built"), "{}", e.reason);
+    }
+
+    #[test]
+    fn a_component_with_two_types_is_refused() {
+        let e = try_chain(json!([{"noop": {}, "log": {}}])).err().unwrap();
+        assert_eq!(e.path, "p[0]");
+        assert!(e.reason.contains("found 2"), "{}", e.reason);
+    }
+
+    #[test]
+    fn absent_or_null_lists_are_empty() {
+        assert!(
+            Chain::build(None, "p", &Resources::default())
+                .unwrap()
+                .is_empty()
+        );
+        assert!(chain(Value::Null).is_empty());
+        assert!(try_chain(json!({"noop": {}})).is_err());
+    }
+
+    #[test]
+    fn a_dropped_message_stops_the_chain() {
+        let slot = SyncSlot::default();
+        let c = chain(json!([{"mapping": "root = deleted()"}, {"sync_response": {}}]));
+        assert!(c.run(msg("{}"), Some(&slot)).is_none());
+        assert!(slot.take().is_none(), "a processor ran after the drop");
+    }
+
+    #[test]
+    fn errors_do_not_stop_a_plain_chain() {
+        let c = chain(json!([
+            {"mapping": "root = throw(\"first\")"},
+            {"mutation": "root.after = true"},
+        ]));
+        let out = c.run(msg(r#"{"a":1}"#), None).unwrap();
+        assert_eq!(json_of(&out), json!({"a": 1, "after": true}));
+        assert!(out.error.as_deref().unwrap().contains("first"));
+    }
+
+    #[test]
+    fn noop_passes_the_message_on() {
+        let m = msg("raw bytes");
+        assert_eq!(chain(json!([{"noop": null}])).run(m.clone(), None), Some(m));
+    }
+}

@@ -107,3 +107,96 @@ impl Processor for SwitchProcessor {
         Some(msg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{chain, json_of, msg, try_chain};
+    use serde_json::json;
+
+    fn tagger() -> super::super::Chain {
+        chain(json!([{"switch": [
+            {"check": "this.n > 10", "processors": [{"mutation": "root.tags = this.tags.append(\"big\")"}]},
+            {"check": "this.n > 5", "processors": [{"mutation": "root.tags = this.tags.append(\"medium\")"}]},
+            {"processors": [{"mutation": "root.tags = this.tags.append(\"small\")"}]},
+        ]}]))
+    }
+
+    fn tags(n: i64) -> serde_json::Value {
+        let m = msg(&json!({"n": n, "tags": []}).to_string());
+        json_of(&tagger().run(m, None).unwrap())["tags"].clone()
+    }
+
+    #[test]
+    fn only_the_first_matching_case_runs() {
+        assert_eq!(tags(20), json!(["big"]));
+        assert_eq!(tags(7), json!(["medium"]));
+        assert_eq!(tags(1), json!(["small"]));
+    }
+
+    #[test]
+    fn no_matching_case_leaves_the_message_alone() {
+        let c = chain(json!([{"switch": [
+            {"check": "this.n == 1", "processors": [{"mapping": "root = deleted()"}]},
+        ]}]));
+        let out = c.run(msg(r#"{"n":2}"#), None).unwrap();
+        assert_eq!(json_of(&out), json!({"n": 2}));
+    }
+
+    #[test]
+    fn fallthrough_runs_the_next_case_without_its_check() {
+        let c = chain(json!([{"switch": [
+            {"check": "this.n == 1", "fallthrough": true,
+             "processors": [{"mutation": "root.a = true"}]},
+            {"check": "false", "processors": [{"mutation": "root.b = true"}]},
+            {"processors": [{"mutation": "root.c = true"}]},
+        ]}]));
+        let out = c.run(msg(r#"{"n":1}"#), None).unwrap();
+        assert_eq!(json_of(&out), json!({"n": 1, "a": true, "b": true}));
+        // Not taken: the fallthrough case is skipped and the checks go on as usual.
+        let out = c.run(msg(r#"{"n":2}"#), None).unwrap();
+        assert_eq!(json_of(&out), json!({"n": 2, "c": true}));
+    }
+
+    #[test]
+    fn a_case_that_deletes_drops_the_message() {
+        let c = chain(json!([{"switch": [
+            {"check": "this.drop", "processors": [{"mapping": "root = deleted()"}]},
+        ]}, {"mutation": "root.after = true"}]));
+        assert!(c.run(msg(r#"{"drop":true}"#), None).is_none());
+        let out = c.run(msg(r#"{"drop":false}"#), None).unwrap();
+        assert_eq!(json_of(&out), json!({"drop": false, "after": true}));
+    }
+
+    #[test]
+    fn a_check_that_is_not_a_boolean_flags_the_message() {
+        let c = chain(json!([{"switch": [
+            {"check": "this.n", "processors": [{"mutation": "root.a = true"}]},
+            {"processors": [{"mutation": "root.b = true"}]},
+        ]}]));
+        let out = c.run(msg(r#"{"n":3}"#), None).unwrap();
+        assert_eq!(json_of(&out), json!({"n": 3}));
+        assert!(out.error.unwrap().contains("expected a boolean"));
+    }
+
+    #[test]
+    fn config_errors_name_the_case() {
+        let e = try_chain(json!([{"switch": [
+            {"check": "true", "processors": []},
+            {"check": "this.(", "processors": []},
+        ]}]))
+        .err()
+        .unwrap();
+        assert_eq!(e.path, "p[0].switch[1].check");
+        let e = try_chain(json!([{"switch": [{"cases": []}]}]))
+            .err()
+            .unwrap();
+        assert_eq!(e.path, "p[0].switch[0].cases");
+        assert!(e.reason.contains("unknown field"), "{}", e.reason);
+        let e = try_chain(json!([{"switch": [
+            {"processors": [{"nope": {}}]},
+        ]}]))
+        .err()
+        .unwrap();
+        assert_eq!(e.path, "p[0].switch[0].processors[0].nope");
+    }
+}
