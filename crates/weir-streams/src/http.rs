@@ -32,6 +32,9 @@ pub type StreamResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 /// Largest request body taken as one message.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
+/// A stream response gathers messages already waiting into writes of about this size.
+const STREAM_CHUNK_BYTES: usize = 64 << 10;
+
 /// A response with a fixed body.
 pub fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<StreamResponseBody> {
     let mut resp = Response::new(
@@ -246,12 +249,25 @@ pub fn output_stream(
         };
         let chunk = match next {
             None => Bytes::from_static(b": heartbeat\n\n"),
-            Some((id, content)) if sse => Bytes::from(event(&id, &content)),
-            Some((_, content)) => {
-                let mut line = Vec::with_capacity(content.len() + 1);
-                line.extend_from_slice(&content);
-                line.push(b'\n');
-                Bytes::from(line)
+            Some(first) => {
+                // Whatever else is already in the log goes in the same write: one frame and
+                // one syscall for a burst instead of one per message.
+                let mut chunk = Vec::new();
+                let mut message = Some(first);
+                while let Some((id, content)) = message {
+                    if sse {
+                        event(&mut chunk, &id, &content);
+                    } else {
+                        chunk.extend_from_slice(&content);
+                        chunk.push(b'\n');
+                    }
+                    message = if chunk.len() < STREAM_CHUNK_BYTES {
+                        sub.try_next()
+                    } else {
+                        None
+                    };
+                }
+                Bytes::from(chunk)
             }
         };
         Some((Ok::<_, BoxError>(Frame::data(chunk)), (sub, guard)))
@@ -273,9 +289,9 @@ pub fn output_stream(
     resp
 }
 
-/// One SSE event: `id:`, each line of the message as `data:`, a blank line.
-fn event(id: &str, content: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(content.len() + id.len() + 16);
+/// Appends one SSE event: `id:`, each line of the message as `data:`, a blank line.
+fn event(out: &mut Vec<u8>, id: &str, content: &[u8]) {
+    out.reserve(content.len() + id.len() + 16);
     out.extend_from_slice(b"id: ");
     out.extend_from_slice(id.as_bytes());
     out.push(b'\n');
@@ -286,7 +302,6 @@ fn event(id: &str, content: &[u8]) -> Vec<u8> {
         out.push(b'\n');
     }
     out.push(b'\n');
-    out
 }
 
 /// Checks a WebSocket handshake and answers 101; `serve` then runs on the upgraded connection.

@@ -270,28 +270,35 @@ pub struct Subscriber {
 impl Subscriber {
     /// The next message and its event id, waiting as long as it takes.
     pub async fn next(&mut self) -> (String, Bytes) {
+        let out = self.out.clone();
         loop {
-            let notified = self.out.changed.notified();
+            let notified = out.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
-                let log = self.out.log();
-                let head = log.head();
-                if self.cursor < head {
-                    // Fell behind what the log keeps: skip ahead, counted.
-                    self.out
-                        .dropped
-                        .fetch_add(head - self.cursor, Ordering::Relaxed);
-                    self.cursor = head;
-                }
-                if self.cursor < log.next_seq {
-                    let (seq, content) = log.entries[(self.cursor - head) as usize].clone();
-                    self.cursor += 1;
-                    return (format!("{}-{seq}", self.out.epoch), content);
-                }
+            if let Some(next) = self.try_next() {
+                return next;
             }
             notified.await;
         }
+    }
+
+    /// The next message if one is in the log now.
+    pub fn try_next(&mut self) -> Option<(String, Bytes)> {
+        let log = self.out.log();
+        let head = log.head();
+        if self.cursor < head {
+            // Fell behind what the log keeps: skip ahead, counted.
+            self.out
+                .dropped
+                .fetch_add(head - self.cursor, Ordering::Relaxed);
+            self.cursor = head;
+        }
+        if self.cursor < log.next_seq {
+            let (seq, content) = log.entries[(self.cursor - head) as usize].clone();
+            self.cursor += 1;
+            return Some((format!("{}-{seq}", self.out.epoch), content));
+        }
+        None
     }
 }
 
