@@ -19,6 +19,9 @@ apt_install() {
 command -v cargo >/dev/null || { echo "test.sh: cargo is required (https://rustup.rs)" >&2; exit 1; }
 command -v curl >/dev/null || apt_install curl
 command -v python3 >/dev/null || apt_install python3
+# rdkafka builds librdkafka from its vendored source: a C/C++ toolchain, make and OpenSSL headers.
+{ command -v make && command -v g++ && command -v pkg-config; } >/dev/null || apt_install make g++ pkg-config
+[ -e /usr/include/openssl/ssl.h ] || apt_install libssl-dev
 
 # What the plugin examples need: gcc (native), a Python venv with grpcio and Node modules (gRPC),
 # the wasm32-wasip1 target (Wasm filters are built by the tests), the gRPC-Web browser clients.

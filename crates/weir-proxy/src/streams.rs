@@ -105,10 +105,13 @@ pub async fn serve(
     rest: &str,
     conn: ConnInfo,
 ) -> Response<ProxyBody> {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let ctx = weir_streams::RequestContext::from_request(&parts, conn.remote.ip(), &request_id);
+    let remote = conn.remote.ip();
+    let context = |parts: &http::request::Parts| {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        weir_streams::RequestContext::from_request(parts, remote, &request_id)
+    };
     let req = Request::from_parts(parts, body);
-    match streams.serve(req, rest, conn.remote.ip(), ctx).await {
+    match streams.serve(req, rest, remote, context).await {
         Some(resp) => resp.map(ProxyBody::Boxed),
         None => gateway_error(&GatewayError::NoRoute, false),
     }

@@ -54,16 +54,20 @@ pub struct StreamSlot {
 impl StreamSlot {
     /// The instance for a request's substituted config, started if new.
     fn instance_for(&self, ctx: &RequestContext) -> Result<Arc<Instance>, StreamError> {
-        let cfg = if self.templated {
-            context::substitute(&self.template, ctx)
+        // A stream without placeholders has one instance; only templates are substituted and
+        // hashed per request.
+        let (key, substituted) = if self.templated {
+            let cfg = context::substitute(&self.template, ctx);
+            let key: [u8; 32] = Sha256::digest(cfg.to_string().as_bytes()).into();
+            (key, Some(cfg))
         } else {
-            self.template.clone()
+            ([0; 32], None)
         };
-        let key: [u8; 32] = Sha256::digest(cfg.to_string().as_bytes()).into();
         let mut all = self.instances.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(i) = all.get(&key) {
             return Ok(i.clone());
         }
+        let cfg = substituted.unwrap_or_else(|| self.template.clone());
         let plan = Plan::build(&cfg, &self.path)?;
         let label = identity(&cfg);
         let inst = Instance::start(plan, self.stats.clone(), label);
@@ -405,13 +409,14 @@ impl ApiStreams {
     }
 
     /// Serves a request whose path (after the listen path) is `rest`; `None` when no stream
-    /// endpoint has that path.
+    /// endpoint has that path. `context` makes the request's `$tyk_context` values, called
+    /// only for a templated stream.
     pub async fn serve<B>(
         &self,
         mut req: Request<B>,
         rest: &str,
         remote: IpAddr,
-        ctx: RequestContext,
+        context: impl FnOnce(&http::request::Parts) -> RequestContext,
     ) -> Option<Response<StreamResponseBody>>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -419,6 +424,15 @@ impl ApiStreams {
     {
         let route = self.route(rest)?;
         let slot = &self.slots[route.slot];
+        // The request's context is only read by templated streams.
+        let ctx = if slot.templated {
+            let (parts, body) = req.into_parts();
+            let ctx = context(&parts);
+            req = Request::from_parts(parts, body);
+            ctx
+        } else {
+            RequestContext::default()
+        };
         let inst = match slot.instance_for(&ctx) {
             Ok(i) => i,
             Err(e) => {
