@@ -1,0 +1,368 @@
+//! Weir's Kafka streams against rdkafka used directly, side by side in one run on one tansu
+//! broker (see bench/streams.sh and BENCHMARKS.md):
+//!
+//! * consume: N events already in a topic. Direct: an rdkafka consumer reads them. Weir: a
+//!   stream `kafka → mapping (seed 001's Worker) → http_server` delivers them to an SSE client.
+//!   Messages/s from the first message to the N-th (group joins excluded on both sides).
+//! * latency: events produced at a fixed rate, each carrying its send time; the direct consumer
+//!   and Weir's SSE client read them at once; p50 and p99 of receive − send.
+//! * ingest: M events. Direct: an rdkafka producer with C sends in flight. Weir: C HTTP clients
+//!   POSTing to a stream `http_server → kafka`. Messages/s, each acknowledged by the broker.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{Value, json};
+
+struct Args {
+    weir: PathBuf,
+    tansu: PathBuf,
+    rounds: usize,
+    messages: usize,
+    posts: usize,
+    concurrency: usize,
+    rate: u64,
+    secs: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        weir: PathBuf::from("target/release/weir"),
+        tansu: PathBuf::from(std::env::var("HOME").unwrap_or_default() + "/.cache/tansu/bin/tansu"),
+        rounds: 3,
+        messages: 50_000,
+        posts: 20_000,
+        concurrency: 32,
+        rate: 2_000,
+        secs: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--weir" => a.weir = value().into(),
+            "--tansu" => a.tansu = value().into(),
+            "--rounds" => a.rounds = value().parse().expect("--rounds N"),
+            "--messages" => a.messages = value().parse().expect("--messages N"),
+            "--posts" => a.posts = value().parse().expect("--posts N"),
+            "--concurrency" => a.concurrency = value().parse().expect("--concurrency N"),
+            "--rate" => a.rate = value().parse().expect("--rate N"),
+            "--secs" => a.secs = value().parse().expect("--secs N"),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
+}
+
+/// A ~250-byte job event like seed 001's, with its send time.
+fn event(n: usize) -> Vec<u8> {
+    json!({
+        "message": "hello world, this is a job for the worker stream of seed 001",
+        "user_id": format!("user-{}", n % 100),
+        "job_id": format!("6f1c1c2e-8a3b-4c57-9d1e-{n:012}"),
+        "attempt": 1,
+        "tags": ["bench", "kafka", "sse"],
+        "sent_us": now_us(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn wait_port(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+async fn create_topics(bootstrap: &str, names: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let topics: Vec<NewTopic<'_>> = names.iter().map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1))).collect();
+    for r in admin.create_topics(&topics, &AdminOptions::new()).await.unwrap() {
+        r.unwrap();
+    }
+}
+
+fn producer(bootstrap: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("queue.buffering.max.ms", "1")
+        .create()
+        .unwrap()
+}
+
+fn consumer(bootstrap: &str, group: &str, topic: &str) -> StreamConsumer {
+    let c: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    c
+}
+
+/// Produces `count` events with `in_flight` sends outstanding; returns messages/s.
+async fn produce(p: &FutureProducer, topic: &str, count: usize, in_flight: usize) -> f64 {
+    let start = Instant::now();
+    futures_util::stream::iter(0..count)
+        .map(|n| async move {
+            let payload = event(n);
+            p.send(FutureRecord::<(), _>::to(topic).payload(&payload), Duration::from_secs(30))
+                .await
+                .map_err(|(e, _)| e)
+                .expect("produce");
+        })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<()>>()
+        .await;
+    count as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Reads `count` messages; messages/s from the first to the last, and each one's latency (µs).
+async fn consume_direct(c: &StreamConsumer, count: usize) -> (f64, Vec<u64>) {
+    let mut lat = Vec::with_capacity(count);
+    let mut first = None;
+    while lat.len() < count {
+        let m = c.recv().await.expect("consume");
+        first.get_or_insert_with(Instant::now);
+        let v: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+        lat.push(now_us().saturating_sub(v["sent_us"].as_u64().unwrap()));
+    }
+    let secs = first.unwrap().elapsed().as_secs_f64();
+    (count as f64 / secs.max(1e-9), lat)
+}
+
+/// An SSE client's events; messages/s from the first to the last, and latencies (µs).
+async fn consume_sse(url: &str, count: usize) -> (f64, Vec<u64>) {
+    let client = reqwest::Client::builder().no_proxy().http1_only().build().unwrap();
+    let resp = client.get(url).send().await.expect("SSE GET");
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut lat = Vec::with_capacity(count);
+    let mut first = None;
+    while lat.len() < count {
+        let chunk = body.next().await.expect("SSE ended").expect("SSE read");
+        first.get_or_insert_with(Instant::now);
+        buf.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(end) = buf[start..].windows(2).position(|w| w == b"\n\n") {
+            let block = &buf[start..start + end];
+            for line in block.split(|b| *b == b'\n') {
+                if let Some(data) = line.strip_prefix(b"data: ") {
+                    let v: Value = serde_json::from_slice(data).unwrap();
+                    assert_eq!(v["result"], "bar", "the Worker mapping ran");
+                    lat.push(now_us().saturating_sub(v["sent_us"].as_u64().unwrap()));
+                }
+            }
+            start += end + 2;
+        }
+        buf.drain(..start);
+    }
+    let secs = first.unwrap().elapsed().as_secs_f64();
+    (count as f64 / secs.max(1e-9), lat)
+}
+
+fn percentile(lat: &mut [u64], p: f64) -> f64 {
+    lat.sort_unstable();
+    let i = ((lat.len() as f64 - 1.0) * p).round() as usize;
+    lat[i] as f64 / 1000.0
+}
+
+fn start_weir(bin: &PathBuf, bootstrap: &str, round: usize) -> (Proc, u16, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("apps")).unwrap();
+    let port = free_port();
+    let streams = json!({
+        "relay": {
+            "input": {"kafka": {"addresses": [bootstrap], "topics": [format!("consume-{round}")], "consumer_group": format!("weir-{round}")}},
+            "pipeline": {"threads": std::env::var("BENCH_THREADS").ok().and_then(|t| t.parse::<i64>().ok()).unwrap_or(-1), "processors": [{"mapping": "root = this.merge({ \"result\": \"bar\" })"}]},
+            "output": {"http_server": {"stream_path": "/events", "stream_format": "event_source", "heartbeat": "0s"}}
+        },
+        "live": {
+            "input": {"kafka": {"addresses": [bootstrap], "topics": [format!("live-{round}")], "consumer_group": format!("weir-live-{round}")}},
+            "pipeline": {"processors": [{"mapping": "root = this.merge({ \"result\": \"bar\" })"}]},
+            "output": {"http_server": {"stream_path": "/live", "stream_format": "event_source", "heartbeat": "0s"}}
+        },
+        "ingest": {
+            "input": {"http_server": {"path": "/ingest"}},
+            "output": {"kafka": {"addresses": [bootstrap], "topic": format!("ingest-{round}")}}
+        }
+    });
+    let api = json!({
+        "openapi": "3.0.3", "info": {"title": "bench", "version": "1"}, "paths": {},
+        "x-tyk-api-gateway": {
+            "info": {"id": "bench", "name": "bench", "state": {"active": true}},
+            "server": {"listenPath": {"value": "/bench/", "strip": true}},
+            "upstream": {"url": ""}
+        },
+        "x-tyk-streaming": {"streams": streams}
+    });
+    std::fs::write(dir.path().join("apps/bench.json"), api.to_string()).unwrap();
+    let conf = json!({
+        "listen_address": "127.0.0.1", "listen_port": port, "secret": "bench", "app_path": "apps",
+        "log_level": "warn", "access_logs": {"enabled": false}, "streaming": {"enabled": true}
+    });
+    std::fs::write(dir.path().join("weir.json"), conf.to_string()).unwrap();
+    let log = std::fs::File::create(dir.path().join("weir.log")).unwrap();
+    let child = Command::new(bin)
+        .args(["run", "--conf"])
+        .arg(dir.path().join("weir.json"))
+        .current_dir(dir.path())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start weir");
+    (Proc(child), port, dir)
+}
+
+struct Round {
+    direct_consume: f64,
+    weir_consume: f64,
+    direct_p50: f64,
+    direct_p99: f64,
+    weir_p50: f64,
+    weir_p99: f64,
+    direct_ingest: f64,
+    weir_ingest: f64,
+}
+
+async fn round(a: &Args, bootstrap: &str, r: usize) -> Round {
+    let (consume_t, live_t, ingest_t) = (format!("consume-{r}"), format!("live-{r}"), format!("ingest-{r}"));
+    create_topics(bootstrap, &[&consume_t, &live_t, &ingest_t]).await;
+    let p = producer(bootstrap);
+    produce(&p, &consume_t, a.messages, 1000).await;
+
+    // Consume: the direct consumer first, then Weir's stream (started now, so its consumer
+    // group joins while the SSE client connects; timing starts at the first event).
+    let direct = consumer(bootstrap, &format!("direct-{r}"), &consume_t);
+    let (direct_consume, _) = consume_direct(&direct, a.messages).await;
+    drop(direct);
+    let (_weir, port, _dir) = start_weir(&a.weir, bootstrap, r);
+    wait_port(port).await;
+    let base = format!("http://127.0.0.1:{port}/bench");
+    let (weir_consume, _) = consume_sse(&format!("{base}/events"), a.messages).await;
+
+    // Latency: both read a topic fed at a fixed rate.
+    let live_count = (a.rate * a.secs) as usize;
+    let direct = consumer(bootstrap, &format!("direct-live-{r}"), &live_t);
+    let weir_reader = tokio::spawn({
+        let url = format!("{base}/live");
+        async move { consume_sse(&url, live_count).await }
+    });
+    let direct_reader = tokio::spawn(async move { consume_direct(&direct, live_count).await });
+    // Let both consumer groups settle before the clock starts.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let every = Duration::from_secs(1) / a.rate as u32;
+    let mut tick = tokio::time::interval(every);
+    for n in 0..live_count {
+        tick.tick().await;
+        let payload = event(n);
+        let _ = p.send_result(FutureRecord::<(), _>::to(&live_t).payload(&payload));
+    }
+    let (_, mut weir_lat) = weir_reader.await.unwrap();
+    let (_, mut direct_lat) = direct_reader.await.unwrap();
+
+    // Ingest: C concurrent sends either way.
+    let direct_ingest = produce(&p, &ingest_t, a.posts, a.concurrency).await;
+    let http = reqwest::Client::builder().no_proxy().http1_only().pool_max_idle_per_host(a.concurrency).build().unwrap();
+    let url = format!("{base}/ingest");
+    let start = Instant::now();
+    futures_util::stream::iter(0..a.posts)
+        .map(|n| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let resp = http.post(&url).body(event(n)).send().await.expect("POST");
+                assert_eq!(resp.status(), 200, "ingest POST");
+            }
+        })
+        .buffer_unordered(a.concurrency)
+        .collect::<Vec<()>>()
+        .await;
+    let weir_ingest = a.posts as f64 / start.elapsed().as_secs_f64();
+
+    Round {
+        direct_consume,
+        weir_consume,
+        direct_p50: percentile(&mut direct_lat, 0.5),
+        direct_p99: percentile(&mut direct_lat, 0.99),
+        weir_p50: percentile(&mut weir_lat, 0.5),
+        weir_p99: percentile(&mut weir_lat, 0.99),
+        direct_ingest,
+        weir_ingest,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let _tansu = Proc(
+        Command::new(&a.tansu)
+            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu"),
+    );
+    wait_port(port).await;
+    let bootstrap = format!("127.0.0.1:{port}");
+    let mut rounds = Vec::new();
+    for r in 0..a.rounds {
+        let x = round(&a, &bootstrap, r).await;
+        eprintln!(
+            "round {r}: consume direct {:.0}/s weir {:.0}/s; latency direct p50 {:.2} p99 {:.2} ms, weir p50 {:.2} p99 {:.2} ms; ingest direct {:.0}/s weir {:.0}/s",
+            x.direct_consume, x.weir_consume, x.direct_p50, x.direct_p99, x.weir_p50, x.weir_p99, x.direct_ingest, x.weir_ingest
+        );
+        rounds.push(x);
+    }
+    let m = |f: fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+    println!("| Measure | Direct (rdkafka) | Weir | Weir ÷ direct |");
+    println!("|---|--:|--:|--:|");
+    let (dc, wc) = (m(|r| r.direct_consume), m(|r| r.weir_consume));
+    println!("| consume {} events, msg/s (Weir: kafka → Worker mapping → SSE) | {dc:.0} | {wc:.0} | {:.2}× |", a.messages, wc / dc);
+    println!("| latency at {} msg/s, p50 ms | {:.2} | {:.2} | |", a.rate, m(|r| r.direct_p50), m(|r| r.weir_p50));
+    println!("| latency at {} msg/s, p99 ms | {:.2} | {:.2} | |", a.rate, m(|r| r.direct_p99), m(|r| r.weir_p99));
+    let (di, wi) = (m(|r| r.direct_ingest), m(|r| r.weir_ingest));
+    println!("| ingest {} events, {} in flight, msg/s (Weir: HTTP POST → kafka) | {di:.0} | {wi:.0} | {:.2}× |", a.posts, a.concurrency, wi / di);
+}
