@@ -156,7 +156,10 @@ async fn consume_direct(c: &StreamConsumer, count: usize) -> (f64, Vec<u64>) {
     let mut lat = Vec::with_capacity(count);
     let mut first = None;
     while lat.len() < count {
-        let m = c.recv().await.expect("consume");
+        let m = tokio::time::timeout(Duration::from_secs(30), c.recv())
+            .await
+            .unwrap_or_else(|_| panic!("direct: {} of {count} messages, then nothing for 30 s", lat.len()))
+            .expect("consume");
         first.get_or_insert_with(Instant::now);
         let v: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
         lat.push(now_us().saturating_sub(v["sent_us"].as_u64().unwrap()));
@@ -175,7 +178,11 @@ async fn consume_sse(url: &str, count: usize) -> (f64, Vec<u64>) {
     let mut lat = Vec::with_capacity(count);
     let mut first = None;
     while lat.len() < count {
-        let chunk = body.next().await.expect("SSE ended").expect("SSE read");
+        let chunk = tokio::time::timeout(Duration::from_secs(30), body.next())
+            .await
+            .unwrap_or_else(|_| panic!("SSE: {} of {count} events, then nothing for 30 s", lat.len()))
+            .expect("SSE ended")
+            .expect("SSE read");
         first.get_or_insert_with(Instant::now);
         buf.extend_from_slice(&chunk);
         let mut start = 0;

@@ -7,9 +7,11 @@
 //! or WebSocket consumer reads the whole log from where it joined, so two tabs of one user both
 //! see every message; GET long-poll consumers share one cursor and compete, as a queue. A write
 //! waits (back pressure, so the input's offsets stay uncommitted) until some consumer is there
-//! to take it. An SSE event's `id:` names its place in the log, and a consumer reconnecting with
-//! `Last-Event-ID` resumes after it. A consumer that falls behind by more than the log holds
-//! skips ahead; the skipped messages are counted as dropped. Memory is bounded by the log.
+//! to take it, and, when the log is full, until the slowest live consumer has read its oldest
+//! message — for at most [`SLOW_CONSUMER_GRACE`]: a consumer that reads nothing for that long
+//! while the stream waits for it skips ahead, and what it skipped is counted as dropped. An SSE
+//! event's `id:` names its place in the log, and a consumer reconnecting with `Last-Event-ID`
+//! resumes after it. Memory is bounded by the log.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +32,8 @@ use crate::message::{Message, Outcome, SyncSlot};
 pub const RETAIN_MESSAGES: usize = 4096;
 /// Bytes kept at most, whatever the count.
 pub const RETAIN_BYTES: usize = 16 << 20;
+/// How long a write waits for a live consumer that still needs the log's oldest message.
+pub const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(10);
 
 /// Bento's `http_server` output fields that Weir implements; any other field is refused.
 #[derive(Deserialize, Clone)]
@@ -86,12 +90,23 @@ impl Default for HttpServerOutputConfig {
     }
 }
 
+/// What [`HttpServerOutput::try_append`] did.
+enum Append {
+    Done,
+    /// Nobody to take it yet.
+    NoConsumer,
+    /// The log is full and a live consumer still needs its oldest message.
+    Full,
+}
+
 /// The shared log and its consumers.
 pub struct HttpServerOutput {
     /// The checked config.
     pub cfg: HttpServerOutputConfig,
     state: Mutex<Log>,
     changed: Notify,
+    /// Signalled when a live consumer advances while the log is full, or leaves.
+    drained: Notify,
     /// Distinguishes this instance's event ids from an earlier instance's.
     pub epoch: String,
     /// Messages consumers skipped because they fell too far behind.
@@ -108,11 +123,27 @@ struct Log {
     subscribers: usize,
     pollers: usize,
     poll_cursor: u64,
+    /// A GET consumer has come: from then on, queue messages it never took count as dropped.
+    polled: bool,
+    /// Each live consumer's next sequence number, by consumer id.
+    readers: std::collections::BTreeMap<u64, u64>,
+    next_reader: u64,
 }
 
 impl Log {
     fn head(&self) -> u64 {
         self.entries.front().map_or(self.next_seq, |e| e.0)
+    }
+
+    fn full(&self, adding: usize) -> bool {
+        !self.entries.is_empty()
+            && (self.entries.len() >= RETAIN_MESSAGES || self.bytes + adding > RETAIN_BYTES)
+    }
+
+    /// True when a live consumer has not read the oldest message yet.
+    fn oldest_unread(&self) -> bool {
+        let head = self.head();
+        self.readers.values().any(|c| *c <= head)
     }
 }
 
@@ -164,6 +195,7 @@ impl HttpServerOutput {
             cfg,
             state: Mutex::new(Log::default()),
             changed: Notify::new(),
+            drained: Notify::new(),
             epoch,
             dropped: AtomicU64::new(0),
         })
@@ -173,12 +205,16 @@ impl HttpServerOutput {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends when a consumer can take the message; false when none can yet.
-    fn try_append(&self, content: &Bytes) -> bool {
+    /// Appends the message if a consumer can take it. `force` appends even over a live
+    /// consumer that still needs the oldest message (it will skip ahead).
+    fn try_append(&self, content: &Bytes, force: bool) -> Append {
         let mut log = self.log();
         let backlog = log.next_seq - log.poll_cursor;
         if log.subscribers == 0 && (log.pollers as u64) <= backlog {
-            return false;
+            return Append::NoConsumer;
+        }
+        if !force && log.full(content.len()) && log.oldest_unread() {
+            return Append::Full;
         }
         let seq = log.next_seq;
         log.next_seq += 1;
@@ -193,13 +229,15 @@ impl HttpServerOutput {
         }
         let head = log.head();
         if log.poll_cursor < head {
-            self.dropped
-                .fetch_add(head - log.poll_cursor, Ordering::Relaxed);
+            if log.polled {
+                self.dropped
+                    .fetch_add(head - log.poll_cursor, Ordering::Relaxed);
+            }
             log.poll_cursor = head;
         }
         drop(log);
         self.changed.notify_waiters();
-        true
+        Append::Done
     }
 
     /// Registers a live consumer (stream or WebSocket) starting after `resume` (an event id
@@ -207,6 +245,8 @@ impl HttpServerOutput {
     pub fn subscribe(self: &Arc<Self>, resume: Option<&str>) -> Subscriber {
         let mut log = self.log();
         log.subscribers += 1;
+        let id = log.next_reader;
+        log.next_reader += 1;
         let cursor = resume
             .and_then(|id| id.split_once('-'))
             .filter(|(epoch, _)| *epoch == self.epoch)
@@ -214,10 +254,12 @@ impl HttpServerOutput {
             .map(|seq| seq + 1)
             .unwrap_or(log.next_seq)
             .min(log.next_seq);
+        log.readers.insert(id, cursor);
         drop(log);
         self.changed.notify_waiters();
         Subscriber {
             out: self.clone(),
+            id,
             cursor,
         }
     }
@@ -230,7 +272,11 @@ impl HttpServerOutput {
                 self.0.log().pollers -= 1;
             }
         }
-        self.log().pollers += 1;
+        {
+            let mut log = self.log();
+            log.pollers += 1;
+            log.polled = true;
+        }
         let _waiting = Waiting(self);
         self.changed.notify_waiters();
         let wait = async {
@@ -264,6 +310,7 @@ impl HttpServerOutput {
 /// A live consumer's place in the log; leaving is noticed when it is dropped.
 pub struct Subscriber {
     out: Arc<HttpServerOutput>,
+    id: u64,
     cursor: u64,
 }
 
@@ -284,7 +331,7 @@ impl Subscriber {
 
     /// The next message if one is in the log now.
     pub fn try_next(&mut self) -> Option<(String, Bytes)> {
-        let log = self.out.log();
+        let mut log = self.out.log();
         let head = log.head();
         if self.cursor < head {
             // Fell behind what the log keeps: skip ahead, counted.
@@ -296,6 +343,12 @@ impl Subscriber {
         if self.cursor < log.next_seq {
             let (seq, content) = log.entries[(self.cursor - head) as usize].clone();
             self.cursor += 1;
+            log.readers.insert(self.id, self.cursor);
+            let writer_waits = log.full(0);
+            drop(log);
+            if writer_waits {
+                self.out.drained.notify_waiters();
+            }
             return Some((format!("{}-{seq}", self.out.epoch), content));
         }
         None
@@ -304,8 +357,12 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        self.out.log().subscribers -= 1;
+        let mut log = self.out.log();
+        log.subscribers -= 1;
+        log.readers.remove(&self.id);
+        drop(log);
         self.out.changed.notify_waiters();
+        self.out.drained.notify_waiters();
     }
 }
 
@@ -317,15 +374,103 @@ impl Output for HttpServerWriter {
         let out = self.0.clone();
         let content = Bytes::from(msg.content);
         Box::pin(async move {
+            let mut deadline = None;
+            let mut force = false;
             loop {
-                let notified = out.changed.notified();
-                tokio::pin!(notified);
-                notified.as_mut().enable();
-                if out.try_append(&content) {
-                    return Ok(());
+                let changed = out.changed.notified();
+                let drained = out.drained.notified();
+                tokio::pin!(changed, drained);
+                changed.as_mut().enable();
+                drained.as_mut().enable();
+                match out.try_append(&content, force) {
+                    Append::Done => return Ok(()),
+                    Append::NoConsumer => changed.await,
+                    Append::Full => {
+                        let until = *deadline.get_or_insert_with(|| {
+                            tokio::time::Instant::now() + SLOW_CONSUMER_GRACE
+                        });
+                        // The slowest live consumer gets the grace to read on; then it skips.
+                        force = tokio::time::timeout_at(until, drained).await.is_err();
+                    }
                 }
-                notified.await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn output() -> Arc<HttpServerOutput> {
+        Arc::new(HttpServerOutput::new(&json!({"stream_path": "/s"}), "o").unwrap())
+    }
+
+    fn write(out: &Arc<HttpServerOutput>, n: usize) -> BoxFuture<'static, Outcome> {
+        let msg = Message {
+            content: n.to_string().into_bytes(),
+            ..Message::default()
+        };
+        HttpServerWriter(out.clone()).write(msg, None)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_waits_for_a_consumer() {
+        let out = output();
+        let mut pending = write(&out, 0);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), &mut pending)
+                .await
+                .is_err()
+        );
+        let mut sub = out.subscribe(None);
+        pending.await.unwrap();
+        assert_eq!(sub.next().await.1, "0");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_log_waits_for_the_slowest_reader_then_skips_it() {
+        let out = output();
+        let mut slow = out.subscribe(None);
+        for n in 0..RETAIN_MESSAGES {
+            write(&out, n).await.unwrap();
+        }
+        // Full, and `slow` has not read the oldest: the next write waits for it.
+        let mut next = write(&out, RETAIN_MESSAGES);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), &mut next)
+                .await
+                .is_err()
+        );
+        assert_eq!(slow.next().await.1, "0");
+        next.await.unwrap();
+        assert_eq!(out.dropped.load(Ordering::Relaxed), 0, "nothing lost");
+        // A reader that stops for longer than the grace is skipped ahead, counted.
+        let start = tokio::time::Instant::now();
+        write(&out, RETAIN_MESSAGES + 1).await.unwrap();
+        assert!(start.elapsed() >= SLOW_CONSUMER_GRACE);
+        assert_eq!(slow.next().await.1, "2", "the oldest kept");
+        assert_eq!(out.dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reconnecting_reader_resumes_after_its_last_event_id() {
+        let out = output();
+        let mut first = out.subscribe(None);
+        for n in 0..5 {
+            write(&out, n).await.unwrap();
+        }
+        let (id, _) = first.next().await;
+        let (id2, _) = first.next().await;
+        drop(first);
+        let mut again = out.subscribe(Some(&id2));
+        assert_eq!(again.next().await.1, "2");
+        let mut other_epoch = out.subscribe(Some(&id.replace(&out.epoch, "old")));
+        let _ = &mut other_epoch;
+        assert!(
+            other_epoch.try_next().is_none(),
+            "an unknown id starts at the next message"
+        );
     }
 }
