@@ -472,9 +472,17 @@ impl ApiStreams {
                 match route.endpoint {
                     Endpoint::OutputPoll => binding::output_poll(&out, guard, req.method()).await,
                     Endpoint::OutputStream => binding::output_stream(&out, guard, req.headers()),
-                    _ => binding::websocket(req.headers(), upgrade, move |ws| {
-                        binding::output_ws(out, guard, ws)
-                    }),
+                    _ => {
+                        let consumer = req.uri().query().and_then(|q| {
+                            url::form_urlencoded::parse(q.as_bytes())
+                                .find(|(k, _)| k == "consumer")
+                                .map(|(_, v)| v.into_owned())
+                                .filter(|v| !v.is_empty())
+                        });
+                        binding::websocket(req.headers(), upgrade, move |ws| {
+                            binding::output_ws(out, guard, consumer, ws)
+                        })
+                    }
                 }
             }
             _ => plain(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#),

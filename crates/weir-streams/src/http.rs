@@ -346,18 +346,28 @@ where
 }
 
 /// `ws_path` of an `http_server` output: every message as a frame until the client leaves.
+///
+/// With `?consumer=<name>` (Weir's), delivery is acknowledged explicitly: the client sends a
+/// text frame `ack` for each message it has processed, in order, and a later connection with
+/// the same name resumes after the last acknowledged message (within the log's retention), so
+/// messages in flight when a connection drops are sent again.
 pub async fn output_ws(
     out: Arc<HttpServerOutput>,
     guard: ActivityGuard,
+    consumer: Option<String>,
     ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
 ) {
     let _guard = guard;
     let text = out.cfg.ws_message_type == "text";
-    let mut sub = out.subscribe(None);
+    let from = consumer.as_deref().and_then(|name| out.acknowledged(name));
+    let mut sub = out.subscribe_at(from);
+    // Sequence numbers sent on this connection and not yet acknowledged.
+    let mut unacked = std::collections::VecDeque::new();
     let (mut sink, mut incoming) = ws.split();
     loop {
         tokio::select! {
             (_, content) = sub.next() => {
+                unacked.push_back(sub.position() - 1);
                 let frame = if text {
                     WsMessage::text(String::from_utf8_lossy(&content).into_owned())
                 } else {
@@ -369,6 +379,11 @@ pub async fn output_ws(
             }
             got = incoming.next() => match got {
                 Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(WsMessage::Text(t))) if t.as_str().trim() == "ack" => {
+                    if let (Some(name), Some(seq)) = (consumer.as_deref(), unacked.pop_front()) {
+                        out.acknowledge(name, seq + 1);
+                    }
+                }
                 Some(Ok(_)) => {}
             },
         }

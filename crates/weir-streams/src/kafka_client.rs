@@ -161,3 +161,70 @@ pub fn apply_security(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn security(
+        tls: serde_json::Value,
+        sasl: serde_json::Value,
+    ) -> Result<ClientConfig, StreamError> {
+        let tls: TlsConfig = crate::config::typed(&tls, "k.tls")?;
+        let sasl: SaslConfig = crate::config::typed(&sasl, "k.sasl")?;
+        let mut cfg = ClientConfig::new();
+        apply_security(&mut cfg, &tls, &sasl, "k")?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn tls_and_sasl_fields_become_librdkafka_settings() {
+        let cfg = security(
+            json!({"enabled": true, "skip_cert_verify": true, "root_cas_file": "/ca.pem",
+                   "client_certs": [{"cert_file": "/c.pem", "key_file": "/k.pem", "password": "pw"}]}),
+            json!({"mechanism": "SCRAM-SHA-512", "user": "u", "password": "p"}),
+        )
+        .unwrap();
+        for (key, value) in [
+            ("security.protocol", "sasl_ssl"),
+            ("enable.ssl.certificate.verification", "false"),
+            ("ssl.ca.location", "/ca.pem"),
+            ("ssl.certificate.location", "/c.pem"),
+            ("ssl.key.location", "/k.pem"),
+            ("ssl.key.password", "pw"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "u"),
+            ("sasl.password", "p"),
+        ] {
+            assert_eq!(cfg.get(key), Some(value), "{key}");
+        }
+        assert!(
+            cfg.create_native_config().is_ok(),
+            "librdkafka accepts them"
+        );
+        let plain = security(json!({}), json!({"mechanism": "PLAIN", "user": "u"})).unwrap();
+        assert_eq!(plain.get("security.protocol"), Some("sasl_plaintext"));
+        let none = security(json!({"enabled": true}), json!({})).unwrap();
+        assert_eq!(none.get("security.protocol"), Some("ssl"));
+    }
+
+    #[test]
+    fn what_librdkafka_cannot_do_is_refused_naming_the_field() {
+        let e = security(json!({}), json!({"mechanism": "OAUTHBEARER"})).unwrap_err();
+        assert_eq!(e.path, "k.sasl.mechanism");
+        let e = security(
+            json!({"enabled": true, "enable_renegotiation": true}),
+            json!({}),
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "k.tls.enable_renegotiation");
+        let two = json!({"enabled": true, "client_certs": [{"cert": "a"}, {"cert": "b"}]});
+        assert_eq!(
+            security(two, json!({})).unwrap_err().path,
+            "k.tls.client_certs"
+        );
+        let e = security(json!({"verify": false}), json!({})).unwrap_err();
+        assert!(e.path.starts_with("k.tls"), "{e}");
+    }
+}

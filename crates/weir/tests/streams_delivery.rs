@@ -365,3 +365,76 @@ async fn an_idle_per_consumer_instance_stops_and_a_new_client_starts_another() {
         .unwrap();
     assert_eq!(r.text().await.unwrap(), "for ann");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_websocket_consumer_resumes_after_its_last_acknowledged_message() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let streams = json!({
+        "feed": {
+            "input": {"http_server": {"path": "/in"}},
+            "output": {"http_server": {"ws_path": "/ws", "ws_message_type": "text"}}
+        }
+    });
+    let gw = start(&[("acks", streams_api("acks", streams))], json!({}));
+    let http = common::h1();
+    let ws_url = format!("ws://127.0.0.1:{}/acks/ws?consumer=dashboard-1", gw.port());
+    let post = |n: usize| {
+        let (http, url) = (http.clone(), gw.url("/acks/in"));
+        async move {
+            let r = http.post(url).body(n.to_string()).send().await.unwrap();
+            assert_eq!(r.status(), 200, "POST {n}");
+        }
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    for n in 0..10 {
+        post(n).await;
+    }
+    for n in 0..10 {
+        assert_eq!(recv_text(&mut ws).await, n.to_string());
+    }
+    // Only the first five were processed (acknowledged) when the connection dropped.
+    for _ in 0..5 {
+        ws.send(WsMessage::text("ack")).await.unwrap();
+    }
+    // A plain live consumer keeps the stream flowing while the named one is away.
+    let (mut other, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/acks/ws", gw.port()).as_str())
+            .await
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(ws);
+    for n in 10..15 {
+        post(n).await;
+        assert_eq!(recv_text(&mut other).await, n.to_string());
+    }
+    let (mut again, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    for n in 5..15 {
+        assert_eq!(
+            recv_text(&mut again).await,
+            n.to_string(),
+            "resumed after the last ack"
+        );
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn recv_text(ws: &mut Ws) -> String {
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    match tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a frame within 10 s")
+        .unwrap()
+        .unwrap()
+    {
+        WsMessage::Text(t) => t.to_string(),
+        other => panic!("unexpected frame {other:?}"),
+    }
+}

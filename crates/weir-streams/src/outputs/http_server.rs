@@ -32,6 +32,8 @@ use crate::message::{Message, Outcome, SyncSlot};
 pub const RETAIN_MESSAGES: usize = 4096;
 /// Bytes kept at most, whatever the count.
 pub const RETAIN_BYTES: usize = 16 << 20;
+/// Named WebSocket consumers remembered per output.
+pub const MAX_NAMED_CONSUMERS: usize = 10_000;
 /// How long a write waits for a live consumer that still needs the log's oldest message.
 pub const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(10);
 
@@ -107,6 +109,8 @@ pub struct HttpServerOutput {
     changed: Notify,
     /// Signalled when a live consumer advances while the log is full, or leaves.
     drained: Notify,
+    /// Named WebSocket consumers' acknowledged positions (next sequence number to deliver).
+    named: Mutex<std::collections::HashMap<String, u64>>,
     /// Distinguishes this instance's event ids from an earlier instance's.
     pub epoch: String,
     /// Messages consumers skipped because they fell too far behind.
@@ -196,6 +200,7 @@ impl HttpServerOutput {
             state: Mutex::new(Log::default()),
             changed: Notify::new(),
             drained: Notify::new(),
+            named: Mutex::new(std::collections::HashMap::new()),
             epoch,
             dropped: AtomicU64::new(0),
         })
@@ -243,17 +248,22 @@ impl HttpServerOutput {
     /// Registers a live consumer (stream or WebSocket) starting after `resume` (an event id
     /// from `Last-Event-ID`), or at the next message. Returns its cursor.
     pub fn subscribe(self: &Arc<Self>, resume: Option<&str>) -> Subscriber {
+        let after = resume
+            .and_then(|id| id.split_once('-'))
+            .filter(|(epoch, _)| *epoch == self.epoch)
+            .and_then(|(_, seq)| seq.parse::<u64>().ok())
+            .map(|seq| seq + 1);
+        self.subscribe_at(after)
+    }
+
+    /// Registers a live consumer reading from sequence number `from` (clamped to the log), or
+    /// from the next message.
+    pub fn subscribe_at(self: &Arc<Self>, from: Option<u64>) -> Subscriber {
         let mut log = self.log();
         log.subscribers += 1;
         let id = log.next_reader;
         log.next_reader += 1;
-        let cursor = resume
-            .and_then(|id| id.split_once('-'))
-            .filter(|(epoch, _)| *epoch == self.epoch)
-            .and_then(|(_, seq)| seq.parse::<u64>().ok())
-            .map(|seq| seq + 1)
-            .unwrap_or(log.next_seq)
-            .min(log.next_seq);
+        let cursor = from.unwrap_or(log.next_seq).min(log.next_seq);
         log.readers.insert(id, cursor);
         drop(log);
         self.changed.notify_waiters();
@@ -262,6 +272,29 @@ impl HttpServerOutput {
             id,
             cursor,
         }
+    }
+
+    /// Where the named WebSocket consumer `name` resumes: after its last acknowledged message.
+    pub fn acknowledged(&self, name: &str) -> Option<u64> {
+        self.named
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    /// Records that the named consumer `name` has processed everything before `next`.
+    pub fn acknowledge(&self, name: &str, next: u64) {
+        let mut named = self.named.lock().unwrap_or_else(|p| p.into_inner());
+        if named.len() >= MAX_NAMED_CONSUMERS && !named.contains_key(name) {
+            // Bounded: names whose place fell out of the log resume at the head anyway.
+            let head = self.log().head();
+            named.retain(|_, at| *at >= head);
+            if named.len() >= MAX_NAMED_CONSUMERS {
+                return;
+            }
+        }
+        named.insert(name.to_string(), next);
     }
 
     /// Takes the next message for a GET consumer, waiting up to the configured timeout.
@@ -327,6 +360,11 @@ impl Subscriber {
             }
             notified.await;
         }
+    }
+
+    /// The sequence number of the next message this consumer reads.
+    pub fn position(&self) -> u64 {
+        self.cursor
     }
 
     /// The next message if one is in the log now.
