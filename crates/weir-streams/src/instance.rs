@@ -151,6 +151,8 @@ async fn pump(
     stats: Arc<StreamStats>,
 ) {
     let in_flight = output.max_in_flight().clamp(1, 4096);
+    // Without processors there is nothing to run in parallel: no task per message.
+    let threads = if procs.is_empty() { 1 } else { threads };
     let received = stats.clone();
     let incoming =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) });
