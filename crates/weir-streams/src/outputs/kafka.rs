@@ -126,7 +126,10 @@ impl KafkaOutput {
             .set("message.max.bytes", cfg.max_msg_bytes.max(1000).to_string())
             .set("acks", if cfg.ack_replicas { "all" } else { "1" })
             .set("message.send.max.retries", cfg.max_retries.to_string())
-            .set("queue.buffering.max.ms", "1")
+            // No linger, as Bento's producer: a message goes out at once, and batches form
+            // only from what arrives while a request is in flight. A request/response path
+            // (HTTP POST → Kafka) pays a linger on every message.
+            .set("queue.buffering.max.ms", "0")
             .set(
                 "enable.idempotence",
                 if cfg.idempotent_write {
