@@ -304,22 +304,15 @@ async fn round(a: &Args, bootstrap: &str, r: usize) -> Round {
     let (_, mut weir_lat) = weir_reader.await.unwrap();
     let (_, mut direct_lat) = direct_reader.await.unwrap();
 
-    // Ingest: C concurrent sends either way.
+    // Ingest: C concurrent sends either way, each side warmed up first (Weir creates its
+    // producer at the first write; the HTTP clients open their connections).
+    produce(&p, &ingest_t, WARM_UP, a.concurrency).await;
     let direct_ingest = produce(&p, &ingest_t, a.posts, a.concurrency).await;
     let http = reqwest::Client::builder().no_proxy().http1_only().pool_max_idle_per_host(a.concurrency).build().unwrap();
     let url = format!("{base}/ingest");
+    post_all(&http, &url, WARM_UP, a.concurrency).await;
     let start = Instant::now();
-    futures_util::stream::iter(0..a.posts)
-        .map(|n| {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                let resp = http.post(&url).body(event(n)).send().await.expect("POST");
-                assert_eq!(resp.status(), 200, "ingest POST");
-            }
-        })
-        .buffer_unordered(a.concurrency)
-        .collect::<Vec<()>>()
-        .await;
+    post_all(&http, &url, a.posts, a.concurrency).await;
     let weir_ingest = a.posts as f64 / start.elapsed().as_secs_f64();
 
     Round {
@@ -332,6 +325,24 @@ async fn round(a: &Args, bootstrap: &str, r: usize) -> Round {
         direct_ingest,
         weir_ingest,
     }
+}
+
+/// Messages each side sends before its ingest is timed.
+const WARM_UP: usize = 500;
+
+/// POSTs `count` events to `url` with `in_flight` requests outstanding.
+async fn post_all(http: &reqwest::Client, url: &str, count: usize, in_flight: usize) {
+    futures_util::stream::iter(0..count)
+        .map(|n| {
+            let (http, url) = (http.clone(), url.to_string());
+            async move {
+                let resp = http.post(&url).body(event(n)).send().await.expect("POST");
+                assert_eq!(resp.status(), 200, "ingest POST");
+            }
+        })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
