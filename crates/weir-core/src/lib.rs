@@ -6,6 +6,7 @@
 
 pub mod errors;
 pub mod grpc;
+pub mod headers;
 pub mod plugin;
 
 pub use errors::{GatewayError, error_json};

@@ -76,22 +76,10 @@ impl RequestContext {
     }
 }
 
-/// `Content-Type` → `Content_Type`, as Tyk names header variables (Go's canonical form).
+/// `Content-Type` → `Content_Type`, as Tyk names header variables (the canonical name with
+/// `-` replaced).
 fn canonical_underscored(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        if c == '-' || c == '_' {
-            out.push('_');
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+    weir_core::headers::canonical(name).replace('-', "_")
 }
 
 /// True when any string in `value` holds a `$tyk_context.` placeholder.

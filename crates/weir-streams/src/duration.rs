@@ -2,40 +2,19 @@
 
 use std::time::Duration;
 
-/// Parses a Go duration; `""` and `"0"` are zero. Negative durations are refused.
+/// Parses a Go duration with the Bloblang crate's exact parser (Go's own rules and errors);
+/// `""` is zero, as an unset field. Negative durations are refused.
 pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
-    if s.is_empty() || s == "0" {
+    if s.is_empty() {
         return Ok(Duration::ZERO);
     }
-    let bad = || format!("`{text}` is not a duration (write it as Go does: 5s, 1m30s, 250ms)");
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        if num_len == 0 {
-            return Err(bad());
-        }
-        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += value * seconds;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_secs_f64(total))
+    let nanos = bloblang::time::duration::parse_go(s).map_err(|e| {
+        format!("`{text}` is not a duration (write it as Go does: 5s, 1m30s, 250ms): {e}")
+    })?;
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("`{text}` is negative; a duration here must not be"))
 }
 
 #[cfg(test)]

@@ -51,10 +51,12 @@ pub fn request_metadata(parts: &http::request::Parts, remote: IpAddr) -> bloblan
     let mut meta = bloblang::Object::default();
     let s = |v: &str| bloblang::Value::String(v.to_string());
     for (name, value) in &parts.headers {
+        let key = weir_core::headers::canonical(name.as_str());
+        // A repeated header keeps its first value, as Bento's metadata does.
         if let Ok(v) = value.to_str()
-            && meta.get(name.as_str()).is_none()
+            && meta.get(&key).is_none()
         {
-            meta.insert(canonical(name.as_str()), s(v));
+            meta.insert(key, s(v));
         }
     }
     if let Some(q) = parts.uri.query() {
@@ -75,21 +77,6 @@ pub fn request_metadata(parts: &http::request::Parts, remote: IpAddr) -> bloblan
     meta.insert("http_server_verb", s(parts.method.as_str()));
     meta.insert("http_server_remote_ip", s(&remote.to_string()));
     meta
-}
-
-/// Go's canonical header form (`content-type` → `Content-Type`), as Bento's metadata keys are.
-fn canonical(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper {
-            c.to_ascii_uppercase()
-        } else {
-            c.to_ascii_lowercase()
-        });
-        upper = c == '-';
-    }
-    out
 }
 
 /// `path` of an `http_server` input: the body is one message; the reply comes after its ack.
@@ -254,9 +241,9 @@ pub fn output_stream(
                 // one syscall for a burst instead of one per message.
                 let mut chunk = Vec::new();
                 let mut message = Some(first);
-                while let Some((id, content)) = message {
+                while let Some((seq, content)) = message {
                     if sse {
-                        event(&mut chunk, &id, &content);
+                        event(&mut chunk, &sub.output().event_id(seq), &content);
                     } else {
                         chunk.extend_from_slice(&content);
                         chunk.push(b'\n');
@@ -366,8 +353,8 @@ pub async fn output_ws(
     let (mut sink, mut incoming) = ws.split();
     loop {
         tokio::select! {
-            (_, content) = sub.next() => {
-                unacked.push_back(sub.position() - 1);
+            (seq, content) = sub.next() => {
+                unacked.push_back(seq);
                 let frame = if text {
                     WsMessage::text(String::from_utf8_lossy(&content).into_owned())
                 } else {

@@ -274,6 +274,12 @@ impl HttpServerOutput {
         }
     }
 
+    /// The SSE event id of sequence number `seq`: `<epoch>-<seq>`, so that an id from an
+    /// earlier instance is not mistaken for a place in this one.
+    pub fn event_id(&self, seq: u64) -> String {
+        format!("{}-{seq}", self.epoch)
+    }
+
     /// Where the named WebSocket consumer `name` resumes: after its last acknowledged message.
     pub fn acknowledged(&self, name: &str) -> Option<u64> {
         self.named
@@ -348,8 +354,8 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// The next message and its event id, waiting as long as it takes.
-    pub async fn next(&mut self) -> (String, Bytes) {
+    /// The next message and its sequence number, waiting as long as it takes.
+    pub async fn next(&mut self) -> (u64, Bytes) {
         let out = self.out.clone();
         loop {
             let notified = out.changed.notified();
@@ -362,13 +368,13 @@ impl Subscriber {
         }
     }
 
-    /// The sequence number of the next message this consumer reads.
-    pub fn position(&self) -> u64 {
-        self.cursor
+    /// The output this consumer reads.
+    pub fn output(&self) -> &HttpServerOutput {
+        &self.out
     }
 
     /// The next message if one is in the log now.
-    pub fn try_next(&mut self) -> Option<(String, Bytes)> {
+    pub fn try_next(&mut self) -> Option<(u64, Bytes)> {
         let mut log = self.out.log();
         let head = log.head();
         if self.cursor < head {
@@ -387,7 +393,7 @@ impl Subscriber {
             if writer_waits {
                 self.out.drained.notify_waiters();
             }
-            return Some((format!("{}-{seq}", self.out.epoch), content));
+            return Some((seq, content));
         }
         None
     }
@@ -499,8 +505,8 @@ mod tests {
         for n in 0..5 {
             write(&out, n).await.unwrap();
         }
-        let (id, _) = first.next().await;
-        let (id2, _) = first.next().await;
+        let id = out.event_id(first.next().await.0);
+        let id2 = out.event_id(first.next().await.0);
         drop(first);
         let mut again = out.subscribe(Some(&id2));
         assert_eq!(again.next().await.1, "2");
