@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::StreamError;
 use crate::inputs::{self, Input};
+use crate::link::Link;
 use crate::outputs::http_server::HttpServerOutput;
 use crate::outputs::{self, Output, OutputResources};
 use crate::processors::{Chain, Resources};
@@ -19,6 +20,8 @@ pub struct Built<'a> {
     pub output_resources: &'a OutputResources,
     /// Every `http_server` output met, for the HTTP binding.
     pub http_outputs: Vec<Arc<HttpServerOutput>>,
+    /// Every connection an output holds, for its state on /metrics and the control API.
+    pub links: Vec<Arc<Link>>,
 }
 
 /// A compiled stream.
@@ -31,6 +34,8 @@ pub struct Plan {
     pub output: Arc<dyn Output>,
     /// The `http_server` outputs inside it.
     pub http_outputs: Vec<Arc<HttpServerOutput>>,
+    /// The connections its input and outputs hold.
+    pub links: Vec<Arc<Link>>,
     /// Processing workers.
     pub threads: usize,
     /// How long a stopping instance may take to deliver what it holds.
@@ -144,8 +149,9 @@ impl Plan {
         let output_cfg = map.get("output").ok_or_else(|| {
             StreamError::new(format!("{path}.output"), "a stream needs an output")
         })?;
+        let mut links = Vec::new();
         let (input, mut processors) =
-            inputs::build(input_cfg, &format!("{path}.input"), &resources)?;
+            inputs::build(input_cfg, &format!("{path}.input"), &resources, &mut links)?;
         let pipeline: PipelineConfig = match map.get("pipeline") {
             Some(p) => crate::config::typed(p, &format!("{path}.pipeline"))?,
             None => PipelineConfig::default(),
@@ -180,6 +186,7 @@ impl Plan {
             resources: &resources,
             output_resources: &output_resources,
             http_outputs: Vec::new(),
+            links,
         };
         let output = outputs::build(output_cfg, &format!("{path}.output"), &mut built, 0)?;
         Ok(Plan {
@@ -187,6 +194,7 @@ impl Plan {
             processors: Arc::new(processors),
             output,
             http_outputs: built.http_outputs,
+            links: built.links,
             threads,
             shutdown_timeout,
         })
@@ -288,10 +296,10 @@ mod tests {
 
     #[test]
     fn an_unknown_input_or_output_is_refused_by_name() {
-        let e = refused(json!({"input": {"amqp_0_9": {"urls": []}}, "output": {"drop": {}}}));
-        assert_eq!(e.path, format!("{AT}.input.amqp_0_9"));
+        let e = refused(json!({"input": {"aws_sqs": {"url": "x"}}, "output": {"drop": {}}}));
+        assert_eq!(e.path, format!("{AT}.input.aws_sqs"));
         assert!(
-            e.reason.contains("input `amqp_0_9` is not built"),
+            e.reason.contains("input `aws_sqs` is not built"),
             "{}",
             e.reason
         );

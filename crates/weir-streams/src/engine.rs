@@ -107,6 +107,7 @@ impl StreamSlot {
                     "active": i.active(),
                     "consumers": i.plan.http_outputs.iter().map(|o| o.consumers()).sum::<usize>(),
                     "uptime_seconds": i.started.elapsed().as_secs(),
+                    "connections": i.plan.links.iter().map(|l| l.describe()).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -137,9 +138,17 @@ impl Drop for StreamSlot {
 
 /// A short description of an instance for operators: its consumer group, if any.
 fn identity(cfg: &Value) -> String {
-    cfg.pointer("/input/kafka/consumer_group")
-        .and_then(Value::as_str)
-        .map(|g| format!("consumer_group={g}"))
+    let input = cfg
+        .get("input")
+        .and_then(Value::as_object)
+        .and_then(|m| m.iter().find(|(k, _)| *k != "label" && *k != "processors"))
+        .map(|(_, body)| body);
+    ["consumer_group", "queue", "durable", "client_id"]
+        .iter()
+        .find_map(|field| {
+            let v = input?.get(field)?.as_str().filter(|v| !v.is_empty())?;
+            Some(format!("{field}={v}"))
+        })
         .unwrap_or_else(|| "default".into())
 }
 
@@ -556,7 +565,7 @@ mod tests {
     fn check_collects_every_stream_error() {
         let streams = json!({"streams": {
             "Alpha": {"input": {"http_server": {}}, "output": {"drop": {}}, "metrics": {}},
-            "Beta": {"input": {"nats": {}}, "output": {"drop": {}}},
+            "Beta": {"input": {"aws_sqs": {}}, "output": {"drop": {}}},
             "Gamma": {"input": {"http_server": {"path": "${WEIR_TEST_UNSET_VAR_7F3A}"}},
                       "output": {"drop": {}}},
         }});
@@ -570,7 +579,7 @@ mod tests {
             paths,
             [
                 "x-tyk-streaming.streams.Alpha.metrics",
-                "x-tyk-streaming.streams.Beta.input.nats",
+                "x-tyk-streaming.streams.Beta.input.aws_sqs",
                 "x-tyk-streaming.streams.Gamma.input.http_server.path",
             ]
         );

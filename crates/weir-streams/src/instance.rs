@@ -50,14 +50,11 @@ impl Instance {
             started: Instant::now(),
         });
         inst.stats.instances.inc();
-        if let Input::Kafka(k) = &inst.plan.input {
-            let k = k.clone();
-            let stop = stop.clone();
-            let stats = inst.stats.clone();
-            tokio::spawn(async move {
-                k.run(tx, stop).await;
-                drop(stats);
-            });
+        for link in &inst.plan.links {
+            link.bind(inst.stats.link_metrics(&link.component));
+        }
+        if let Input::Source(source) = &inst.plan.input {
+            tokio::spawn(source.clone().run(tx, stop.clone()));
         } else {
             drop(tx);
         }

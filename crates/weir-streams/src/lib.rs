@@ -17,13 +17,17 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod http_client;
 pub mod inputs;
 pub mod instance;
 pub mod kafka_client;
+pub mod link;
 pub mod message;
 pub mod metrics;
+pub mod nats_client;
 pub mod outputs;
 pub mod processors;
+pub mod redis_client;
 
 pub use context::RequestContext;
 pub use engine::{ApiStreams, Engine, check};

@@ -2,6 +2,8 @@
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
+use crate::link::LinkMetrics;
+
 /// The metric families, registered once.
 pub struct StreamMetrics {
     received: IntCounterVec,
@@ -10,6 +12,9 @@ pub struct StreamMetrics {
     dropped: IntGaugeVec,
     consumers: IntGaugeVec,
     instances: IntGaugeVec,
+    connections_up: IntGaugeVec,
+    connections_down: IntGaugeVec,
+    reconnects: IntCounterVec,
 }
 
 /// One stream's handles (shared by all its instances).
@@ -26,6 +31,21 @@ pub struct StreamStats {
     pub consumers: IntGauge,
     /// Instances running now.
     pub instances: IntGauge,
+    links: [IntGaugeVec; 2],
+    reconnects: IntCounterVec,
+    labels: [String; 2],
+}
+
+impl StreamStats {
+    /// The gauges of one connector of this stream (`component` is its dotted path).
+    pub fn link_metrics(&self, component: &str) -> LinkMetrics {
+        let l = &[self.labels[0].as_str(), self.labels[1].as_str(), component];
+        LinkMetrics {
+            up: self.links[0].with_label_values(l),
+            down: self.links[1].with_label_values(l),
+            reconnects: self.reconnects.with_label_values(l),
+        }
+    }
 }
 
 impl StreamMetrics {
@@ -38,6 +58,7 @@ impl StreamMetrics {
         let gauge = |name: &str, help: &str| {
             IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric")
         };
+        let link_labels = &["api_id", "stream", "component"];
         let m = StreamMetrics {
             received: counter(
                 "weir_stream_received_total",
@@ -60,11 +81,41 @@ impl StreamMetrics {
                 "HTTP consumers (GET, SSE, WebSocket) connected now",
             ),
             instances: gauge("weir_stream_instances", "Stream instances running now"),
+            connections_up: IntGaugeVec::new(
+                Opts::new(
+                    "weir_stream_connections_up",
+                    "Connections of a stream component to its broker or service that are up",
+                ),
+                link_labels,
+            )
+            .expect("static metric"),
+            connections_down: IntGaugeVec::new(
+                Opts::new(
+                    "weir_stream_connections_down",
+                    "Connections of a stream component that are lost and being retried",
+                ),
+                link_labels,
+            )
+            .expect("static metric"),
+            reconnects: IntCounterVec::new(
+                Opts::new(
+                    "weir_stream_reconnects_total",
+                    "Reconnections of a stream component after a lost or failed connection",
+                ),
+                link_labels,
+            )
+            .expect("static metric"),
         };
-        for c in [&m.received, &m.sent, &m.errors] {
+        for c in [&m.received, &m.sent, &m.errors, &m.reconnects] {
             let _ = registry.register(Box::new(c.clone()));
         }
-        for g in [&m.dropped, &m.consumers, &m.instances] {
+        for g in [
+            &m.dropped,
+            &m.consumers,
+            &m.instances,
+            &m.connections_up,
+            &m.connections_down,
+        ] {
             let _ = registry.register(Box::new(g.clone()));
         }
         m
@@ -80,6 +131,9 @@ impl StreamMetrics {
             dropped: self.dropped.with_label_values(l),
             consumers: self.consumers.with_label_values(l),
             instances: self.instances.with_label_values(l),
+            links: [self.connections_up.clone(), self.connections_down.clone()],
+            reconnects: self.reconnects.clone(),
+            labels: [api_id.to_string(), stream.to_string()],
         }
     }
 }

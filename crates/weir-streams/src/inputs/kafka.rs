@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message as _};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -14,8 +15,10 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::Source;
 use crate::error::StreamError;
 use crate::kafka_client::{SaslConfig, TlsConfig, apply_security, bootstrap};
+use crate::link::Link;
 use crate::message::{Ack, Message, Transaction};
 
 /// Bento's `kafka` input fields that Weir implements; any other field is refused.
@@ -101,11 +104,12 @@ pub struct KafkaInput {
     cfg: KafkaInputConfig,
     client: ClientConfig,
     path: String,
+    link: Arc<Link>,
 }
 
 impl KafkaInput {
     /// Reads and checks the config (nothing connects yet).
-    pub fn new(body: &Value, path: &str) -> Result<Self, StreamError> {
+    pub fn new(body: &Value, path: &str, links: &mut Vec<Arc<Link>>) -> Result<Self, StreamError> {
         let cfg: KafkaInputConfig = crate::config::typed(body, path)?;
         if cfg.topics.is_empty() {
             return Err(StreamError::new(
@@ -163,28 +167,35 @@ impl KafkaInput {
             client.set("client.rack", &cfg.rack_id);
         }
         apply_security(&mut client, &cfg.tls, &cfg.sasl, path)?;
+        let link = Link::new(path);
+        links.push(link.clone());
         Ok(KafkaInput {
             cfg,
             client,
             path: path.to_string(),
+            link,
         })
     }
 
     /// Consumes until `stop`, sending transactions to `tx`. The consumer (and its group
-    /// membership) lives until the last acknowledgement has been stored.
-    pub async fn run(&self, tx: mpsc::Sender<Transaction>, stop: CancellationToken) {
+    /// membership) lives until the last acknowledgement has been stored. librdkafka
+    /// reconnects by itself; the link reports what reads see.
+    async fn consume(&self, tx: mpsc::Sender<Transaction>, stop: CancellationToken) {
         let consumer: StreamConsumer = match self.client.create() {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(input = %self.path, error = %e, "cannot create the Kafka consumer");
+                self.link.failed(e);
                 return;
             }
         };
         let topics: Vec<&str> = self.cfg.topics.iter().map(String::as_str).collect();
         if let Err(e) = consumer.subscribe(&topics) {
             tracing::error!(input = %self.path, error = %e, "cannot subscribe");
+            self.link.failed(e);
             return;
         }
+        self.link.connected();
         let shared = Arc::new(Shared {
             consumer,
             offsets: Mutex::new(HashMap::new()),
@@ -204,11 +215,14 @@ impl KafkaInput {
             let m = match received {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(input = %self.path, error = %e, "kafka read failed");
+                    self.link.failed(&e);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
             };
+            if !self.link.is_up() {
+                self.link.connected();
+            }
             let msg = to_message(&m);
             let at = (m.topic().to_string(), m.partition(), m.offset());
             shared.pending(&at);
@@ -221,6 +235,16 @@ impl KafkaInput {
                 break;
             }
         }
+    }
+}
+
+impl Source for KafkaInput {
+    fn run(
+        self: Arc<Self>,
+        tx: mpsc::Sender<Transaction>,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move { self.consume(tx, stop).await })
     }
 }
 

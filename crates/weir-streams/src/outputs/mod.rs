@@ -1,10 +1,19 @@
 //! Outputs: one file each, one config struct each. An output takes a message and resolves,
 //! once it has delivered it (or failed to), the outcome that acknowledges the input.
 
+mod amqp_0_9;
 mod broker;
 mod drop;
+mod http_client;
 pub mod http_server;
 pub mod kafka;
+mod mqtt;
+mod nats;
+mod nats_jetstream;
+mod redis_list;
+mod redis_pubsub;
+mod redis_streams;
+mod stdout;
 mod switch;
 mod sync_response;
 
@@ -61,6 +70,27 @@ pub(crate) fn build(
         "broker" => Arc::new(broker::BrokerOutput::new(c.body, &c.path, built, depth)?),
         "switch" => Arc::new(switch::SwitchOutput::new(c.body, &c.path, built, depth)?),
         "kafka" => Arc::new(kafka::KafkaOutput::new(c.body, &c.path)?),
+        "http_client" => Arc::new(http_client::HttpClientOutput::new(c.body, &c.path)?),
+        "stdout" => Arc::new(stdout::StdoutOutput::new(c.body, &c.path)?),
+        "amqp_0_9" => Arc::new(amqp_0_9::AmqpOutput::new(
+            c.body,
+            &c.path,
+            &mut built.links,
+        )?),
+        "mqtt" => Arc::new(mqtt::MqttOutput::new(c.body, &c.path, &mut built.links)?),
+        "nats" => Arc::new(nats::NatsOutput::new(c.body, &c.path, &mut built.links)?),
+        "nats_jetstream" => Arc::new(nats_jetstream::NatsJetStreamOutput::new(
+            c.body,
+            &c.path,
+            &mut built.links,
+        )?),
+        "redis_streams" => Arc::new(redis_streams::RedisStreamsOutput::new(
+            c.body, &c.path, built,
+        )?),
+        "redis_pubsub" => Arc::new(redis_pubsub::RedisPubsubOutput::new(
+            c.body, &c.path, built,
+        )?),
+        "redis_list" => Arc::new(redis_list::RedisListOutput::new(c.body, &c.path, built)?),
         "http_server" => {
             let out = Arc::new(http_server::HttpServerOutput::new(c.body, &c.path)?);
             built.http_outputs.push(out.clone());
@@ -196,6 +226,7 @@ mod tests {
             resources: &resources,
             output_resources: &output_resources,
             http_outputs: Vec::new(),
+            links: Vec::new(),
         };
         f(&mut built)
     }
@@ -243,6 +274,7 @@ mod tests {
             resources: &resources,
             output_resources: &output_resources,
             http_outputs: Vec::new(),
+            links: Vec::new(),
         };
         let o = build(&json!({"resource": "reply"}), "o", &mut built, 0).unwrap();
         let slot = Arc::new(SyncSlot::default());
@@ -269,6 +301,7 @@ mod tests {
             resources: &resources,
             output_resources: &output_resources,
             http_outputs: Vec::new(),
+            links: Vec::new(),
         };
         let e = build(&json!({"resource": "me"}), "o", &mut built, 0)
             .err()
