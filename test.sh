@@ -36,6 +36,9 @@ bash scripts/setup-vision-python.sh
 bash scripts/setup-vision-dashboard.sh
 # Tyk Streams' Kafka tests: tansu, a Kafka-compatible broker, built once into ~/.cache/tansu.
 bash scripts/setup-tansu.sh
+# The other brokers' tests: nats-server and mosquitto (each test starts its own) and RabbitMQ
+# on 127.0.0.1:5672.
+bash scripts/setup-brokers.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -2,6 +2,8 @@
 //! and uses a different subset, hence the `dead_code` allowance).
 #![allow(dead_code)]
 
+pub mod streams;
+
 use std::path::Path;
 use std::time::Duration;
 
