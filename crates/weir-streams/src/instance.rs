@@ -1,7 +1,7 @@
 //! A running stream instance: the input's task, the processing workers and the output, with
 //! acknowledgements flowing back; and the activity count that decides when it is idle.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -64,7 +64,7 @@ impl Instance {
         let stats = inst.stats.clone();
         let grace = inst.plan.shutdown_timeout;
         tokio::spawn(async move {
-            let pump = pump(rx, procs, output, threads, stats);
+            let pump = pump(rx, procs, output, threads, stats, WORTH_SPREADING_NS);
             tokio::pin!(pump);
             tokio::select! {
                 _ = &mut pump => {}
@@ -138,18 +138,27 @@ impl Drop for ActivityGuard {
     }
 }
 
-/// Processes in order on `threads` workers and writes to the output with up to its
+/// Processing cost (EWMA, ns) above which a message is worth handing to another worker: below
+/// it, the hop to another task costs more than the processing it would spread (a spawn and
+/// its wake-ups are a few microseconds; a typical mapping is about one).
+const WORTH_SPREADING_NS: u64 = 20_000;
+
+/// Processes in order on up to `threads` workers and writes to the output with up to its
 /// `max_in_flight` writes outstanding; each write's outcome acknowledges its input message.
+/// Messages whose processing is cheap run inline, in the reading task: spreading them over
+/// threads only pays once processing costs more than the hand-over.
 async fn pump(
     rx: mpsc::Receiver<Transaction>,
     procs: Arc<crate::processors::Chain>,
     output: Arc<dyn crate::outputs::Output>,
     threads: usize,
     stats: Arc<StreamStats>,
+    spread_above_ns: u64,
 ) {
     let in_flight = output.max_in_flight().clamp(1, 4096);
-    // Without processors there is nothing to run in parallel: no task per message.
+    // Without processors there is nothing to run in parallel.
     let threads = if procs.is_empty() { 1 } else { threads };
+    let cost = Arc::new(ProcessingCost::default());
     let received = stats.clone();
     let incoming =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) });
@@ -157,11 +166,13 @@ async fn pump(
         .map(move |t: Transaction| {
             received.received.inc();
             let procs = procs.clone();
+            let cost = cost.clone();
             async move {
                 let Transaction { msg, ack, sync } = t;
-                let out = if threads > 1 {
+                let out = if threads > 1 && cost.above(spread_above_ns) {
                     let sync2 = sync.clone();
-                    match tokio::spawn(async move { procs.run(msg, sync2.as_deref()) }).await {
+                    let timed = async move { cost.timed(|| procs.run(msg, sync2.as_deref())) };
+                    match tokio::spawn(timed).await {
                         Ok(out) => out,
                         Err(_) => {
                             ack.resolve(Err("a processor panicked".into()));
@@ -169,7 +180,7 @@ async fn pump(
                         }
                     }
                 } else {
-                    procs.run(msg, sync.as_deref())
+                    cost.timed(|| procs.run(msg, sync.as_deref()))
                 };
                 Some((out, ack, sync))
             }
@@ -204,6 +215,27 @@ async fn pump(
         .buffer_unordered(in_flight)
         .for_each(|()| async {})
         .await;
+}
+
+/// A running average of what processing one message costs.
+#[derive(Default)]
+struct ProcessingCost(AtomicU64);
+
+impl ProcessingCost {
+    fn above(&self, ns: u64) -> bool {
+        self.0.load(Ordering::Relaxed) >= ns
+    }
+
+    /// Runs `f`, folding its duration into the average (weight 1/16).
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        let ns = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        let old = self.0.load(Ordering::Relaxed);
+        let new = old - old / 16 + ns / 16;
+        self.0.store(new, Ordering::Relaxed);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -369,6 +401,60 @@ mod tests {
             })
             .collect();
         assert_eq!(*seen.lock().unwrap(), want);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn messages_spread_over_workers_keep_the_input_order() {
+        let p = plan(
+            json!({"threads": 4, "processors": [{"mapping": "root = \"x\" + content()"}]}),
+            json!({"drop": {}}),
+        );
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel(QUEUE);
+        // A threshold of 0: every message goes to another worker.
+        let pumped = tokio::spawn(pump(
+            rx,
+            p.processors.clone(),
+            Arc::new(InOrder(seen.clone())),
+            4,
+            stats(),
+            0,
+        ));
+        for i in 0..200 {
+            let t = Transaction {
+                msg: Message {
+                    content: i.to_string().into_bytes(),
+                    ..Message::default()
+                },
+                ack: Ack::none(),
+                sync: None,
+            };
+            tx.send(t).await.unwrap();
+        }
+        drop(tx);
+        pumped.await.unwrap();
+        let want: Vec<String> = (0..200).map(|i| format!("x{i}")).collect();
+        assert_eq!(*seen.lock().unwrap(), want);
+    }
+
+    #[test]
+    fn processing_cost_follows_what_processing_takes() {
+        let cost = ProcessingCost::default();
+        assert!(!cost.above(WORTH_SPREADING_NS));
+        for _ in 0..64 {
+            cost.timed(|| std::thread::sleep(Duration::from_micros(200)));
+        }
+        assert!(
+            cost.above(WORTH_SPREADING_NS),
+            "slow processing is worth spreading"
+        );
+        for _ in 0..256 {
+            cost.timed(|| ());
+        }
+        assert!(
+            !cost.above(WORTH_SPREADING_NS),
+            "cheap processing runs inline again"
+        );
     }
 
     #[tokio::test]
