@@ -95,6 +95,28 @@ pub fn typed<T: DeserializeOwned>(body: &Value, path: &str) -> Result<T, StreamE
     })
 }
 
+/// Splits a component body (an object, or null for all defaults) into the fields named in
+/// `keys` and the rest, so a connector reads its shared connection fields and its own fields
+/// with a struct each, and unknown fields are still refused by name.
+pub fn split_fields(
+    body: &Value,
+    path: &str,
+    keys: &[&str],
+) -> Result<(Value, Value), StreamError> {
+    let mut rest = match body {
+        Value::Object(m) => m.clone(),
+        Value::Null => Default::default(),
+        _ => return Err(StreamError::new(path, "expected an object")),
+    };
+    let mut taken = serde_json::Map::new();
+    for &key in keys {
+        if let Some(v) = rest.remove(key) {
+            taken.insert(key.into(), v);
+        }
+    }
+    Ok((Value::Object(taken), Value::Object(rest)))
+}
+
 /// Serde helper: a Go duration string as `std::time::Duration`.
 pub mod go_duration {
     use serde::{Deserialize, Deserializer};
@@ -132,6 +154,21 @@ pub fn interpolation(text: &str, path: &str) -> Result<bloblang::Interpolation, 
 /// Compiles a Bloblang mapping, naming the field on error.
 pub fn mapping(text: &str, path: &str) -> Result<bloblang::Mapping, StreamError> {
     bloblang::Mapping::compile(text).map_err(|e| StreamError::new(path, e.render()))
+}
+
+/// Test helper: asserts that `build` refuses each config of `cases`, naming the field path
+/// given with it.
+#[cfg(test)]
+pub(crate) fn assert_refused<T>(
+    build: impl Fn(Value) -> Result<T, StreamError>,
+    cases: impl IntoIterator<Item = (Value, &'static str)>,
+) {
+    for (cfg, path) in cases {
+        let e = build(cfg.clone())
+            .err()
+            .unwrap_or_else(|| panic!("{cfg} accepted"));
+        assert_eq!(e.path, path, "{cfg}: {}", e.reason);
+    }
 }
 
 #[cfg(test)]

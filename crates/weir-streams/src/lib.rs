@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod amqp_client;
 pub mod build;
 pub mod config;
 pub mod context;
@@ -24,6 +25,7 @@ pub mod kafka_client;
 pub mod link;
 pub mod message;
 pub mod metrics;
+pub mod mqtt_client;
 pub mod nats_client;
 pub mod outputs;
 pub mod processors;

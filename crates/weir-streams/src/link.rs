@@ -53,6 +53,14 @@ impl Link {
         })
     }
 
+    /// A new link for the component at `path`, added to the stream's `links` (which /metrics
+    /// and the control API read).
+    pub fn register(path: &str, links: &mut Vec<Arc<Link>>) -> Arc<Link> {
+        let link = Link::new(path);
+        links.push(link.clone());
+        link
+    }
+
     /// Binds the link to its stream's gauges (once; later calls are ignored).
     pub fn bind(&self, metrics: LinkMetrics) {
         let state = self.state.load(Ordering::Relaxed);

@@ -4,6 +4,9 @@
 //!
 //! async-nats reconnects by itself (and re-subscribes core subscriptions); Weir makes a new
 //! client only when one gives up (`max_reconnects` reached), with the link's back-off.
+//! What only the outputs share is in [`output`].
+
+pub mod output;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -73,19 +76,9 @@ pub struct AuthConfig {
 /// Splits a component body into its checked connection fields and the rest, which the
 /// component reads with its own config struct (so unknown fields are still refused by name).
 pub fn split(body: &Value, path: &str) -> Result<(NatsEndpoint, Value), StreamError> {
-    let mut rest = match body {
-        Value::Object(m) => m.clone(),
-        Value::Null => Default::default(),
-        _ => return Err(StreamError::new(path, "expected an object")),
-    };
-    let mut conn = serde_json::Map::new();
-    for key in CONN_FIELDS {
-        if let Some(v) = rest.remove(key) {
-            conn.insert(key.into(), v);
-        }
-    }
-    let cfg: NatsConnConfig = crate::config::typed(&Value::Object(conn), path)?;
-    Ok((NatsEndpoint::new(cfg, path)?, Value::Object(rest)))
+    let (conn, rest) = crate::config::split_fields(body, path, &CONN_FIELDS)?;
+    let cfg: NatsConnConfig = crate::config::typed(&conn, path)?;
+    Ok((NatsEndpoint::new(cfg, path)?, rest))
 }
 
 /// Checked connection settings; connects on demand.

@@ -28,19 +28,9 @@ pub struct RedisConnConfig {
 /// Splits a component body into its connection fields, checked, and the rest (which the
 /// component reads with its own config struct).
 pub fn split(body: &Value, path: &str) -> Result<(RedisEndpoint, Value), StreamError> {
-    let mut rest = match body {
-        Value::Object(m) => m.clone(),
-        Value::Null => Default::default(),
-        _ => return Err(StreamError::new(path, "expected an object")),
-    };
-    let mut conn = serde_json::Map::new();
-    for key in ["url", "kind", "master", "tls"] {
-        if let Some(v) = rest.remove(key) {
-            conn.insert(key.into(), v);
-        }
-    }
-    let cfg: RedisConnConfig = crate::config::typed(&Value::Object(conn), path)?;
-    Ok((RedisEndpoint::new(&cfg, path)?, Value::Object(rest)))
+    let (conn, rest) = crate::config::split_fields(body, path, &["url", "kind", "master", "tls"])?;
+    let cfg: RedisConnConfig = crate::config::typed(&conn, path)?;
+    Ok((RedisEndpoint::new(&cfg, path)?, rest))
 }
 
 /// A checked Redis endpoint.

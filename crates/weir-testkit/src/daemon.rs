@@ -23,6 +23,19 @@ impl Daemon {
     /// and waits until `127.0.0.1:port` accepts connections. Panics naming `install` when
     /// the program is missing.
     pub fn start(name: &str, program: &Path, args: &[String], port: u16, install: &str) -> Daemon {
+        Self::start_prepared(name, program, args, port, install, |_| {})
+    }
+
+    /// As [`Daemon::start`], after `prepare` has written what the program reads (a config
+    /// file) into its directory, which is also its working directory.
+    pub fn start_prepared(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        port: u16,
+        install: &str,
+        prepare: impl FnOnce(&Path),
+    ) -> Daemon {
         assert!(
             program.exists(),
             "{name} is not installed at {}: {install}",
@@ -32,6 +45,7 @@ impl Daemon {
             .prefix(&format!("weir-{name}-"))
             .tempdir()
             .expect("tempdir");
+        prepare(dir.path());
         let mut d = Daemon {
             name: name.to_string(),
             program: program.to_path_buf(),

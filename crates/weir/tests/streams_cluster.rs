@@ -7,21 +7,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::streams::{Sse, control_get, start, streams_api};
+use common::streams::{
+    Sse, assert_each_once, assert_none_lost, assert_shared, sent_per_node, sse_output, start,
+    streams_api,
+};
 use serde_json::{Value, json};
 use weir_testkit::{Gateway, Tansu};
-
-/// Messages a node's `relay` stream delivered, from its /tyk/streams.
-async fn sent(gw: &Gateway) -> u64 {
-    let listing: Value = serde_json::from_str(&control_get(gw, "/tyk/streams").await).unwrap();
-    listing
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["stream"] == "relay")
-        .map(|s| s["sent"].as_u64().unwrap())
-        .sum()
-}
 
 /// Reads `dst` until `want` distinct numbers arrived (or the deadline), counting each.
 async fn drain(
@@ -65,22 +56,9 @@ async fn three_nodes_share_a_consumer_group_and_lose_nothing_when_one_dies() {
     }
     let mut counts = BTreeMap::new();
     drain(&dst, &mut counts, ROUND as usize, Duration::from_secs(60)).await;
-    assert_eq!(counts.len() as u64, ROUND, "not all processed");
-    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
-    assert!(
-        twice.is_empty(),
-        "processed more than once while all were up: {twice:?}"
-    );
-    let per_node = [
-        sent(&nodes[0]).await,
-        sent(&nodes[1]).await,
-        sent(&nodes[2]).await,
-    ];
-    assert_eq!(per_node.iter().sum::<u64>(), ROUND, "{per_node:?}");
-    assert!(
-        per_node.iter().all(|n| *n > 0),
-        "a node did no work: {per_node:?}"
-    );
+    assert_each_once(&counts, ROUND);
+    let per_node = sent_per_node(&nodes, "relay", ROUND).await;
+    assert_shared(&per_node, ROUND);
     eprintln!("per node: {per_node:?}");
 
     // A node dies mid-round and is replaced (as a supervisor would): its partitions move,
@@ -113,15 +91,7 @@ async fn three_nodes_share_a_consumer_group_and_lose_nothing_when_one_dies() {
         Duration::from_secs(90),
     )
     .await;
-    let missing: Vec<u64> = (0..2 * ROUND).filter(|n| !counts.contains_key(n)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} lost after a node died (first {:?})\n{}",
-        missing.len(),
-        &missing[..missing.len().min(10)],
-        nodes[1].logs()
-    );
-    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    let duplicates = assert_none_lost(&counts, 2 * ROUND, &nodes[1]);
     eprintln!("after the kill: {duplicates} duplicates (at-least-once)");
     drop(nodes);
 }
@@ -136,7 +106,7 @@ async fn a_per_user_sse_stream_works_on_whichever_node_a_client_reaches() {
             "input": {"kafka": {"addresses": [broker.bootstrap()], "topics": ["results"],
                                 "consumer_group": "$tyk_context.request_data_user", "start_from_oldest": false}},
             "pipeline": {"processors": [{"mapping": "root = if this.user != \"$tyk_context.request_data_user\" { deleted() }"}]},
-            "output": {"http_server": {"stream_path": "/events", "stream_format": "event_source", "heartbeat": "0s"}}
+            "output": sse_output("/events")
         }
     });
     let api = streams_api("results", out);

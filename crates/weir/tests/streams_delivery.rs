@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::streams::{Sse, control_get, start, streams_api};
+use common::streams::{Sse, control_get, listing, sse_output, start, streams_api};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ fn feed() -> Value {
         "feed": {
             "input": {"http_server": {"path": "/in"}},
             "pipeline": {"processors": [{"mapping": "root = this\nroot.seen = true"}]},
-            "output": {"http_server": {"stream_path": "/events", "stream_format": "event_source", "heartbeat": "0s"}}
+            "output": sse_output("/events")
         }
     })
 }
@@ -183,7 +183,7 @@ async fn a_reload_replaces_the_changed_stream_and_leaves_the_other_running() {
             },
             "steady": {
                 "input": {"http_server": {"path": "/b-in"}},
-                "output": {"http_server": {"stream_path": "/b-events", "stream_format": "event_source", "heartbeat": "0s"}}
+                "output": sse_output("/b-events")
             }
         })
     };
@@ -246,21 +246,21 @@ async fn an_idle_per_consumer_instance_stops_and_a_new_client_starts_another() {
             .unwrap();
         assert_eq!(r.text().await.unwrap(), format!("for {user}"));
     }
-    let listing: Value = serde_json::from_str(&control_get(&gw, "/tyk/streams").await).unwrap();
+    let streams = listing(&gw).await;
     assert_eq!(
-        listing[0]["instances"].as_array().unwrap().len(),
+        streams[0]["instances"].as_array().unwrap().len(),
         2,
-        "{listing}"
+        "{streams}"
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let listing: Value = serde_json::from_str(&control_get(&gw, "/tyk/streams").await).unwrap();
-        if listing[0]["instances"].as_array().unwrap().is_empty() {
+        let streams = listing(&gw).await;
+        if streams[0]["instances"].as_array().unwrap().is_empty() {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "idle instances still running: {listing}"
+            "idle instances still running: {streams}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

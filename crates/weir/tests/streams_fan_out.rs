@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::streams::{start, streams_api};
+use common::streams::{post_all, start, streams_api};
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -45,16 +45,8 @@ async fn one_post_reaches_kafka_nats_and_rabbitmq() {
         }
     });
     let gw = start(&[("shop", streams_api("shop", streams))], json!({}));
-    let http = common::h1();
-    for n in 0..5 {
-        let r = http
-            .post(gw.url("/shop/orders"))
-            .body(json!({"n": n}).to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{}", gw.logs());
-    }
+    // Each POST is answered once all three brokers have its message.
+    post_all(&gw, "/shop/orders", (0..5).map(|n| json!({"n": n}))).await;
     let want: Vec<String> = (0..5)
         .map(|n| json!({"accepted": true, "n": n}).to_string())
         .collect();

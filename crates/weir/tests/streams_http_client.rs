@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::streams::{Sse, start, streams_api};
+use common::streams::{Sse, sse_output, start, streams_api};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 use weir_testkit::{HttpUpstream, RedisServer};
@@ -71,7 +71,7 @@ async fn a_polling_source_feeds_server_sent_events() {
         "poll": {
             "input": {"http_client": {"url": format!("{}/echo/feed", upstream.url()), "verb": "POST", "payload": "give"}},
             "pipeline": {"processors": [{"mapping": "root.got = this.body\nroot.status = meta(\"http_status_code\")"}]},
-            "output": {"http_server": {"stream_path": "/events", "stream_format": "event_source", "heartbeat": "0s"}}
+            "output": sse_output("/events")
         }
     });
     let gw = start(&[("poll", streams_api("poll", streams))], json!({}));

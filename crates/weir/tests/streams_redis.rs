@@ -7,7 +7,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::streams::{Sse, control_get, start, streams_api};
+use common::streams::{
+    Sse, assert_down_alone, assert_reconnects_counted, echo_stream, post_all, sse_output, start,
+    streams_api, wait_state,
+};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -60,7 +63,6 @@ async fn http_posts_reach_a_redis_stream_a_list_and_a_channel() {
         }
     });
     let gw = start(&[("rin", streams_api("rin", streams))], json!({}));
-    let http = common::h1();
     let mut c = conn(&redis).await;
     let mut sub = redis::Client::open(redis.url())
         .unwrap()
@@ -68,16 +70,8 @@ async fn http_posts_reach_a_redis_stream_a_list_and_a_channel() {
         .await
         .unwrap();
     sub.subscribe("news").await.unwrap();
-    for n in 0..5 {
-        for path in ["/rin/stream", "/rin/list", "/rin/channel"] {
-            let r = http
-                .post(gw.url(path))
-                .body(format!("m{n}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{path}: {}", gw.logs());
-        }
+    for path in ["/rin/stream", "/rin/list", "/rin/channel"] {
+        post_all(&gw, path, (0..5).map(|n| format!("m{n}"))).await;
     }
     assert_eq!(
         entries(&mut c, "events").await,
@@ -99,22 +93,21 @@ async fn http_posts_reach_a_redis_stream_a_list_and_a_channel() {
 async fn redis_streams_lists_and_channels_feed_server_sent_events() {
     let redis = RedisServer::start();
     let url = redis.url();
-    let sse = |path: &str| json!({"http_server": {"stream_path": path, "stream_format": "event_source", "heartbeat": "0s"}});
     let streams = json!({
         "from_stream": {
             "input": {"redis_streams": {"url": url, "streams": ["src"], "consumer_group": "web"}},
             "pipeline": {"processors": [{"mapping": "root = content().uppercase() + \" by \" + meta(\"user\")"}]},
-            "output": sse("/stream")
+            "output": sse_output("/stream")
         },
         "from_list": {
             "input": {"redis_list": {"url": url, "key": "q", "timeout": "1s"}},
             "pipeline": {"processors": [{"mapping": "root = \"list:\" + content()"}]},
-            "output": sse("/list")
+            "output": sse_output("/list")
         },
         "from_channel": {
             "input": {"redis_pubsub": {"url": url, "channels": ["ch.*"], "use_patterns": true}},
             "pipeline": {"processors": [{"mapping": "root = meta(\"redis_pubsub_channel\") + \":\" + content()"}]},
-            "output": sse("/channel")
+            "output": sse_output("/channel")
         }
     });
     let gw = start(&[("rout", streams_api("rout", streams))], json!({}));
@@ -283,83 +276,25 @@ async fn a_redis_that_goes_away_is_reported_and_reconnected_to() {
     let streams = json!({
         "watch": {
             "input": {"redis_list": {"url": redis.url(), "key": "q", "timeout": "1s"}},
-            "output": {"http_server": {"stream_path": "/events", "stream_format": "event_source", "heartbeat": "0s"}}
+            "output": sse_output("/events")
         },
-        "steady": {
-            "input": {"http_server": {"path": "/echo"}},
-            "output": {"sync_response": {}}
-        }
+        "steady": echo_stream()
     });
     let gw = start(&[("rc", streams_api("rc", streams))], json!({}));
     let http = common::h1();
     let mut events = Sse::open(&http, &gw.url("/rc/events"), None).await;
-    let state = |listing: &Value| -> String {
-        let watch = listing
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["stream"] == "watch")
-            .unwrap();
-        watch["instances"][0]["connections"][0]["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    let wait_state = |want: &'static str| {
-        let gw = &gw;
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let listing: Value =
-                    serde_json::from_str(&control_get(gw, "/tyk/streams").await).unwrap();
-                if state(&listing) == want {
-                    return listing;
-                }
-                assert!(Instant::now() < deadline, "never {want}: {listing}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    wait_state("connected").await;
+    let within = Duration::from_secs(20);
+    wait_state(&gw, &["watch"], "connected", within).await;
     redis.kill();
-    let listing = wait_state("disconnected").await;
-    assert!(
-        !listing.to_string().contains("\"last_error\":null"),
-        "{listing}"
-    );
-    let metrics = control_get(&gw, "/metrics").await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("weir_stream_connections_down{")
-                && l.contains("stream=\"watch\"")
-                && l.ends_with(" 1")),
-        "{metrics}"
-    );
-    // Other streams keep running meanwhile.
-    let r = http
-        .post(gw.url("/rc/echo"))
-        .body("still here")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.text().await.unwrap(), "still here");
+    assert_down_alone(&gw, "rc", &["watch"]).await;
 
     redis.restart();
-    wait_state("connected").await;
+    wait_state(&gw, &["watch"], "connected", within).await;
     let mut c = conn(&redis).await;
     let _: i64 = c.rpush("q", "after").await.unwrap();
     assert_eq!(
         events.next(Duration::from_secs(10)).await.unwrap().1,
         "after"
     );
-    let metrics = control_get(&gw, "/metrics").await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("weir_stream_reconnects_total{")
-                && l.contains("stream=\"watch\"")
-                && !l.ends_with(" 0")),
-        "{metrics}"
-    );
+    assert_reconnects_counted(&gw, &["watch"]).await;
 }

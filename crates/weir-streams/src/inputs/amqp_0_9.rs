@@ -6,7 +6,6 @@
 //! delivery is at-least-once; `prefetch_count` bounds how many Weir holds unacknowledged.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -16,13 +15,14 @@ use lapin::options::{
     QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Acker, Channel, Connection, ConnectionProperties};
+use lapin::{Acker, Channel, Connection};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{REPLAY_PAUSE, Source};
+use super::{REPLAY_PAUSE, Source, spawn_detached};
+use crate::amqp_client::AmqpEndpoint;
 use crate::error::StreamError;
 use crate::kafka_client::TlsConfig;
 use crate::link::Link;
@@ -103,74 +103,11 @@ pub struct Binding {
     pub key: String,
 }
 
-/// Checks `urls` (entries may hold several, comma-separated) and `tls`, shared with the
-/// output. TLS is refused: lapin is built here without a TLS stack that verifies servers.
-pub(crate) fn check_urls(
-    urls: &[String],
-    tls: &TlsConfig,
-    path: &str,
-) -> Result<Vec<String>, StreamError> {
-    if tls.enabled {
-        return Err(StreamError::new(
-            format!("{path}.tls"),
-            "TLS to AMQP brokers is not built; use amqp:// on a trusted network",
-        ));
-    }
-    let list: Vec<String> = urls
-        .iter()
-        .flat_map(|u| u.split(','))
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(str::to_string)
-        .collect();
-    if list.is_empty() {
-        return Err(StreamError::new(
-            format!("{path}.urls"),
-            "at least one URL is required",
-        ));
-    }
-    for (i, u) in list.iter().enumerate() {
-        let at = format!("{path}.urls[{i}]");
-        if u.starts_with("amqps://") {
-            return Err(StreamError::new(at, "amqps:// (TLS) is not built"));
-        }
-        if !u.starts_with("amqp://") {
-            return Err(StreamError::new(at, "expected an amqp:// URL"));
-        }
-        u.parse::<lapin::uri::AMQPUri>()
-            .map_err(|e| StreamError::new(at, format!("bad URL: {e}")))?;
-    }
-    Ok(list)
-}
-
-/// Connects to the first of `urls` that answers within 10 s.
-pub(crate) async fn connect(urls: &[String], name: &str) -> Result<Connection, String> {
-    let mut last = String::from("no URL");
-    for url in urls {
-        let props = ConnectionProperties::default().with_connection_name(name.into());
-        match tokio::time::timeout(Duration::from_secs(10), Connection::connect(url, props)).await {
-            Ok(Ok(conn)) => return Ok(conn),
-            Ok(Err(e)) => last = format!("amqp connect: {e}"),
-            Err(_) => last = "amqp connect: no answer within 10s".to_string(),
-        }
-    }
-    Err(last)
-}
-
-/// Spawns `f` on the current runtime, if there is one (an acknowledgement dropped while the
-/// process exits has none; the broker then redelivers).
-pub(crate) fn spawn_detached(f: impl std::future::Future<Output = ()> + Send + 'static) {
-    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        rt.spawn(f);
-    }
-}
-
 /// A checked `amqp_0_9` input.
 pub struct AmqpInput {
     cfg: AmqpInputConfig,
-    urls: Vec<String>,
+    endpoint: AmqpEndpoint,
     reject: Arc<regex::RegexSet>,
-    path: String,
     link: Arc<Link>,
 }
 
@@ -185,7 +122,7 @@ impl AmqpInput {
     /// Reads and checks the config (nothing connects yet).
     pub fn new(body: &Value, path: &str, links: &mut Vec<Arc<Link>>) -> Result<Self, StreamError> {
         let cfg: AmqpInputConfig = crate::config::typed(body, path)?;
-        let urls = check_urls(&cfg.urls, &cfg.tls, path)?;
+        let endpoint = AmqpEndpoint::new(&cfg.urls, &cfg.tls, path)?;
         if cfg.queue.is_empty() {
             return Err(StreamError::new(
                 format!("{path}.queue"),
@@ -212,20 +149,18 @@ impl AmqpInput {
                 format!("bad regex: {e}"),
             )
         })?;
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(AmqpInput {
             cfg,
-            urls,
+            endpoint,
             reject: Arc::new(reject),
-            path: path.to_string(),
             link,
         })
     }
 
     /// Connects, declares what the config asks for and starts consuming.
     async fn open(&self) -> Result<(Arc<Session>, lapin::Consumer), String> {
-        let conn = connect(&self.urls, &format!("weir {}", self.path)).await?;
+        let conn = self.endpoint.connect().await?;
         let channel = conn
             .create_channel()
             .await
@@ -532,23 +467,7 @@ mod tests {
                 "in.amqp_0_9.batching",
             ),
         ];
-        for (cfg, path) in cases {
-            let e = build(cfg.clone())
-                .err()
-                .unwrap_or_else(|| panic!("{cfg} accepted"));
-            assert_eq!(e.path, path, "{cfg}: {}", e.reason);
-        }
-    }
-
-    #[test]
-    fn comma_separated_urls_are_split() {
-        let urls = check_urls(
-            &[format!("{URL}, amqp://127.0.0.1:5673/")],
-            &TlsConfig::default(),
-            "p",
-        )
-        .unwrap();
-        assert_eq!(urls.len(), 2);
+        crate::config::assert_refused(build, cases);
     }
 
     #[test]

@@ -52,8 +52,7 @@ impl HttpClientInput {
     pub fn new(body: &Value, path: &str, links: &mut Vec<Arc<Link>>) -> Result<Self, StreamError> {
         let (client, rest) = HttpClient::split(body, path, "GET")?;
         let cfg: HttpClientInputConfig = crate::config::typed(&rest, path)?;
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(HttpClientInput { client, cfg, link })
     }
 

@@ -167,8 +167,7 @@ impl KafkaInput {
             client.set("client.rack", &cfg.rack_id);
         }
         apply_security(&mut client, &cfg.tls, &cfg.sasl, path)?;
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(KafkaInput {
             cfg,
             client,

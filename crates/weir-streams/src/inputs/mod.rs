@@ -118,6 +118,15 @@ pub(crate) fn replaying_ack(
 /// How long a nacked message waits before it is delivered again.
 pub(crate) const REPLAY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// Spawns `f` (an acknowledgement's round trip to the broker) on the current runtime, if
+/// there is one: an acknowledgement dropped while the process exits has none, and the broker
+/// then redelivers.
+pub(crate) fn spawn_detached(f: impl std::future::Future<Output = ()> + Send + 'static) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(f);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

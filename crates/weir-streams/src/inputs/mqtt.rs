@@ -11,253 +11,43 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{Source, replaying_ack};
+use super::{Source, replaying_ack, spawn_detached};
 use crate::error::StreamError;
-use crate::kafka_client::TlsConfig;
 use crate::link::{BACKOFF_MAX, BACKOFF_START, Link};
 use crate::message::{Message, Transaction};
+use crate::mqtt_client::{MqttConn, qos};
 
-/// Bento's `mqtt` input fields; any other field is refused.
+/// Bento's `mqtt` input fields, beside the connection fields (`urls`, `client_id`,
+/// `dynamic_client_id_suffix`, `connect_timeout`, `will`, `user`, `password`, `keepalive`,
+/// `tls`); any other field is refused.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttInputConfig {
-    /// Broker URLs (`tcp://host:port` or `mqtt://host:port`).
-    pub urls: Vec<String>,
-    /// Client id (required with `clean_session: false`: the broker keeps the session by it).
-    pub client_id: String,
-    /// `nanoid`: append a random suffix to `client_id` (empty: none).
-    pub dynamic_client_id_suffix: String,
-    /// How long a connection attempt may take.
-    #[serde(with = "crate::config::go_duration")]
-    pub connect_timeout: Duration,
     /// Topic filters to subscribe to.
     pub topics: Vec<String>,
     /// QoS of the subscriptions: 0, 1 or 2.
     pub qos: u8,
     /// Start a fresh session at every connection (else the broker keeps it while away).
     pub clean_session: bool,
-    /// Last will.
-    pub will: WillConfig,
-    /// User name.
-    pub user: String,
-    /// Password.
-    pub password: String,
-    /// Keep-alive interval in seconds (0: none).
-    pub keepalive: u64,
     /// Deliver a nacked message again (else a nack counts as an ack).
     pub auto_replay_nacks: bool,
-    /// TLS (not built).
-    pub tls: TlsConfig,
 }
 
 impl Default for MqttInputConfig {
     fn default() -> Self {
         MqttInputConfig {
-            urls: Vec::new(),
-            client_id: String::new(),
-            dynamic_client_id_suffix: String::new(),
-            connect_timeout: Duration::from_secs(30),
             topics: Vec::new(),
             qos: 1,
             clean_session: true,
-            will: WillConfig::default(),
-            user: String::new(),
-            password: String::new(),
-            keepalive: 30,
             auto_replay_nacks: true,
-            tls: TlsConfig::default(),
         }
     }
-}
-
-/// `will`: what the broker publishes when the client goes away without a DISCONNECT.
-#[derive(Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields, default)]
-pub struct WillConfig {
-    /// Set a last will.
-    pub enabled: bool,
-    /// Its QoS.
-    pub qos: u8,
-    /// Retain it.
-    pub retained: bool,
-    /// Its topic.
-    pub topic: String,
-    /// Its payload.
-    pub payload: String,
-}
-
-/// The connection fields the input and output share.
-pub(crate) struct ConnFields<'a> {
-    pub urls: &'a [String],
-    pub client_id: &'a str,
-    pub dynamic_client_id_suffix: &'a str,
-    pub connect_timeout: Duration,
-    pub will: &'a WillConfig,
-    pub user: &'a str,
-    pub password: &'a str,
-    pub keepalive: u64,
-    pub tls: &'a TlsConfig,
-}
-
-/// Checked connection settings, from which each connection's options are made.
-pub(crate) struct MqttConn {
-    brokers: Vec<(String, u16)>,
-    client_id: String,
-    connect_timeout: Duration,
-    will: Option<LastWill>,
-    credentials: Option<(String, String)>,
-    keepalive: Duration,
-}
-
-/// `qos` as a QoS, naming `field` when out of range.
-pub(crate) fn qos(n: u8, field: &str) -> Result<QoS, StreamError> {
-    rumqttc::qos(n).map_err(|_| StreamError::new(field, format!("QoS {n} is not 0, 1 or 2")))
-}
-
-impl MqttConn {
-    /// Checks the connection fields of the component at `path`.
-    pub(crate) fn new(f: ConnFields<'_>, path: &str) -> Result<Self, StreamError> {
-        if f.tls.enabled {
-            return Err(StreamError::new(
-                format!("{path}.tls"),
-                "TLS to MQTT brokers is not built; use tcp:// on a trusted network",
-            ));
-        }
-        let urls: Vec<&str> = f
-            .urls
-            .iter()
-            .flat_map(|u| u.split(','))
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .collect();
-        if urls.is_empty() {
-            return Err(StreamError::new(
-                format!("{path}.urls"),
-                "at least one URL is required",
-            ));
-        }
-        let brokers = urls
-            .iter()
-            .enumerate()
-            .map(|(i, u)| broker(u).map_err(|e| StreamError::new(format!("{path}.urls[{i}]"), e)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let client_id = match f.dynamic_client_id_suffix {
-            "" => f.client_id.to_string(),
-            "nanoid" => format!("{}{}", f.client_id, nanoid()),
-            other => {
-                return Err(StreamError::new(
-                    format!("{path}.dynamic_client_id_suffix"),
-                    format!("`{other}` is not a suffix kind (only `nanoid` is)"),
-                ));
-            }
-        };
-        let will = if f.will.enabled {
-            if f.will.topic.is_empty() {
-                return Err(StreamError::new(
-                    format!("{path}.will.topic"),
-                    "a will needs a topic",
-                ));
-            }
-            let q = qos(f.will.qos, &format!("{path}.will.qos"))?;
-            Some(LastWill::new(
-                &f.will.topic,
-                f.will.payload.as_bytes().to_vec(),
-                q,
-                f.will.retained,
-            ))
-        } else {
-            None
-        };
-        if f.keepalive > u64::from(u16::MAX) {
-            return Err(StreamError::new(
-                format!("{path}.keepalive"),
-                "at most 65535 seconds (MQTT sends it in 16 bits)",
-            ));
-        }
-        if f.user.is_empty() && !f.password.is_empty() {
-            return Err(StreamError::new(
-                format!("{path}.password"),
-                "MQTT 3.1.1 sends a password only with a user name; set `user`",
-            ));
-        }
-        let credentials =
-            (!f.user.is_empty()).then(|| (f.user.to_string(), f.password.to_string()));
-        Ok(MqttConn {
-            brokers,
-            client_id,
-            connect_timeout: f.connect_timeout,
-            will,
-            credentials,
-            keepalive: Duration::from_secs(f.keepalive),
-        })
-    }
-
-    /// The client id in use (with its suffix).
-    pub(crate) fn client_id(&self) -> &str {
-        &self.client_id
-    }
-
-    /// Options for connecting to the `n`th broker (round robin).
-    pub(crate) fn options(&self, n: usize) -> MqttOptions {
-        let (host, port) = &self.brokers[n % self.brokers.len()];
-        let mut o = MqttOptions::new(&self.client_id, host, *port);
-        o.set_keep_alive(self.keepalive)
-            // rumqttc's 10 KiB default would refuse ordinary messages; MQTT allows 256 MiB.
-            .set_max_packet_size(256 << 20, 256 << 20);
-        if let Some(w) = &self.will {
-            o.set_last_will(w.clone());
-        }
-        if let Some((u, p)) = &self.credentials {
-            o.set_credentials(u, p);
-        }
-        o
-    }
-
-    /// Applies the connect timeout (rumqttc counts it in whole seconds).
-    pub(crate) fn configure(&self, el: &mut EventLoop) {
-        let secs = self.connect_timeout.as_secs_f64().ceil().max(1.0) as u64;
-        el.network_options.set_connection_timeout(secs);
-    }
-
-    /// How many brokers there are to rotate through.
-    pub(crate) fn brokers(&self) -> usize {
-        self.brokers.len()
-    }
-}
-
-/// `tcp://host:port` or `mqtt://host:port` (port 1883 when absent) as host and port.
-fn broker(url: &str) -> Result<(String, u16), String> {
-    let u = url::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
-    match u.scheme() {
-        "tcp" | "mqtt" => {}
-        "ssl" | "tls" | "mqtts" => return Err("TLS to MQTT brokers is not built".into()),
-        "ws" | "wss" => return Err("MQTT over WebSocket is not built".into()),
-        other => return Err(format!("unknown scheme `{other}` (tcp:// or mqtt://)")),
-    }
-    let host = u.host_str().filter(|h| !h.is_empty()).ok_or("no host")?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((host.to_string(), u.port().unwrap_or(1883)))
-}
-
-/// 21 characters of nanoid's URL-safe alphabet, from random UUID bytes.
-fn nanoid() -> String {
-    const ALPHABET: &[u8; 64] = b"_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let bytes = [
-        *uuid::Uuid::new_v4().as_bytes(),
-        *uuid::Uuid::new_v4().as_bytes(),
-    ];
-    bytes
-        .iter()
-        .flatten()
-        .take(21)
-        .map(|b| ALPHABET[usize::from(b & 63)] as char)
-        .collect()
 }
 
 /// Messages waiting between the event loop and the pipeline. The loop waits (and so stops
@@ -288,21 +78,9 @@ struct Shared {
 impl MqttInput {
     /// Reads and checks the config (nothing connects yet).
     pub fn new(body: &Value, path: &str, links: &mut Vec<Arc<Link>>) -> Result<Self, StreamError> {
-        let cfg: MqttInputConfig = crate::config::typed(body, path)?;
-        let conn = MqttConn::new(
-            ConnFields {
-                urls: &cfg.urls,
-                client_id: &cfg.client_id,
-                dynamic_client_id_suffix: &cfg.dynamic_client_id_suffix,
-                connect_timeout: cfg.connect_timeout,
-                will: &cfg.will,
-                user: &cfg.user,
-                password: &cfg.password,
-                keepalive: cfg.keepalive,
-                tls: &cfg.tls,
-            },
-            path,
-        )?;
+        let (conn, rest) = crate::mqtt_client::split(body, path)?;
+        let cfg: MqttInputConfig = crate::config::typed(&rest, path)?;
+        let conn = MqttConn::new(&conn, path)?;
         if cfg.topics.iter().all(|t| t.trim().is_empty()) {
             return Err(StreamError::new(
                 format!("{path}.topics"),
@@ -316,8 +94,7 @@ impl MqttInput {
                 "a client id is required with `clean_session: false` (the broker keeps the session by it)",
             ));
         }
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(MqttInput {
             conn,
             topics: cfg
@@ -494,7 +271,7 @@ impl Driver {
             if current(&shared) && shared.client.try_ack(&p).is_err() {
                 // The request queue is full: try again shortly, for as long as the message's
                 // connection lasts (on a later one its id may name another message).
-                super::amqp_0_9::spawn_detached(async move {
+                spawn_detached(async move {
                     while current(&shared) && shared.client.try_ack(&p).is_err() {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -579,34 +356,15 @@ mod tests {
                 "in.mqtt.shared_subscription",
             ),
         ];
-        for (cfg, path) in cases {
-            let e = build(cfg.clone())
-                .err()
-                .unwrap_or_else(|| panic!("{cfg} accepted"));
-            assert_eq!(e.path, path, "{cfg}: {}", e.reason);
-        }
+        crate::config::assert_refused(build, cases);
     }
 
     #[test]
-    fn urls_ports_and_client_id_suffix() {
-        let i = build(json!({
-            "urls": ["mqtt://broker, tcp://127.0.0.1:1884"], "topics": ["a/#"],
-            "client_id": "weir-", "dynamic_client_id_suffix": "nanoid",
-        }))
-        .unwrap();
-        assert_eq!(
-            i.conn.brokers,
-            [
-                ("broker".to_string(), 1883),
-                ("127.0.0.1".to_string(), 1884)
-            ]
-        );
-        assert_eq!(i.conn.client_id().len(), "weir-".len() + 21);
-        assert_eq!(
-            i.conn.options(1).broker_address(),
-            ("127.0.0.1".into(), 1884)
-        );
+    fn defaults_follow_bento() {
+        let i = build(json!({"urls": ["tcp://127.0.0.1:1883"], "topics": ["a/#"]})).unwrap();
         assert_eq!(i.qos, QoS::AtLeastOnce);
+        assert!(i.clean_session && i.replay);
+        assert_eq!(i.conn.client_id(), "");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Source, replaying_ack};
+use super::{Source, replaying_ack, spawn_detached};
 use crate::error::StreamError;
 use crate::link::Link;
 use crate::message::{Message, Outcome, Transaction};
@@ -93,8 +93,7 @@ impl NatsInput {
                 "must be at least 1",
             ));
         }
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(NatsInput {
             cfg,
             endpoint,
@@ -162,13 +161,11 @@ impl NatsInput {
             let (Ok(()), Some(reply)) = (outcome, reply) else {
                 return;
             };
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move {
-                    if let Err(e) = client.publish(reply, Bytes::from_static(b"+ACK")).await {
-                        tracing::debug!(error = %e, "nats: the +ACK reply was not sent");
-                    }
-                });
-            }
+            spawn_detached(async move {
+                if let Err(e) = client.publish(reply, Bytes::from_static(b"+ACK")).await {
+                    tracing::debug!(error = %e, "nats: the +ACK reply was not sent");
+                }
+            });
         })
     }
 }

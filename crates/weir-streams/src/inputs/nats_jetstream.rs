@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Source;
+use super::{Source, spawn_detached};
 use crate::error::StreamError;
 use crate::link::{BACKOFF_MAX, BACKOFF_START, Link};
 use crate::message::{Ack, Message, Transaction};
@@ -146,8 +146,7 @@ impl NatsJetStreamInput {
                 "must be at least 1",
             ));
         }
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(NatsJetStreamInput {
             cfg,
             endpoint,
@@ -305,10 +304,7 @@ fn arm(conn: &Option<NatsConn>, on: bool) {
 /// leaves the message to be delivered again after `ack_wait`.
 fn server_ack(m: jetstream::Message) -> Ack {
     Ack::new(move |outcome| {
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        rt.spawn(async move {
+        spawn_detached(async move {
             let sent = match outcome {
                 Ok(()) => m.ack().await,
                 Err(_) => m.ack_with(AckKind::Nak(Some(super::REPLAY_PAUSE))).await,

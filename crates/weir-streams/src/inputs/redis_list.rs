@@ -69,8 +69,7 @@ impl RedisListInput {
                 format!("expected `blpop` or `brpop`, found `{}`", cfg.command),
             ));
         }
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(RedisListInput {
             cfg,
             endpoint,

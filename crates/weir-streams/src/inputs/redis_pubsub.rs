@@ -58,8 +58,7 @@ impl RedisPubsubInput {
                 "at least one channel is required",
             ));
         }
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(RedisPubsubInput {
             cfg,
             endpoint,

@@ -102,8 +102,7 @@ impl RedisStreamsInput {
         } else {
             cfg.client_id.clone()
         };
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(RedisStreamsInput {
             cfg,
             endpoint,

@@ -15,12 +15,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Output;
-use super::kafka::MetadataFilter;
+use super::kafka::{MetadataFilter, metadata_headers};
+use crate::amqp_client::AmqpEndpoint;
 use crate::error::StreamError;
-use crate::inputs::amqp_0_9::{check_urls, connect};
 use crate::kafka_client::TlsConfig;
 use crate::link::{Lazy, Link};
-use crate::message::{Message, Outcome, SyncSlot, meta_string};
+use crate::message::{Message, Outcome, SyncSlot};
 
 /// Bento's `amqp_0_9` output fields; any other field is refused.
 #[derive(Deserialize)]
@@ -142,8 +142,7 @@ pub struct AmqpOutput {
 }
 
 struct Inner {
-    urls: Vec<String>,
-    name: String,
+    endpoint: AmqpEndpoint,
     exchange: bloblang::Interpolation,
     declare: Option<(ExchangeKind, bool)>,
     key: bloblang::Interpolation,
@@ -170,7 +169,7 @@ impl AmqpOutput {
     /// Reads and checks the config; the connection is made at the first write.
     pub fn new(body: &Value, path: &str, links: &mut Vec<Arc<Link>>) -> Result<Self, StreamError> {
         let cfg: AmqpOutputConfig = crate::config::typed(body, path)?;
-        let urls = check_urls(&cfg.urls, &cfg.tls, path)?;
+        let endpoint = AmqpEndpoint::new(&cfg.urls, &cfg.tls, path)?;
         if cfg.immediate {
             return Err(StreamError::new(
                 format!("{path}.immediate"),
@@ -211,12 +210,10 @@ impl AmqpOutput {
                     .map_err(|e| StreamError::new(format!("{path}.timeout"), e))?,
             ),
         };
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(AmqpOutput {
             inner: Arc::new(Inner {
-                urls,
-                name: format!("weir {path}"),
+                endpoint,
                 exchange: interp(&cfg.exchange, "exchange")?,
                 declare,
                 key: interp(&cfg.key, "key")?,
@@ -269,7 +266,7 @@ impl Inner {
     /// The publisher, made again when the last one's connection has gone.
     async fn publisher(&self) -> Result<Arc<Publisher>, String> {
         let open = || async {
-            let conn = connect(&self.urls, &self.name).await?;
+            let conn = self.endpoint.connect().await?;
             let channel = conn
                 .create_channel()
                 .await
@@ -328,15 +325,7 @@ impl Inner {
             }
         }
         let mut headers = FieldTable::default();
-        for (k, _) in msg.metadata.iter() {
-            if self
-                .exclude_prefixes
-                .iter()
-                .any(|p| k.starts_with(p.as_str()))
-            {
-                continue;
-            }
-            let v = meta_string(msg, k).unwrap_or_default();
+        for (k, v) in metadata_headers(msg, &self.exclude_prefixes) {
             headers.insert(
                 k.to_string().into(),
                 AMQPValue::LongString(LongString::from(v)),
@@ -477,12 +466,7 @@ mod tests {
                 "out.amqp_0_9.tls",
             ),
         ];
-        for (cfg, path) in cases {
-            let e = build(cfg.clone())
-                .err()
-                .unwrap_or_else(|| panic!("{cfg} accepted"));
-            assert_eq!(e.path, path, "{cfg}: {}", e.reason);
-        }
+        crate::config::assert_refused(build, cases);
     }
 
     #[test]

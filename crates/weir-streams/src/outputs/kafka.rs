@@ -67,6 +67,18 @@ pub struct MetadataFilter {
     pub exclude_prefixes: Vec<String>,
 }
 
+/// The metadata of `msg` an output sends as headers (Kafka, AMQP): every key but those
+/// starting with one of `exclude_prefixes`, each with its value as text.
+pub(crate) fn metadata_headers<'a>(
+    msg: &'a Message,
+    exclude_prefixes: &'a [String],
+) -> impl Iterator<Item = (&'a str, String)> + 'a {
+    msg.metadata
+        .iter()
+        .filter(|(k, _)| !exclude_prefixes.iter().any(|p| k.starts_with(p.as_str())))
+        .map(|(k, _)| (k.as_str(), meta_string(msg, k).unwrap_or_default()))
+}
+
 impl Default for KafkaOutputConfig {
     fn default() -> Self {
         KafkaOutputConfig {
@@ -218,15 +230,7 @@ impl Output for KafkaOutput {
                 value: Some(v.as_bytes()),
             });
         }
-        for (k, _) in msg.metadata.iter() {
-            if self
-                .exclude_prefixes
-                .iter()
-                .any(|p| k.starts_with(p.as_str()))
-            {
-                continue;
-            }
-            let v = meta_string(&msg, k).unwrap_or_default();
+        for (k, v) in metadata_headers(&msg, &self.exclude_prefixes) {
             headers = headers.insert(Header {
                 key: k,
                 value: Some(v.as_bytes()),

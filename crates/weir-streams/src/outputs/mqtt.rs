@@ -17,24 +17,16 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::Output;
 use crate::error::StreamError;
-use crate::inputs::mqtt::{ConnFields, MqttConn, WillConfig, qos};
-use crate::kafka_client::TlsConfig;
 use crate::link::{Lazy, Link};
 use crate::message::{Message, Outcome, SyncSlot};
+use crate::mqtt_client::{MqttConn, qos};
 
-/// Bento's `mqtt` output fields; any other field is refused.
+/// Bento's `mqtt` output fields, beside the connection fields (`urls`, `client_id`,
+/// `dynamic_client_id_suffix`, `connect_timeout`, `will`, `user`, `password`, `keepalive`,
+/// `tls`); any other field is refused.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttOutputConfig {
-    /// Broker URLs (`tcp://host:port` or `mqtt://host:port`), used in turn.
-    pub urls: Vec<String>,
-    /// Client id (empty: the broker assigns one).
-    pub client_id: String,
-    /// `nanoid`: append a random suffix to `client_id`.
-    pub dynamic_client_id_suffix: String,
-    /// How long a connection attempt may take.
-    #[serde(with = "crate::config::go_duration")]
-    pub connect_timeout: Duration,
     /// Topic (interpolated).
     pub topic: String,
     /// QoS: 0, 1 or 2.
@@ -48,36 +40,17 @@ pub struct MqttOutputConfig {
     pub write_timeout: Duration,
     /// Writes outstanding at once.
     pub max_in_flight: usize,
-    /// Last will.
-    pub will: WillConfig,
-    /// User name.
-    pub user: String,
-    /// Password.
-    pub password: String,
-    /// Keep-alive interval in seconds (0: none).
-    pub keepalive: u64,
-    /// TLS (not built).
-    pub tls: TlsConfig,
 }
 
 impl Default for MqttOutputConfig {
     fn default() -> Self {
         MqttOutputConfig {
-            urls: Vec::new(),
-            client_id: String::new(),
-            dynamic_client_id_suffix: String::new(),
-            connect_timeout: Duration::from_secs(30),
             topic: String::new(),
             qos: 1,
             retained: false,
             retained_interpolated: String::new(),
             write_timeout: Duration::from_secs(3),
             max_in_flight: 64,
-            will: WillConfig::default(),
-            user: String::new(),
-            password: String::new(),
-            keepalive: 30,
-            tls: TlsConfig::default(),
         }
     }
 }
@@ -139,21 +112,9 @@ impl Waiting {
 impl MqttOutput {
     /// Reads and checks the config; the connection is made at the first write.
     pub fn new(body: &Value, path: &str, links: &mut Vec<Arc<Link>>) -> Result<Self, StreamError> {
-        let cfg: MqttOutputConfig = crate::config::typed(body, path)?;
-        let conn = MqttConn::new(
-            ConnFields {
-                urls: &cfg.urls,
-                client_id: &cfg.client_id,
-                dynamic_client_id_suffix: &cfg.dynamic_client_id_suffix,
-                connect_timeout: cfg.connect_timeout,
-                will: &cfg.will,
-                user: &cfg.user,
-                password: &cfg.password,
-                keepalive: cfg.keepalive,
-                tls: &cfg.tls,
-            },
-            path,
-        )?;
+        let (conn, rest) = crate::mqtt_client::split(body, path)?;
+        let cfg: MqttOutputConfig = crate::config::typed(&rest, path)?;
+        let conn = MqttConn::new(&conn, path)?;
         if cfg.topic.is_empty() {
             return Err(StreamError::new(
                 format!("{path}.topic"),
@@ -168,8 +129,7 @@ impl MqttOutput {
                 &format!("{path}.retained_interpolated"),
             )?),
         };
-        let link = Link::new(path);
-        links.push(link.clone());
+        let link = Link::register(path, links);
         Ok(MqttOutput {
             inner: Arc::new(Inner {
                 conn,
@@ -400,12 +360,7 @@ mod tests {
                 "out.mqtt.batching",
             ),
         ];
-        for (cfg, path) in cases {
-            let e = build(cfg.clone())
-                .err()
-                .unwrap_or_else(|| panic!("{cfg} accepted"));
-            assert_eq!(e.path, path, "{cfg}: {}", e.reason);
-        }
+        crate::config::assert_refused(build, cases);
     }
 
     #[tokio::test]

@@ -5,88 +5,50 @@
 //! twice). The connection is made at the first write; the client reconnects by itself and
 //! the link follows its events.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::ContextBuilder};
 use futures_util::future::BoxFuture;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::Output;
-use super::nats::{MetadataInclude, OutputHeaders, usable};
 use crate::error::StreamError;
 use crate::link::{Lazy, Link};
 use crate::message::{Message, Outcome, SyncSlot};
-use crate::nats_client::{NatsConn, NatsEndpoint, check_subject};
+use crate::nats_client::NatsConn;
+use crate::nats_client::output::{OutputConfig, OutputTarget, usable};
 
 /// How long a write waits for the server's PubAck.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bento's `nats_jetstream` output fields, beside the connection fields (`urls`,
-/// `max_reconnects`, `tls`, `tls_handshake_first`, `auth`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NatsJetStreamOutputConfig {
-    /// The subject (interpolated).
-    pub subject: String,
-    /// Headers (values interpolated).
-    pub headers: BTreeMap<String, String>,
-    /// Which metadata becomes headers.
-    pub metadata: MetadataInclude,
-    /// Writes outstanding at once (each waits for its PubAck).
-    pub max_in_flight: usize,
-}
+/// Bento's `nats_jetstream` output fields (`subject`, `headers`, `metadata`, `max_in_flight`), beside
+/// the connection fields (`urls`, `max_reconnects`, `tls`, `tls_handshake_first`, `auth`).
+pub type NatsJetStreamOutputConfig = OutputConfig;
 
-impl Default for NatsJetStreamOutputConfig {
-    fn default() -> Self {
-        NatsJetStreamOutputConfig {
-            subject: String::new(),
-            headers: BTreeMap::new(),
-            metadata: MetadataInclude::default(),
-            max_in_flight: 1024,
-        }
-    }
-}
+/// Writes outstanding at once unless `max_in_flight` says otherwise, each write waiting for its PubAck.
+pub const MAX_IN_FLIGHT: usize = 1024;
 
 /// A checked `nats_jetstream` output.
 pub struct NatsJetStreamOutput {
     inner: Arc<Inner>,
-    max_in_flight: usize,
 }
 
 struct Inner {
-    endpoint: NatsEndpoint,
+    target: OutputTarget,
     conn: Lazy<(NatsConn, jetstream::Context)>,
-    subject: bloblang::Interpolation,
-    headers: OutputHeaders,
-    max_in_flight: usize,
 }
 
 impl NatsJetStreamOutput {
     /// Checks the config (the connection is made at the first write).
     pub fn new(body: &Value, path: &str, links: &mut Vec<Arc<Link>>) -> Result<Self, StreamError> {
-        let (endpoint, rest) = crate::nats_client::split(body, path)?;
-        let cfg: NatsJetStreamOutputConfig = crate::config::typed(&rest, path)?;
-        let at = format!("{path}.subject");
-        let subject = crate::config::interpolation(&cfg.subject, &at)?;
-        if subject.is_static() {
-            check_subject(&cfg.subject, false, &at)?;
-        }
-        let headers = OutputHeaders::new(&cfg.headers, &cfg.metadata, path)?;
-        let link = Link::new(path);
-        links.push(link.clone());
-        let max_in_flight = cfg.max_in_flight.max(1);
+        let target = NatsJetStreamOutputConfig::read(body, path, MAX_IN_FLIGHT)?;
+        let link = Link::register(path, links);
         Ok(NatsJetStreamOutput {
             inner: Arc::new(Inner {
-                endpoint,
+                target,
                 conn: Lazy::new(link),
-                subject,
-                headers,
-                max_in_flight,
             }),
-            max_in_flight,
         })
     }
 }
@@ -94,10 +56,14 @@ impl NatsJetStreamOutput {
 impl Inner {
     /// A connection and its JetStream context (made once per connection: it runs a task).
     async fn connect(&self) -> Result<(NatsConn, jetstream::Context), String> {
-        let c = self.endpoint.connect(&self.conn.link, None, true).await?;
+        let c = self
+            .target
+            .endpoint
+            .connect(&self.conn.link, None, true)
+            .await?;
         let js = ContextBuilder::new()
             .ack_timeout(ACK_TIMEOUT)
-            .max_ack_inflight(self.max_in_flight)
+            .max_ack_inflight(self.target.max_in_flight)
             .backpressure_on_inflight(true)
             .build(c.client.clone());
         Ok((c, js))
@@ -108,11 +74,7 @@ impl Output for NatsJetStreamOutput {
     fn write(&self, msg: Message, _: Option<Arc<SyncSlot>>) -> BoxFuture<'static, Outcome> {
         let inner = self.inner.clone();
         Box::pin(async move {
-            let subject = inner
-                .subject
-                .render(&msg)
-                .map_err(|e| format!("subject: {e}"))?;
-            let headers = inner.headers.render(&msg)?;
+            let (subject, headers) = inner.target.render(&msg)?;
             let (_, js) = usable(&inner.conn, || inner.connect(), |(c, _)| c).await?;
             let payload = bytes::Bytes::from(msg.content);
             let ack = match headers {
@@ -127,7 +89,7 @@ impl Output for NatsJetStreamOutput {
     }
 
     fn max_in_flight(&self) -> usize {
-        self.max_in_flight
+        self.inner.target.max_in_flight
     }
 }
 

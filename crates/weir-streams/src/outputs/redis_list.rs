@@ -68,8 +68,7 @@ impl RedisListOutput {
                 ));
             }
         };
-        let link = Link::new(path);
-        built.links.push(link.clone());
+        let link = Link::register(path, &mut built.links);
         Ok(RedisListOutput {
             inner: Arc::new(Inner {
                 endpoint,

@@ -57,8 +57,7 @@ impl RedisPubsubOutput {
                 "a channel is required",
             ));
         }
-        let link = Link::new(path);
-        built.links.push(link.clone());
+        let link = Link::register(path, &mut built.links);
         Ok(RedisPubsubOutput {
             inner: Arc::new(Inner {
                 endpoint,

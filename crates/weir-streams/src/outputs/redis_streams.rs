@@ -70,8 +70,7 @@ impl RedisStreamsOutput {
                 "a stream is required",
             ));
         }
-        let link = Link::new(path);
-        built.links.push(link.clone());
+        let link = Link::register(path, &mut built.links);
         Ok(RedisStreamsOutput {
             inner: Arc::new(Inner {
                 endpoint,

@@ -2,6 +2,7 @@
 //! and uses a different subset, hence the `dead_code` allowance).
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod streams;
 
 use std::path::Path;
