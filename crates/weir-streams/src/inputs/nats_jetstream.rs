@@ -261,6 +261,7 @@ impl NatsJetStreamInput {
         tx: &mpsc::Sender<Transaction>,
         stop: &CancellationToken,
     ) -> Option<String> {
+        let acks = ack_sender();
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => return None,
@@ -273,7 +274,7 @@ impl NatsJetStreamInput {
             };
             let t = Transaction {
                 msg: to_message(&m),
-                ack: server_ack(m),
+                ack: server_ack(m, &acks),
                 sync: None,
             };
             if tx.send(t).await.is_err() {
@@ -299,12 +300,18 @@ fn arm(conn: &Option<NatsConn>, on: bool) {
     }
 }
 
-/// Acknowledges at the server: `+ACK` on success, `-NAK` on failure (delivered again after
-/// a short pause, so a failing output does not make a storm). An answer that cannot be sent
-/// leaves the message to be delivered again after `ack_wait`.
-fn server_ack(m: jetstream::Message) -> Ack {
-    Ack::new(move |outcome| {
-        spawn_detached(async move {
+/// Acknowledgements waiting to be sent, in the order the output resolved them.
+type AckQueue = mpsc::UnboundedSender<(jetstream::Message, crate::message::Outcome)>;
+
+/// One task per consumer sends the acknowledgements: `+ACK` on success, `-NAK` on failure
+/// (delivered again after a short pause, so a failing output does not make a storm). An
+/// acknowledgement is a publish queued on the connection, cheaper than a task of its own. An
+/// answer that cannot be sent leaves the message to be delivered again after `ack_wait`. The
+/// queue is bounded by `max_ack_pending`: the server sends no more than that unacknowledged.
+fn ack_sender() -> AckQueue {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(jetstream::Message, crate::message::Outcome)>();
+    spawn_detached(async move {
+        while let Some((m, outcome)) = rx.recv().await {
             let sent = match outcome {
                 Ok(()) => m.ack().await,
                 Err(_) => m.ack_with(AckKind::Nak(Some(super::REPLAY_PAUSE))).await,
@@ -312,7 +319,15 @@ fn server_ack(m: jetstream::Message) -> Ack {
             if let Err(e) = sent {
                 tracing::debug!(error = %e, "nats: acknowledgement not sent; the server will deliver again after ack_wait");
             }
-        });
+        }
+    });
+    tx
+}
+
+fn server_ack(m: jetstream::Message, acks: &AckQueue) -> Ack {
+    let acks = acks.clone();
+    Ack::new(move |outcome| {
+        let _ = acks.send((m, outcome));
     })
 }
 
