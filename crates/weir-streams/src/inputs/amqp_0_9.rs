@@ -26,7 +26,7 @@ use crate::amqp_client::AmqpEndpoint;
 use crate::error::StreamError;
 use crate::kafka_client::TlsConfig;
 use crate::link::Link;
-use crate::message::{Ack, Message, Transaction};
+use crate::message::{Ack, Message, Outcome, Transaction};
 
 /// Bento's `amqp_0_9` input fields; any other field is refused.
 #[derive(Deserialize)]
@@ -225,6 +225,7 @@ impl AmqpInput {
                 return;
             };
             let tag = consumer.tag().to_string();
+            let acks = self.ack_sender(&session);
             loop {
                 let next = tokio::select! {
                     _ = stop.cancelled() => return,
@@ -244,7 +245,7 @@ impl AmqpInput {
                 };
                 let msg = to_message(&delivery, &tag);
                 let t = Transaction {
-                    ack: self.ack(delivery.acker, &session),
+                    ack: self.ack(delivery.acker, &acks),
                     msg,
                     sync: None,
                 };
@@ -261,14 +262,26 @@ impl AmqpInput {
         }
     }
 
-    /// The acknowledgement of one delivery: ack, nack with requeue, or reject.
-    fn ack(&self, acker: Acker, session: &Arc<Session>) -> Ack {
+    /// The acknowledgement of one delivery, queued for the session's acknowledging task.
+    fn ack(&self, acker: Acker, acks: &AckQueue) -> Ack {
         if self.cfg.auto_ack {
             return Ack::none();
         }
-        let (session, reject) = (session.clone(), self.reject.clone());
+        let acks = acks.clone();
         Ack::new(move |outcome| {
-            spawn_detached(async move {
+            let _ = acks.send((acker, outcome));
+        })
+    }
+
+    /// One task per session answers the broker: ack, reject (`nack_reject_patterns`) or nack
+    /// with requeue. An answer is a frame queued on the channel, cheaper than a task of its
+    /// own; only a requeue, which waits first, gets one. The queue holds at most
+    /// `prefetch_count` answers: the broker sends no more than that unacknowledged.
+    fn ack_sender(&self, session: &Arc<Session>) -> AckQueue {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Acker, Outcome)>();
+        let (session, reject) = (session.clone(), self.reject.clone());
+        spawn_detached(async move {
+            while let Some((acker, outcome)) = rx.recv().await {
                 let done = match outcome {
                     Ok(()) => acker.ack(BasicAckOptions::default()).await,
                     Err(e) if reject.is_match(&e) => {
@@ -279,22 +292,34 @@ impl AmqpInput {
                         tracing::debug!(error = %e, "message nacked; the broker requeues it");
                         // A short pause, so an output that keeps failing does not make the
                         // broker and Weir spin on the same message.
-                        tokio::time::sleep(REPLAY_PAUSE).await;
-                        let requeue = BasicNackOptions {
-                            multiple: false,
-                            requeue: true,
-                        };
-                        acker.nack(requeue).await
+                        let session = session.clone();
+                        spawn_detached(async move {
+                            tokio::time::sleep(REPLAY_PAUSE).await;
+                            let requeue = BasicNackOptions {
+                                multiple: false,
+                                requeue: true,
+                            };
+                            let done = acker.nack(requeue).await;
+                            report(done, &session);
+                        });
+                        continue;
                     }
                 };
-                if let Err(e) = done
-                    && session.channel.status().connected()
-                {
-                    tracing::warn!(error = %e, "amqp acknowledgement failed; the broker redelivers the message");
-                }
-                drop(session);
-            });
-        })
+                report(done, &session);
+            }
+        });
+        tx
+    }
+}
+
+/// Answers waiting to be sent to the broker.
+type AckQueue = tokio::sync::mpsc::UnboundedSender<(Acker, Outcome)>;
+
+fn report(done: Result<bool, lapin::Error>, session: &Session) {
+    if let Err(e) = done
+        && session.channel.status().connected()
+    {
+        tracing::warn!(error = %e, "amqp acknowledgement failed; the broker redelivers the message");
     }
 }
 
