@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Weir's Kafka streams against rdkafka used directly, side by side on one tansu broker:
+# Weir's Kafka streams against rdkafka used directly, side by side on one tansu broker
+# (bench/brokers.sh does the same for NATS JetStream, RabbitMQ, MQTT and Redis):
 # consume rate (kafka → seed 001's Worker mapping → SSE client vs an rdkafka consumer),
 # end-to-end latency at a fixed rate, and ingest rate (HTTP POST → kafka vs an rdkafka
 # producer). Prints a Markdown table of medians for BENCHMARKS.md; per-round lines on stderr.
