@@ -1,0 +1,127 @@
+//! The session object Tyk keeps per key (`user/session.go`), with its JSON field names. Fields
+//! Weir does not read yet are kept as they came (`rest`), so a session written through the
+//! control API reads back unchanged.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One key's session.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Session {
+    /// Requests allowed per `per` seconds (0 or less: no limit).
+    pub rate: f64,
+    /// The rate window, in seconds.
+    pub per: f64,
+    /// Tyk's remaining allowance (reported, not used by Weir's limiter).
+    pub allowance: f64,
+    /// Requests allowed per quota period (-1: no quota).
+    pub quota_max: i64,
+    /// When the quota renews (Unix seconds).
+    pub quota_renews: i64,
+    /// Requests left in the quota period.
+    pub quota_remaining: i64,
+    /// The quota period, in seconds.
+    pub quota_renewal_rate: i64,
+    /// When the key expires (Unix seconds; 0 or -1: never).
+    pub expires: i64,
+    /// A key marked inactive is refused.
+    pub is_inactive: bool,
+    /// The organisation.
+    pub org_id: String,
+    /// Per API: what the key may reach.
+    pub access_rights: BTreeMap<String, AccessDefinition>,
+    /// Policies merged into the session.
+    pub apply_policies: Vec<String>,
+    /// Free-form metadata (`$tyk_meta`).
+    pub meta_data: BTreeMap<String, Value>,
+    /// Tags (analytics, policies).
+    pub tags: Vec<String>,
+    /// A display name for the key.
+    pub alias: String,
+    /// When the session was last changed (Unix seconds, as a string in Tyk's JSON).
+    pub last_updated: String,
+    /// When the key was created (RFC 3339).
+    pub date_created: Value,
+    /// Every other field, as received.
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
+}
+
+/// `access_rights.<api_id>`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccessDefinition {
+    /// The API's name.
+    pub api_name: String,
+    /// The API's id.
+    pub api_id: String,
+    /// Versions the key may use.
+    pub versions: Vec<String>,
+    /// Paths (regular expressions) and methods the key may use; empty: all.
+    pub allowed_urls: Vec<AccessSpec>,
+    /// Per-API limits (from a partitioned policy), overriding the session's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Value>,
+    /// Every other field, as received.
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
+}
+
+/// `allowed_urls[]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccessSpec {
+    /// A regular expression on the path.
+    pub url: String,
+    /// Methods allowed on it.
+    pub methods: Vec<String>,
+}
+
+impl Session {
+    /// True when the key has expired at `now` (Unix seconds).
+    pub fn expired_at(&self, now: i64) -> bool {
+        self.expires > 0 && self.expires < now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_tyk_session_reads_and_writes_back_unchanged() {
+        let v = json!({
+            "rate": 10.0, "per": 1.0, "quota_max": 1000, "quota_renewal_rate": 3600,
+            "expires": 0, "org_id": "default",
+            "access_rights": {"api1": {"api_id": "api1", "api_name": "x", "versions": ["Default"],
+                               "allowed_urls": [{"url": "/users.*", "methods": ["GET"]}],
+                               "allowance_scope": "api1"}},
+            "meta_data": {"tier": "gold"}, "tags": ["t"], "hmac_enabled": false,
+            "smoothing": {"enabled": false}
+        });
+        let s: Session = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(s.rate, 10.0);
+        assert_eq!(s.access_rights["api1"].allowed_urls[0].methods, ["GET"]);
+        assert_eq!(s.rest["hmac_enabled"], false);
+        assert_eq!(s.access_rights["api1"].rest["allowance_scope"], "api1");
+        let back = serde_json::to_value(&s).unwrap();
+        for (k, want) in v.as_object().unwrap() {
+            assert_eq!(&back[k], want, "{k}");
+        }
+    }
+
+    #[test]
+    fn expiry_zero_and_negative_mean_never() {
+        let mut s = Session::default();
+        assert!(!s.expired_at(i64::MAX));
+        s.expires = -1;
+        assert!(!s.expired_at(i64::MAX));
+        s.expires = 100;
+        assert!(s.expired_at(101));
+        assert!(!s.expired_at(100));
+    }
+}
