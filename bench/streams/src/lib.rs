@@ -13,6 +13,17 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The command line as `--flag value` pairs (every flag of these benchmarks takes a value).
+pub fn flags() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        out.push((flag, value));
+    }
+    out
+}
+
 /// A child process killed on drop.
 pub struct Proc(pub Child);
 impl Drop for Proc {

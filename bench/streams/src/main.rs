@@ -45,18 +45,16 @@ fn args() -> Args {
         rate: 2_000,
         secs: 5,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+    for (flag, value) in streams_bench::flags() {
         match flag.as_str() {
-            "--weir" => a.weir = value().into(),
-            "--tansu" => a.tansu = value().into(),
-            "--rounds" => a.rounds = value().parse().expect("--rounds N"),
-            "--messages" => a.messages = value().parse().expect("--messages N"),
-            "--posts" => a.posts = value().parse().expect("--posts N"),
-            "--concurrency" => a.concurrency = value().parse().expect("--concurrency N"),
-            "--rate" => a.rate = value().parse().expect("--rate N"),
-            "--secs" => a.secs = value().parse().expect("--secs N"),
+            "--weir" => a.weir = value.into(),
+            "--tansu" => a.tansu = value.into(),
+            "--rounds" => a.rounds = value.parse().expect("--rounds N"),
+            "--messages" => a.messages = value.parse().expect("--messages N"),
+            "--posts" => a.posts = value.parse().expect("--posts N"),
+            "--concurrency" => a.concurrency = value.parse().expect("--concurrency N"),
+            "--rate" => a.rate = value.parse().expect("--rate N"),
+            "--secs" => a.secs = value.parse().expect("--secs N"),
             other => panic!("unknown flag {other}"),
         }
     }

@@ -179,8 +179,11 @@ async fn pump(
                             return None;
                         }
                     }
-                } else {
+                } else if threads > 1 {
                     cost.timed(|| procs.run(msg, sync.as_deref()))
+                } else {
+                    // One worker: nothing to decide, so nothing to time.
+                    procs.run(msg, sync.as_deref())
                 };
                 Some((out, ack, sync))
             }

@@ -64,17 +64,15 @@ fn args() -> Args {
         concurrency: 32,
         brokers: vec![Broker::Nats, Broker::Amqp, Broker::Mqtt, Broker::Redis],
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+    for (flag, value) in streams_bench::flags() {
         match flag.as_str() {
-            "--weir" => a.weir = value().into(),
-            "--rounds" => a.rounds = value().parse().expect("--rounds N"),
-            "--messages" => a.messages = value().parse().expect("--messages N"),
-            "--posts" => a.posts = value().parse().expect("--posts N"),
-            "--concurrency" => a.concurrency = value().parse().expect("--concurrency N"),
+            "--weir" => a.weir = value.into(),
+            "--rounds" => a.rounds = value.parse().expect("--rounds N"),
+            "--messages" => a.messages = value.parse().expect("--messages N"),
+            "--posts" => a.posts = value.parse().expect("--posts N"),
+            "--concurrency" => a.concurrency = value.parse().expect("--concurrency N"),
             "--brokers" => {
-                a.brokers = value()
+                a.brokers = value
                     .split(',')
                     .map(|b| match b {
                         "nats" => Broker::Nats,

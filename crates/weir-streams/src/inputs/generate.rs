@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Source, replaying_ack};
+use super::{Source, replayable};
 use crate::error::StreamError;
 use crate::message::{Message, Transaction};
 
@@ -133,11 +133,7 @@ impl Source for GenerateInput {
                     }
                     made += 1;
                     let Some(msg) = self.make() else { continue };
-                    let t = Transaction {
-                        ack: replaying_ack(tx.clone(), msg.clone(), self.replay, Box::new(|_| {})),
-                        msg,
-                        sync: None,
-                    };
+                    let t = replayable(&tx, msg, self.replay);
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         sent = tx.send(t) => if sent.is_err() { return },

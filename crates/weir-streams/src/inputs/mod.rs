@@ -115,6 +115,20 @@ pub(crate) fn replaying_ack(
     })
 }
 
+/// The transaction of a message whose source keeps nothing to acknowledge (Redis pub/sub,
+/// `generate`, `stdin`): a nack replays it from memory when `replay` is on.
+pub(crate) fn replayable(
+    tx: &mpsc::Sender<Transaction>,
+    msg: crate::message::Message,
+    replay: bool,
+) -> Transaction {
+    Transaction {
+        ack: replaying_ack(tx.clone(), msg.clone(), replay, Box::new(|_| {})),
+        msg,
+        sync: None,
+    }
+}
+
 /// How long a nacked message waits before it is delivered again.
 pub(crate) const REPLAY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 

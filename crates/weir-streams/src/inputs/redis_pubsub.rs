@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Source, replaying_ack};
+use super::{Source, replayable};
 use crate::error::StreamError;
 use crate::link::Link;
 use crate::message::{Message, Transaction};
@@ -99,16 +99,7 @@ impl RedisPubsubInput {
                     "redis_pubsub_channel",
                     bloblang::Value::String(m.get_channel_name().into()),
                 );
-                let t = Transaction {
-                    ack: replaying_ack(
-                        tx.clone(),
-                        msg.clone(),
-                        self.cfg.auto_replay_nacks,
-                        Box::new(|_| {}),
-                    ),
-                    msg,
-                    sync: None,
-                };
+                let t = replayable(&tx, msg, self.cfg.auto_replay_nacks);
                 if tx.send(t).await.is_err() {
                     return;
                 }

@@ -345,12 +345,11 @@ impl Acks {
 /// Sends the acknowledged entries every `commit_period`, and once more when stopping.
 async fn flush_acks(input: Arc<RedisStreamsInput>, acks: Arc<Acks>, stop: CancellationToken) {
     let mut conn: Option<MultiplexedConnection> = None;
-    let mut last = false;
     loop {
-        tokio::select! {
-            _ = stop.cancelled(), if !last => { last = true; }
-            _ = tokio::time::sleep(input.cfg.commit_period) => {}
-        }
+        let stopping = tokio::select! {
+            _ = stop.cancelled() => true,
+            _ = tokio::time::sleep(input.cfg.commit_period) => false,
+        };
         let batch = acks.take();
         if !batch.is_empty() {
             if conn.is_none() {
@@ -368,13 +367,9 @@ async fn flush_acks(input: Arc<RedisStreamsInput>, acks: Arc<Acks>, stop: Cancel
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .extend(batch);
-                if last {
-                    return;
-                }
-                continue;
             }
         }
-        if last {
+        if stopping {
             return;
         }
     }

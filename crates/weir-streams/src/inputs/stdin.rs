@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Source, replaying_ack};
+use super::{Source, replayable};
 use crate::error::StreamError;
 use crate::message::{Message, Transaction};
 
@@ -87,16 +87,7 @@ impl StdinInput {
                 content: line.clone(),
                 ..Message::default()
             };
-            let t = Transaction {
-                ack: replaying_ack(
-                    tx.clone(),
-                    msg.clone(),
-                    self.cfg.auto_replay_nacks,
-                    Box::new(|_| {}),
-                ),
-                msg,
-                sync: None,
-            };
+            let t = replayable(&tx, msg, self.cfg.auto_replay_nacks);
             if tx.send(t).await.is_err() {
                 return;
             }
