@@ -90,7 +90,22 @@ impl ControlApi {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = req.method().clone();
         match (method, segs.as_slice()) {
-            (Method::GET, ["reload"] | ["reload", "group"]) => self.reload(&req).await,
+            (Method::GET, ["reload"]) => self.reload(&req).await,
+            (Method::GET, ["reload", "group"]) => self.group_reload(&req).await,
+            (m, ["keys"]) => self.keys(m, None, req).await,
+            (m, ["keys", key]) => {
+                let key = key.to_string();
+                self.keys(m, Some(&key), req).await
+            }
+            (Method::GET, ["policies"]) => {
+                json_response(StatusCode::OK, &self.gateway.keys.policies().to_json())
+            }
+            (Method::GET, ["policies", id]) => match self.gateway.keys.policies().get(id) {
+                Some(p) => {
+                    json_response(StatusCode::OK, &serde_json::to_value(p).unwrap_or_default())
+                }
+                None => status_response(StatusCode::NOT_FOUND, "error", "Policy not found"),
+            },
             (Method::GET, ["streams"]) => match &self.gateway.streams {
                 Some(engine) => json_response(StatusCode::OK, &engine.describe()),
                 None => status_response(
@@ -122,6 +137,39 @@ impl ControlApi {
             .unwrap_or(b"");
         // An empty secret locks the control API rather than opening it.
         !secret.is_empty() && bool::from(given.ct_eq(secret))
+    }
+
+    async fn keys(
+        &self,
+        method: Method,
+        key: Option<&str>,
+        req: Request<Incoming>,
+    ) -> Response<ProxyBody> {
+        let hashed = req.uri().query().is_some_and(|q| {
+            q.split('&')
+                .any(|kv| kv == "hashed=true" || kv == "hashed=1")
+        });
+        let ask = crate::keys::KeyRequest {
+            method,
+            key,
+            hashed,
+            basic_hash: &self.gateway.config.keys.basic_auth_hash_key_function,
+            allow_master_keys: self.gateway.config.keys.allow_master_keys,
+        };
+        crate::keys::handle(&self.gateway.keys, ask, req).await
+    }
+
+    /// `GET /tyk/reload/group`: every node reloads, told through Redis (or this one alone).
+    async fn group_reload<B>(&self, req: &Request<B>) -> Response<ProxyBody> {
+        match self.gateway.keys.publish_group_reload().await {
+            Ok(true) => json_response(StatusCode::OK, &json!({"status": "ok", "message": ""})),
+            Ok(false) => self.reload(req).await,
+            Err(e) => status_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error",
+                &format!("the group reload could not be sent: {e}"),
+            ),
+        }
     }
 
     async fn reload<B>(&self, req: &Request<B>) -> Response<ProxyBody> {
@@ -357,7 +405,7 @@ fn pointer_mut_or_create<'a>(doc: &'a mut Value, pointer: &str) -> Option<&'a mu
     Some(cur)
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
+pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
     let mut resp = Response::new(ProxyBody::full(Bytes::from(value.to_string())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -367,7 +415,11 @@ fn json_response(status: StatusCode, value: &Value) -> Response<ProxyBody> {
     resp
 }
 
-fn status_response(status: StatusCode, kind: &str, message: &str) -> Response<ProxyBody> {
+pub(crate) fn status_response(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+) -> Response<ProxyBody> {
     json_response(status, &json!({"status": kind, "message": message}))
 }
 
@@ -378,7 +430,7 @@ fn action(id: &str, action: &str) -> Response<ProxyBody> {
     )
 }
 
-fn method_not_allowed() -> Response<ProxyBody> {
+pub(crate) fn method_not_allowed() -> Response<ProxyBody> {
     status_response(
         StatusCode::METHOD_NOT_ALLOWED,
         "error",

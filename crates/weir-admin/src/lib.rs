@@ -3,6 +3,7 @@
 //! on SIGHUP via the binary, and on file changes when watching is on).
 
 pub mod control;
+pub mod keys;
 pub mod reload;
 pub mod watch;
 

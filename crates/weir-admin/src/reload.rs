@@ -18,16 +18,12 @@ pub fn load_plugins(
 ) -> Result<Option<PluginChain>, ConfigError> {
     let chain = host.compile(def)?;
     let custom_auth = chain.as_ref().is_some_and(|c| c.auth.is_some());
-    if !def.use_keyless && !custom_auth {
-        let field = match def.format {
-            weir_config::DefinitionFormat::Classic => "use_keyless",
-            weir_config::DefinitionFormat::Oas => "x-tyk-api-gateway.server.authentication.enabled",
-        };
+    if def.auth.method == weir_config::auth::AuthMethod::Plugin && !custom_auth {
         return Err(ConfigError::new(
             &def.file,
-            field,
+            "custom_middleware.auth_check",
             format!(
-                "API `{}` ({}) requires authentication, but key authentication is not built in this version (only custom auth plugins are); make it keyless or add an auth_check plugin",
+                "API `{}` ({}) authenticates with a plugin, but no plugin driver loaded its auth hook",
                 def.api_id, def.name
             ),
         ));
@@ -118,6 +114,7 @@ impl Reloader {
         if let Some(hook) = &self.before_reload {
             hook();
         }
+        let policy_error = self.load_policies();
         let files = {
             let dir = self.app_path.clone();
             tokio::task::spawn_blocking(move || load_app_dir(&dir))
@@ -129,6 +126,7 @@ impl Reloader {
         let mut files = files;
         files.sort_by_key(|(file, _)| !state.by_file.contains_key(file));
         let mut report = ReloadReport::default();
+        report.errors.extend(policy_error);
         let mut next: HashMap<PathBuf, Arc<CompiledApi>> = HashMap::new();
         let mut served: Vec<Arc<CompiledApi>> = Vec::new();
         let mut routes: HashSet<(String, String)> = HashSet::new();
@@ -187,6 +185,19 @@ impl Reloader {
         report
     }
 
+    /// Re-reads the policy file (`policies.policy_path`); on an error the policies in force stay.
+    fn load_policies(&self) -> Option<ConfigError> {
+        let path = self.gateway.config.keys.policy_path.as_ref()?;
+        match weir_auth::policy::Policies::from_file(path) {
+            Ok(policies) => {
+                tracing::info!(policies = policies.len(), path = %path.display(), "policies loaded");
+                self.gateway.keys.set_policies(policies);
+                None
+            }
+            Err(e) => Some(ConfigError::new(path, "policies", e.to_string())),
+        }
+    }
+
     async fn compile(
         &self,
         def: ApiDefinition,
@@ -231,6 +242,8 @@ impl Reloader {
             &self.gateway.metrics,
             plugins,
             self.gateway.streaming(),
+            &self.gateway.keys,
+            self.gateway.config.keys.rate_limit_headers_from_rate,
         ) {
             Ok(api) => Some(Arc::new(api)),
             Err(e) => {

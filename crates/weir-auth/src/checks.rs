@@ -29,6 +29,18 @@ pub const RESOURCE_DISALLOWED: Refusal =
 pub const INACTIVE: Refusal = refusal(403, "Key is inactive, please renew");
 /// `expires` in the past.
 pub const EXPIRED: Refusal = refusal(401, "Key has expired, please renew");
+/// The key's rate limit.
+pub const RATE_LIMITED: Refusal = refusal(429, "Rate Limit Exceeded");
+/// The API's `global_rate_limit`.
+pub const API_RATE_LIMITED: Refusal = refusal(429, "API Rate Limit Exceeded");
+/// The key's quota.
+pub const QUOTA_EXCEEDED: Refusal = refusal(403, "Quota exceeded");
+/// The key store (Redis) cannot be reached. Tyk answers 403 here, telling the client its key
+/// is bad when the gateway is; Weir says what happened, with a 5xx.
+pub const STORE_UNAVAILABLE: Refusal = refusal(
+    503,
+    "The key store is unavailable; the request could not be authorised",
+);
 
 /// What a request asks of a key.
 pub struct Request<'a> {
@@ -43,9 +55,61 @@ pub struct Request<'a> {
     pub path: &'a str,
 }
 
-/// Runs the checks on a found key's session at `now` (Unix seconds). `allowed_urls` patterns
-/// are compiled here; the gateway will compile them once per session change.
+/// Runs the checks on a found key's session at `now` (Unix seconds), compiling its
+/// `allowed_urls` on the way (the gateway keeps a [`CheckedSession`] instead).
 pub fn check(session: &Session, req: &Request<'_>, now: i64) -> Result<(), Refusal> {
+    run(session, req, now, |api, i| {
+        let spec = &session.access_rights[api].allowed_urls[i];
+        // Tyk matches unanchored, and a pattern that does not compile matches nothing.
+        regex::Regex::new(&spec.url).is_ok_and(|re| re.is_match(req.path))
+    })
+}
+
+/// A session with its `allowed_urls` patterns compiled once, for the request path.
+#[derive(Debug)]
+pub struct CheckedSession {
+    /// The session, policies applied.
+    pub session: Session,
+    patterns: std::collections::HashMap<String, Vec<Option<regex::Regex>>>,
+}
+
+impl CheckedSession {
+    /// Compiles the session's patterns (one that does not compile matches nothing, as in Tyk).
+    pub fn new(session: Session) -> Self {
+        let patterns = session
+            .access_rights
+            .iter()
+            .filter(|(_, r)| !r.allowed_urls.is_empty())
+            .map(|(api, r)| {
+                let compiled = r
+                    .allowed_urls
+                    .iter()
+                    .map(|s| regex::Regex::new(&s.url).ok())
+                    .collect();
+                (api.clone(), compiled)
+            })
+            .collect();
+        CheckedSession { session, patterns }
+    }
+
+    /// The key checks, in Tyk's order.
+    pub fn check(&self, req: &Request<'_>, now: i64) -> Result<(), Refusal> {
+        run(&self.session, req, now, |api, i| {
+            self.patterns
+                .get(api)
+                .and_then(|p| p.get(i))
+                .and_then(Option::as_ref)
+                .is_some_and(|re| re.is_match(req.path))
+        })
+    }
+}
+
+fn run(
+    session: &Session,
+    req: &Request<'_>,
+    now: i64,
+    path_matches: impl Fn(&str, usize) -> bool,
+) -> Result<(), Refusal> {
     if session.is_inactive {
         return Err(INACTIVE);
     }
@@ -67,9 +131,8 @@ pub fn check(session: &Session, req: &Request<'_>, now: i64) -> Result<(), Refus
     if rights.allowed_urls.is_empty() {
         return Ok(());
     }
-    let allowed = rights.allowed_urls.iter().any(|spec| {
-        // Tyk matches unanchored, and a pattern that does not compile matches nothing.
-        regex::Regex::new(&spec.url).is_ok_and(|re| re.is_match(req.path))
+    let allowed = rights.allowed_urls.iter().enumerate().any(|(i, spec)| {
+        path_matches(req.api_id, i)
             && spec
                 .methods
                 .iter()
@@ -142,6 +205,12 @@ mod tests {
         );
         assert_eq!(
             check(&s, &req("a", "GET", "/orders"), 0),
+            Err(RESOURCE_DISALLOWED)
+        );
+        let compiled = CheckedSession::new(s);
+        assert_eq!(compiled.check(&req("a", "PUT", "/v2/users/7/x"), 0), Ok(()));
+        assert_eq!(
+            compiled.check(&req("a", "GET", "/orders"), 0),
             Err(RESOURCE_DISALLOWED)
         );
     }

@@ -6,9 +6,14 @@
 
 #![warn(missing_docs)]
 
+pub mod basic;
 pub mod checks;
+pub mod jwt;
 pub mod limits;
+pub mod policy;
 pub mod redis_limits;
+pub mod redis_store;
+pub mod service;
 pub mod session;
 pub mod store;
 pub mod token;

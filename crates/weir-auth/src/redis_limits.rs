@@ -9,27 +9,68 @@ use redis::aio::ConnectionLike;
 
 use crate::limits::Decision;
 
-/// KEYS[1]: the log; ARGV: window (ms), rate, a unique member. Returns {admitted, remaining,
-/// ms until a request frees up}.
-const SLIDING_LOG: &str = r"
+/// KEYS[1]: the rate log, KEYS[2]: the quota counter; ARGV: window (ms), rate (0: none), a
+/// unique member, quota max (below 0: none), quota renewal (ms). Returns {rate admitted,
+/// remaining, ms until a request frees up, quota admitted, remaining, ms until renewal}. A
+/// request the rate limit refuses is not counted against the quota (Tyk checks the rate first).
+const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local per = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)
-local n = redis.call('ZCARD', KEYS[1])
-local admitted = 0
-if n < rate then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], per)
-  n = n + 1
-  admitted = 1
+local qmax = tonumber(ARGV[4])
+local renewal = tonumber(ARGV[5])
+local r = {1, -1, 0}
+if rate > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)
+  local n = redis.call('ZCARD', KEYS[1])
+  r[1] = 0
+  if n < rate then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], per)
+    n = n + 1
+    r[1] = 1
+  end
+  r[2] = rate - n
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if oldest[2] then r[3] = tonumber(oldest[2]) + per - now end
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local reset = 0
-if oldest[2] then reset = tonumber(oldest[2]) + per - now end
-return {admitted, rate - n, reset}
+local q = {1, -1, 0}
+if qmax >= 0 and r[1] == 1 then
+  local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl < 0 then
+    used = 0
+    ttl = renewal
+  end
+  q[1] = 0
+  if used < qmax then
+    used = used + 1
+    redis.call('SET', KEYS[2], used, 'PX', ttl)
+    q[1] = 1
+  end
+  q[2] = qmax - used
+  q[3] = ttl
+end
+return {r[1], r[2], r[3], q[1], q[2], q[3]}
 ";
+
+/// What one request asks of the limits of its key.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask<'a> {
+    /// The rate log's name (`rate-limit-[<scope>-]<hash>`).
+    pub rate_key: &'a str,
+    /// Requests per window; 0: no rate limit.
+    pub rate: u64,
+    /// The rate window.
+    pub per: Duration,
+    /// The quota counter's name (`quota-[<scope>-]<hash>`).
+    pub quota_key: &'a str,
+    /// Requests per quota period; below 0: no quota.
+    pub quota_max: i64,
+    /// The quota period.
+    pub renewal: Duration,
+}
 
 /// The cluster limiter: the script, loaded once per connection and called by its hash.
 pub struct RedisRateLimiter {
@@ -39,7 +80,7 @@ pub struct RedisRateLimiter {
 impl Default for RedisRateLimiter {
     fn default() -> Self {
         RedisRateLimiter {
-            script: redis::Script::new(SLIDING_LOG),
+            script: redis::Script::new(ADMIT),
         }
     }
 }
@@ -56,19 +97,43 @@ impl RedisRateLimiter {
         per: Duration,
         member: &str,
     ) -> redis::RedisResult<Decision> {
-        let (admitted, remaining, reset_ms): (i64, i64, i64) = self
+        let ask = Ask {
+            rate_key: key,
+            rate,
+            per,
+            quota_key: key,
+            quota_max: -1,
+            renewal: Duration::ZERO,
+        };
+        Ok(self.admit(conn, &ask, member).await?.0)
+    }
+
+    /// Checks the rate limit and then counts the quota of one request, in one round trip;
+    /// returns the rate's and the quota's decisions.
+    pub async fn admit<C: ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        ask: &Ask<'_>,
+        member: &str,
+    ) -> redis::RedisResult<(Decision, Decision)> {
+        let v: (i64, i64, i64, i64, i64, i64) = self
             .script
-            .key(key)
-            .arg(per.as_millis() as u64)
-            .arg(rate)
+            .key(ask.rate_key)
+            .key(ask.quota_key)
+            .arg(ask.per.as_millis() as u64)
+            .arg(ask.rate)
             .arg(member)
+            .arg(ask.quota_max)
+            .arg(ask.renewal.as_millis() as u64)
             .invoke_async(conn)
             .await?;
-        Ok(Decision {
+        let decision = |admitted: i64, remaining: i64, reset: i64| Decision {
             allowed: admitted == 1,
-            remaining: remaining.max(0) as u64,
-            reset: Duration::from_millis(reset_ms.max(0) as u64),
-        })
+            // -1: no limit of that kind.
+            remaining: u64::try_from(remaining).unwrap_or(u64::MAX),
+            reset: Duration::from_millis(reset.max(0) as u64),
+        };
+        Ok((decision(v.0, v.1, v.2), decision(v.3, v.4, v.5)))
     }
 }
 
@@ -128,6 +193,21 @@ mod tests {
             second.reset
         );
         tokio::time::sleep(per + Duration::from_millis(50)).await;
+        // A quota of 2 shared by every caller of the key; a rate refusal is not counted.
+        let ask = Ask {
+            rate_key: "r",
+            rate: 0,
+            per,
+            quota_key: "q",
+            quota_max: 2,
+            renewal: Duration::from_secs(60),
+        };
+        let (_, q) = limiter.admit(&mut conn, &ask, "m1").await.unwrap();
+        assert!(q.allowed && q.remaining == 1);
+        let (_, q) = limiter.admit(&mut conn, &ask, "m2").await.unwrap();
+        assert!(q.allowed && q.remaining == 0);
+        let (_, q) = limiter.admit(&mut conn, &ask, "m3").await.unwrap();
+        assert!(!q.allowed && q.reset > Duration::from_secs(59));
         assert!(
             limiter
                 .check(&mut conn, "k", 1, per, "c")

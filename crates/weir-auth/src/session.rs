@@ -32,12 +32,16 @@ pub struct Session {
     /// The organisation.
     pub org_id: String,
     /// Per API: what the key may reach.
+    #[serde(deserialize_with = "crate::policy::null_as_default")]
     pub access_rights: BTreeMap<String, AccessDefinition>,
-    /// Policies merged into the session.
+    /// Policies merged into the session (older Tyk writes an empty list as `null`).
+    #[serde(deserialize_with = "crate::policy::null_as_default")]
     pub apply_policies: Vec<String>,
     /// Free-form metadata (`$tyk_meta`).
+    #[serde(deserialize_with = "crate::policy::null_as_default")]
     pub meta_data: BTreeMap<String, Value>,
     /// Tags (analytics, policies).
+    #[serde(deserialize_with = "crate::policy::null_as_default")]
     pub tags: Vec<String>,
     /// A display name for the key.
     pub alias: String,
@@ -45,6 +49,9 @@ pub struct Session {
     pub last_updated: String,
     /// When the key was created (RFC 3339).
     pub date_created: Value,
+    /// A basic-auth user's password (left out when empty, as Tyk writes it).
+    #[serde(skip_serializing_if = "crate::basic::BasicAuthData::is_empty")]
+    pub basic_auth_data: crate::basic::BasicAuthData,
     /// Every other field, as received.
     #[serde(flatten)]
     pub rest: BTreeMap<String, Value>,
@@ -59,12 +66,14 @@ pub struct AccessDefinition {
     /// The API's id.
     pub api_id: String,
     /// Versions the key may use.
+    #[serde(deserialize_with = "crate::policy::null_as_default")]
     pub versions: Vec<String>,
     /// Paths (regular expressions) and methods the key may use; empty: all.
+    #[serde(deserialize_with = "crate::policy::null_as_default")]
     pub allowed_urls: Vec<AccessSpec>,
-    /// Per-API limits (from a partitioned policy), overriding the session's.
+    /// Per-API limits (from policies), overriding the session's.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<Value>,
+    pub limit: Option<crate::policy::ApiLimit>,
     /// Every other field, as received.
     #[serde(flatten)]
     pub rest: BTreeMap<String, Value>,
@@ -77,6 +86,7 @@ pub struct AccessSpec {
     /// A regular expression on the path.
     pub url: String,
     /// Methods allowed on it.
+    #[serde(deserialize_with = "crate::policy::null_as_default")]
     pub methods: Vec<String>,
 }
 

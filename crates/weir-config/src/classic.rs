@@ -220,6 +220,8 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         raw.api_id.clone()
     };
     let plugins = plugin_declaration(&raw, &doc, &api_id, file, &mut errors);
+    let plugin_auth = plugins.as_ref().is_some_and(|p| p.custom_auth);
+    let auth = crate::auth::classic(&doc, plugin_auth, file, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -230,6 +232,7 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         org_id: raw.org_id,
         active: raw.active.unwrap_or(true),
         use_keyless: raw.use_keyless,
+        auth,
         listen_path: raw.proxy.listen_path,
         strip_listen_path: raw.proxy.strip_listen_path,
         preserve_host_header: raw.proxy.preserve_host_header,

@@ -23,7 +23,7 @@ const LOG_LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
 /// The defaults, written with tyk.conf key names. Empty string and 0 stand for "unset" so
 /// every key has a kind the env walk can parse against.
 fn defaults_document() -> Value {
-    json!({
+    let mut doc = json!({
         "listen_address": "",
         "listen_port": 8080,
         "secret": "",
@@ -65,7 +65,9 @@ fn defaults_document() -> Value {
             "grpc_send_max_size": 0,
             "grpc_authority": ""
         }
-    })
+    });
+    merge(&mut doc, crate::keys::defaults());
+    doc
 }
 
 /// The typed view of the merged document; every key is present after the merge.
@@ -192,7 +194,14 @@ pub fn gateway_config_from_str(
     errors.extend(compat::refusals(&doc, Form::Gateway, file));
     let base_dir = file.parent().unwrap_or(Path::new(""));
     let config = match typed::<RawGateway>(&doc, file) {
-        Ok(raw) => Some(convert(raw, file, base_dir, &mut errors)),
+        Ok(raw) => {
+            let mut config = convert(raw, file, base_dir, &mut errors);
+            match crate::keys::read(&doc, file, base_dir) {
+                Ok(keys) => config.keys = keys,
+                Err(e) => errors.push(e),
+            }
+            Some(config)
+        }
         Err(e) => {
             errors.push(e);
             None
@@ -426,6 +435,7 @@ fn convert(
         streaming_enabled: raw.streaming.enabled,
         stream_idle_timeout,
         coprocess_options: raw.coprocess_options,
+        keys: crate::keys::KeySettings::default(),
     }
 }
 

@@ -21,6 +21,7 @@
 
 mod api;
 mod appdir;
+pub mod auth;
 mod classic;
 pub mod compat;
 mod document;
@@ -28,6 +29,7 @@ mod env;
 mod errors;
 pub mod fuzzing;
 mod gateway;
+pub mod keys;
 pub mod model;
 mod oas;
 mod plugins;

@@ -76,6 +76,8 @@ pub struct GatewayConfig {
     pub stream_idle_timeout: Duration,
     /// `coprocess_options`, as written (the gRPC plugin driver reads it).
     pub coprocess_options: serde_json::Value,
+    /// Keys, policies, limits and the Redis `storage` block.
+    pub keys: crate::keys::KeySettings,
 }
 
 /// `http_server_options`.
@@ -136,6 +138,8 @@ pub struct ApiDefinition {
     pub active: bool,
     /// `use_keyless`.
     pub use_keyless: bool,
+    /// How callers authenticate, and the API-wide limits.
+    pub auth: crate::auth::ApiAuth,
     /// `proxy.listen_path`, always starting with '/'.
     pub listen_path: String,
     /// `proxy.strip_listen_path`.

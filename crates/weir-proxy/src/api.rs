@@ -11,9 +11,11 @@ use weir_config::{ApiDefinition, ConfigError, CorsConfig, UpstreamScheme};
 use weir_core::plugin::PluginChain;
 use weir_streams::ApiStreams;
 
+use crate::auth::CompiledAuth;
 use crate::lifecycle::{Features, Lifecycle};
 use crate::metrics::{ApiMetrics, Metrics};
 use crate::streams::Streaming;
+use weir_auth::service::KeyService;
 
 /// One upstream address, ready to put into a request URI.
 pub struct Target {
@@ -65,6 +67,8 @@ pub struct CompiledApi {
     pub lifecycle: Lifecycle,
     /// The API's `x-tyk-streaming` streams, served after the request phases.
     pub streams: Option<Arc<ApiStreams>>,
+    /// Authentication and limits (absent on a keyless API without `global_rate_limit`).
+    pub auth: Option<CompiledAuth>,
 }
 
 impl CompiledApi {
@@ -75,6 +79,8 @@ impl CompiledApi {
         metrics: &Metrics,
         plugins: Option<PluginChain>,
         streaming: Streaming<'_>,
+        keys: &Arc<KeyService>,
+        headers_from_rate: bool,
     ) -> Result<Self, ConfigError> {
         let err = |field: &str, reason: String| ConfigError {
             file: def.file.clone(),
@@ -134,13 +140,20 @@ impl CompiledApi {
             .collect();
         let streams = crate::streams::compile(&def, streaming)?;
         let match_prefix = def.listen_path.trim_end_matches('/').to_string();
+        let needs_auth = def.auth.method != weir_config::auth::AuthMethod::Keyless
+            || def.auth.global_rate_limit.is_some();
+        let auth = needs_auth
+            .then(|| CompiledAuth::compile(&def, keys, headers_from_rate))
+            .transpose()?;
         let lifecycle = Lifecycle::compile(&Features {
             grpc_web: def.enable_grpc_web,
             cors: def.cors.as_ref(),
             plugins: plugins.as_ref(),
             headers: &headers,
+            auth: auth.as_ref(),
         });
         Ok(CompiledApi {
+            auth,
             lifecycle,
             streams,
             metrics: metrics.for_api(&def.api_id),

@@ -7,6 +7,7 @@ use http_body_util::Full;
 use weir_core::plugin::HookContext;
 
 use crate::api::CompiledApi;
+use crate::auth::Caller;
 use crate::body::RequestBody;
 use crate::gateway::ConnInfo;
 use crate::grpc_web::GrpcWebMode;
@@ -37,6 +38,8 @@ pub struct Exchange<'a> {
     pub grpc_max_message_size: usize,
     /// The stream hooks of a gRPC call, when it has them.
     pub stream_call: Option<HookedCall>,
+    /// Who the request was authenticated as (protected APIs).
+    pub caller: Option<Caller>,
 }
 
 impl<'a> Exchange<'a> {
@@ -63,6 +66,7 @@ impl<'a> Exchange<'a> {
             in_hook_form: false,
             grpc_max_message_size,
             stream_call: None,
+            caller: None,
         }
     }
 
@@ -71,6 +75,59 @@ impl<'a> Exchange<'a> {
         match (&mut self.hooks, self.in_hook_form) {
             (Some(ctx), true) => &mut ctx.request.headers,
             _ => &mut self.parts.headers,
+        }
+    }
+
+    /// Removes a query parameter from the request (the hooks' copy while hooks hold it).
+    pub fn strip_query_param(&mut self, name: &str) {
+        let url = match (&mut self.hooks, self.in_hook_form) {
+            (Some(ctx), true) => ctx.request.url.clone(),
+            _ => self.parts.uri.to_string(),
+        };
+        let Some((path, query)) = url.split_once('?') else {
+            return;
+        };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let key = pair.split('=').next().unwrap_or("");
+                url::form_urlencoded::parse(key.as_bytes())
+                    .next()
+                    .map_or(key != name, |(k, _)| k != name)
+            })
+            .collect();
+        let url = if kept.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", kept.join("&"))
+        };
+        match (&mut self.hooks, self.in_hook_form) {
+            (Some(ctx), true) => ctx.request.url = url,
+            _ => {
+                if let Ok(uri) = url.parse() {
+                    self.parts.uri = uri;
+                }
+            }
+        }
+    }
+
+    /// Removes one cookie from the request's Cookie headers.
+    pub fn strip_cookie(&mut self, name: &str) {
+        let headers = self.headers_mut();
+        let kept: Vec<String> = headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(name))
+            .map(str::to_string)
+            .collect();
+        headers.remove(http::header::COOKIE);
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+            && !kept.is_empty()
+        {
+            headers.insert(http::header::COOKIE, v);
         }
     }
 

@@ -64,6 +64,8 @@ pub struct Gateway {
     pub tunnels: Arc<websocket::Tunnels>,
     /// The stream engine, when `streaming.enabled`; kept across reloads.
     pub streams: Option<weir_streams::Engine>,
+    /// Keys, policies and limits: in memory, or shared through Redis (`storage`).
+    pub keys: Arc<weir_auth::service::KeyService>,
 }
 
 impl Gateway {
@@ -75,7 +77,9 @@ impl Gateway {
         let streams = config
             .streaming_enabled
             .then(|| weir_streams::Engine::new(metrics.registry(), config.stream_idle_timeout));
+        let keys = Arc::new(crate::auth::key_service(&config.keys)?);
         Ok(Arc::new(Gateway {
+            keys,
             streams,
             config: Arc::new(config),
             table: ArcSwap::from_pointee(RoutingTable::default()),

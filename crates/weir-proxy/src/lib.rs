@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod api;
+pub mod auth;
 pub mod body;
 pub mod cors;
 pub mod drain;

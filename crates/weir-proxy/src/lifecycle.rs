@@ -4,10 +4,12 @@
 //! (reference/tyk.md §2.2):
 //!
 //! ```text
-//! route → [gRPC-Web preflight] [CORS preflight] [pre plugins] [auth plugin]
-//!       [post-auth plugins] [request headers] [post plugins] [gRPC-Web] [stream hooks]
+//! route → [gRPC-Web preflight] [CORS preflight] [pre plugins]
+//!       [authenticate | auth plugin → plugin caller] [post-auth plugins] [key checks]
+//!       [global rate limit] [request headers] [post plugins] [gRPC-Web] [stream hooks]
 //!       → upstream →
-//!       [stream hooks] [gRPC-Web] [response headers] [response plugins] [CORS headers]
+//!       [stream hooks] [gRPC-Web] [response headers] [response plugins] [rate limit headers]
+//!       [CORS headers]
 //! ```
 //!
 //! A phase is in an API's list only when the API switches it on, so an API without features
@@ -19,9 +21,10 @@ use weir_config::CorsConfig;
 use weir_core::plugin::PluginChain;
 
 use crate::api::CompiledHeaders;
+use crate::auth::CompiledAuth;
 use crate::body::ProxyBody;
 use crate::exchange::Exchange;
-use crate::phases::{cors, grpc_web, headers, plugins, stream_hooks};
+use crate::phases::{auth, cors, grpc_web, headers, plugins, stream_hooks};
 
 /// One step before the upstream call. A step may answer the request itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +35,18 @@ pub enum RequestPhase {
     CorsPreflight,
     /// `pre` plugins.
     PrePlugins,
+    /// Built-in authentication: an auth token, basic auth or a JWT.
+    Authenticate,
     /// The custom authentication plugin (`auth_check`).
     AuthPlugin,
+    /// The plugin's session becomes the caller, for the key checks.
+    PluginCaller,
     /// `post_key_auth` plugins.
     PostAuthPlugins,
+    /// Strip the credential; expiry, access rights, `allowed_urls`, rate limit and quota.
+    KeyChecks,
+    /// `global_rate_limit`, for every caller of the API (keyless APIs too).
+    GlobalRateLimit,
     /// `global_headers` / `transformRequestHeaders`: before `post` plugins, which see them.
     RequestHeaders,
     /// `post` plugins, the last step before the upstream.
@@ -57,6 +68,8 @@ pub enum ResponsePhase {
     ResponseHeaders,
     /// `response` plugins.
     ResponsePlugins,
+    /// X-RateLimit-* on a protected API's answer.
+    RateLimitHeaders,
     /// CORS headers on the answer.
     CorsHeaders,
 }
@@ -80,6 +93,8 @@ pub struct Features<'a> {
     pub plugins: Option<&'a PluginChain>,
     /// Header rules.
     pub headers: &'a CompiledHeaders,
+    /// Authentication and limits.
+    pub auth: Option<&'a CompiledAuth>,
 }
 
 impl Lifecycle {
@@ -94,12 +109,20 @@ impl Lifecycle {
         let response_headers =
             !f.headers.response_set.is_empty() || !f.headers.response_remove.is_empty();
         let stream_hooks = has(|c| !c.grpc_message.is_empty());
+        let built_in = f.auth.is_some_and(CompiledAuth::built_in);
+        let plugin_auth = has(|c| c.auth.is_some());
+        let callers = built_in || plugin_auth;
+        let global_limit = f.auth.is_some_and(|a| a.global.is_some());
         let steps = [
             (f.grpc_web && f.cors.is_none(), Rq::GrpcWebPreflight),
             (f.cors.is_some(), Rq::CorsPreflight),
             (has(|c| !c.pre.is_empty()), Rq::PrePlugins),
-            (has(|c| c.auth.is_some()), Rq::AuthPlugin),
+            (built_in, Rq::Authenticate),
+            (plugin_auth, Rq::AuthPlugin),
+            (plugin_auth, Rq::PluginCaller),
             (has(|c| !c.post_key_auth.is_empty()), Rq::PostAuthPlugins),
+            (callers, Rq::KeyChecks),
+            (global_limit, Rq::GlobalRateLimit),
             (request_headers, Rq::RequestHeaders),
             (has(|c| !c.post.is_empty()), Rq::PostPlugins),
             (f.grpc_web, Rq::GrpcWebRequest),
@@ -115,6 +138,7 @@ impl Lifecycle {
             (f.grpc_web, Rs::GrpcWebResponse),
             (response_headers, Rs::ResponseHeaders),
             (has(|c| !c.response.is_empty()), Rs::ResponsePlugins),
+            (callers, Rs::RateLimitHeaders),
             // gRPC-Web answers get theirs when translated; this is for the API's CORS block.
             (f.cors.is_some(), Rs::CorsHeaders),
         ];
@@ -133,8 +157,12 @@ impl Lifecycle {
                 RequestPhase::GrpcWebPreflight => grpc_web::preflight(ex),
                 RequestPhase::CorsPreflight => cors::preflight(ex),
                 RequestPhase::PrePlugins => plugins::pre(ex).await,
+                RequestPhase::Authenticate => auth::authenticate(ex).await,
                 RequestPhase::AuthPlugin => plugins::auth(ex).await,
+                RequestPhase::PluginCaller => auth::plugin_caller(ex),
                 RequestPhase::PostAuthPlugins => plugins::post_auth(ex).await,
+                RequestPhase::KeyChecks => auth::key_checks(ex).await,
+                RequestPhase::GlobalRateLimit => auth::global_rate_limit(ex).await,
                 RequestPhase::RequestHeaders => {
                     headers::request(ex);
                     None
@@ -168,6 +196,7 @@ impl Lifecycle {
                 ResponsePhase::GrpcWebResponse => grpc_web::response(ex, resp),
                 ResponsePhase::ResponseHeaders => headers::response(ex, resp),
                 ResponsePhase::ResponsePlugins => plugins::response(ex, resp).await,
+                ResponsePhase::RateLimitHeaders => auth::rate_limit_headers(ex, resp),
                 ResponsePhase::CorsHeaders => cors::decorate(ex, resp),
             };
         }
@@ -188,6 +217,7 @@ mod tests {
             cors: None,
             plugins: None,
             headers: &headers,
+            auth: None,
         };
         assert_eq!(Lifecycle::compile(&f), Lifecycle::default());
     }
@@ -208,6 +238,7 @@ mod tests {
             cors: Some(&cors),
             plugins: None,
             headers: &headers,
+            auth: None,
         };
         let l = Lifecycle::compile(&f);
         assert_eq!(

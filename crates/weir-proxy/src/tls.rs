@@ -27,6 +27,9 @@ pub enum TlsError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The key store (tyk.conf `storage`) could not be set up.
+    #[error("storage: {0}")]
+    Storage(String),
 }
 
 fn provider() -> Arc<CryptoProvider> {

@@ -10,6 +10,16 @@ pub struct RedisServer(Daemon);
 impl RedisServer {
     /// Starts redis-server on a free port and waits until it accepts connections.
     pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// As [`RedisServer::start`], but writing every change to an append-only file in its
+    /// directory, so a killed and restarted server comes back with its data.
+    pub fn start_durable() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> RedisServer {
         let port = crate::free_port();
         let args: Vec<String> = [
             "--bind",
@@ -19,7 +29,9 @@ impl RedisServer {
             "--save",
             "",
             "--appendonly",
-            "no",
+            if durable { "yes" } else { "no" },
+            "--appendfsync",
+            "always",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -38,7 +50,12 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.0.port())
     }
 
-    /// Kills the server (its data is gone: it keeps nothing on disk).
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    /// Kills the server (its data is gone unless it was started durable).
     pub fn kill(&mut self) {
         self.0.kill();
     }

@@ -48,6 +48,20 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
         ));
     }
     let metrics = Metrics::new();
+    // Checking needs no store: the API's auth compiles against an empty one.
+    let keys = std::sync::Arc::new(
+        weir_proxy::auth::key_service(&weir_config::keys::KeySettings::default())
+            .expect("a memory key store always builds"),
+    );
+    if let Some(path) = &config.keys.policy_path
+        && let Err(e) = weir_auth::policy::Policies::from_file(path)
+    {
+        problems.push(ConfigError::new(
+            conf,
+            "policies.policy_path",
+            e.to_string(),
+        ));
+    }
     let (host, _) = crate::drivers::plugin_host(&config);
     let mut apis = Vec::new();
     for (_, result) in load_app_dir(&config.app_path) {
@@ -72,7 +86,15 @@ fn problems(conf: &Path) -> Vec<ConfigError> {
                 } else {
                     Streaming::Off
                 };
-                match CompiledApi::compile(def.clone(), &metrics, plugins, streaming) {
+                let headers_from_rate = config.keys.rate_limit_headers_from_rate;
+                match CompiledApi::compile(
+                    def.clone(),
+                    &metrics,
+                    plugins,
+                    streaming,
+                    &keys,
+                    headers_from_rate,
+                ) {
                     Ok(_) => apis.push(def),
                     Err(e) => problems.push(e),
                 }

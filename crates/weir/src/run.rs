@@ -85,6 +85,15 @@ async fn serve(config: weir_config::GatewayConfig, conf: &Path) -> ExitCode {
         }
     };
     reloader.reload().await;
+    // On Redis, other nodes' key changes and group reloads arrive on Tyk's channel.
+    let follower = reloader.clone();
+    let reload = Arc::new(move || {
+        let reloader = follower.clone();
+        tokio::spawn(async move {
+            reloader.reload().await;
+        });
+    });
+    tokio::spawn(gateway.keys.clone().follow(reload));
     control.set_ready();
     let _watcher = if gateway.config.watch_app_path {
         match watch_app_path(reloader.clone()) {

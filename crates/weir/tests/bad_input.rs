@@ -545,15 +545,21 @@ fn chunked_bodies_are_forwarded_and_malformed_ones_are_a_400() {
     assert_eq!(raw_get_status(gw.addr(), "/a1/echo"), Some(200));
 }
 
-/// Key authentication is not built yet: a protected API is refused (never served open), with
-/// an error naming the field, and its neighbour serves.
+/// A protected API is never served open: without a key it answers 401; one that switches on
+/// several authentication methods is refused naming them, and its neighbour serves.
 #[tokio::test]
-async fn protected_api_is_refused_until_keys_exist() {
+async fn protected_apis_are_never_served_open() {
     let up = HttpUpstream::start();
-    let mut protected = keyless("locked", "/locked/", &up.url());
-    protected["use_keyless"] = json!(false);
+    let mut locked = keyless("locked", "/locked/", &up.url());
+    locked["use_keyless"] = json!(false);
+    let mut two = keyless("two", "/two/", &up.url());
+    two["use_keyless"] = json!(false);
+    two["use_basic_auth"] = json!(true);
+    two["enable_jwt"] = json!(true);
+    two["jwt_source"] = json!("c2VjcmV0");
     let files = [
-        ("locked.json", protected.to_string()),
+        ("locked.json", locked.to_string()),
+        ("two.json", two.to_string()),
         (
             "good.json",
             keyless("good", "/good/", &up.url()).to_string(),
@@ -561,18 +567,19 @@ async fn protected_api_is_refused_until_keys_exist() {
     ];
     let gw = Gateway::start(bin(), &files, json!({}));
     assert_eq!(status_of(&gw.url("/good/echo")).await, 200);
-    assert_eq!(status_of(&gw.url("/locked/echo")).await, 404);
+    assert_eq!(status_of(&gw.url("/locked/echo")).await, 401);
+    assert_eq!(status_of(&gw.url("/two/echo")).await, 404);
     assert_eq!(
         up.request_count(),
         1,
-        "the protected API reached the upstream"
+        "a protected API reached the upstream"
     );
     let logs = gw.logs();
     let refusal = logs
         .lines()
-        .find(|l| l.contains("locked.json") && l.contains("use_keyless"))
-        .unwrap_or_else(|| panic!("no log line names locked.json and use_keyless:\n{logs}"));
-    assert!(refusal.contains("not built"), "{refusal}");
+        .find(|l| l.contains("two.json") && l.contains("enable_jwt"))
+        .unwrap_or_else(|| panic!("no log line names two.json and enable_jwt:\n{logs}"));
+    assert!(refusal.contains("use_basic_auth, enable_jwt"), "{refusal}");
 
     let out = run_weir(
         &[
@@ -588,7 +595,11 @@ async fn protected_api_is_refused_until_keys_exist() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("locked.json") && l.contains("use_keyless")),
+            .any(|l| l.contains("two.json") && l.contains("enable_jwt")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("locked.json")),
         "{lines:?}"
     );
 }
@@ -619,8 +630,8 @@ async fn apis_that_switch_on_unbuilt_settings_are_refused_naming_the_field() {
             json!({"enable_ip_whitelisting": true, "allowed_ips": ["10.1.2.3"]}),
         ),
         with(
-            "limited",
-            json!({"global_rate_limit": {"rate": 1, "per": 60}}),
+            "lifetime",
+            json!({"use_keyless": false, "session_lifetime": 60}),
         ),
         ("streams-demo.yaml".to_string(), seed),
         with("open", json!({})),
@@ -631,7 +642,7 @@ async fn apis_that_switch_on_unbuilt_settings_are_refused_naming_the_field() {
     for path in [
         "/internal/echo",
         "/allowlist/echo",
-        "/limited/echo",
+        "/lifetime/echo",
         "/stream-demo/get-event",
     ] {
         assert_eq!(status_of(&gw.url(path)).await, 404, "{path} was served");
@@ -662,8 +673,8 @@ async fn apis_that_switch_on_unbuilt_settings_are_refused_naming_the_field() {
             "not built in Weir yet",
         ),
         (
-            "limited.json",
-            ": global_rate_limit: ",
+            "lifetime.json",
+            ": session_lifetime: ",
             "not built in Weir yet",
         ),
         (

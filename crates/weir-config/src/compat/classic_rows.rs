@@ -43,10 +43,9 @@ pub(crate) const ROWS: &[Row] = &[
         "the API's id (metrics, logs, control API, plugins)",
     ),
     honoured("org_id", "the organisation id handed to plugins"),
-    honoured_unless(
+    honoured(
         "use_keyless",
-        When::Never,
-        "open API; a protected API needs a custom-auth plugin (`custom_plugin_auth_enabled` with `custom_middleware.auth_check`), otherwise it is refused until keys exist",
+        "true: open; false: callers authenticate (an auth token unless another method is on, as in Tyk)",
     ),
     // Authentication: acts only on protected APIs (use_keyless false).
     refused(
@@ -72,22 +71,23 @@ pub(crate) const ROWS: &[Row] = &[
         "oauth_meta",
         "used only with `use_oauth2`, which is refused",
     ),
-    no_effect(
+    honoured(
         "auth",
-        "used only with token authentication, which is refused",
+        "where tokens and JWTs are read when `auth_configs` has no entry (deprecated form)",
     ),
-    no_effect(
+    honoured_unless(
         "auth_configs",
-        "used only with built-in authentication, which is refused",
+        When::Rule(p::credential_extras),
+        "where credentials are read: `auth_header_name`, `use_param`/`param_name`, `use_cookie`/`cookie_name`, `disable_header`; refused: `use_certificate`, `validate_signature`",
     ),
-    refused(
+    honoured(
         "use_basic_auth",
-        When::Rule(p::protected_and_set),
-        "basic authentication",
+        "basic authentication: users are keys with `basic_auth_data` (bcrypt or plain)",
     ),
-    no_effect(
+    honoured_unless(
         "basic_auth",
-        "used only with `use_basic_auth`, which is refused",
+        When::Rule(p::basic_from_body),
+        "`disable_caching`, `cache_ttl`; refused: `extract_from_body`",
     ),
     refused(
         "use_mutual_tls_auth",
@@ -116,15 +116,13 @@ pub(crate) const ROWS: &[Row] = &[
         "certificate_pinning_disabled",
         "switches `pinned_public_keys` off",
     ),
-    refused(
+    honoured(
         "enable_jwt",
-        When::Rule(p::protected_and_set),
-        "JWT authentication",
+        "JWT authentication (HMAC, RSA, RSA-PSS, ECDSA; a secret, a PEM key or a JWKS URL)",
     ),
-    refused(
+    honoured(
         "use_standard_auth",
-        When::Rule(p::protected_and_set),
-        "token (key) authentication",
+        "auth-token authentication with keys from the control API",
     ),
     honoured(
         "use_go_plugin_auth",
@@ -138,62 +136,67 @@ pub(crate) const ROWS: &[Row] = &[
         "custom_plugin_auth_enabled",
         "custom authentication by the `custom_middleware.auth_check` plugin",
     ),
-    no_effect(
+    honoured(
         "jwt_signing_method",
-        "used only with `enable_jwt`, which is refused",
+        "the algorithm family a token must use (`hmac`, `rsa`, `ecdsa`, `rsa-pss`); others are refused per token",
     ),
-    no_effect(
+    honoured(
         "jwt_source",
-        "used only with `enable_jwt`, which is refused",
+        "the HMAC secret, PEM key or JWKS URL (base64, as Tyk writes it)",
     ),
-    no_effect(
+    refused(
         "jwt_jwks_uris",
-        "used only with `enable_jwt`, which is refused",
+        When::Rule(p::protected_and_set),
+        "several JWKS URLs (`jwt_jwks_uris`); one in `jwt_source` is honoured",
     ),
-    no_effect(
+    honoured(
         "jwt_identity_base_field",
-        "used only with `enable_jwt`, which is refused",
+        "the claim naming the caller (default `sub`); its tokens share limits",
     ),
-    no_effect(
+    refused(
         "jwt_client_base_field",
-        "used only with `enable_jwt`, which is refused",
+        When::Rule(p::protected_and_set),
+        "JWT client ids mapped to OAuth clients (`jwt_client_base_field`)",
     ),
-    no_effect(
+    honoured(
         "jwt_policy_field_name",
-        "used only with `enable_jwt`, which is refused",
+        "the claim naming the caller's policies (default `pol`)",
     ),
-    no_effect(
+    honoured(
         "jwt_default_policies",
-        "used only with `enable_jwt`, which is refused",
+        "policies for tokens whose claim names none",
     ),
-    no_effect(
+    honoured(
         "jwt_issued_at_validation_skew",
-        "used only with `enable_jwt`, which is refused",
+        "seconds of clock skew allowed on `iat`",
     ),
-    no_effect(
+    honoured(
         "jwt_expires_at_validation_skew",
-        "used only with `enable_jwt`, which is refused",
+        "seconds of clock skew allowed on `exp`",
     ),
-    no_effect(
+    honoured(
         "jwt_not_before_validation_skew",
-        "used only with `enable_jwt`, which is refused",
+        "seconds of clock skew allowed on `nbf`",
     ),
-    no_effect(
-        "jwt_skip_kid",
-        "used only with `enable_jwt`, which is refused",
+    honoured("jwt_skip_kid", "true: the key is not chosen by `kid`"),
+    refused(
+        "scopes",
+        When::Rule(p::scopes_set),
+        "JWT / OIDC scopes mapped to policies (`scopes.jwt`, `scopes.oidc`)",
     ),
-    no_effect("scopes", "used only with JWT / OIDC, which are refused"),
     no_effect(
         "idp_client_id_mapping_disabled",
-        "used only with JWT / OIDC, which are refused",
+        "switches off client-id mapping, which is refused",
     ),
-    no_effect(
+    refused(
         "jwt_scope_to_policy_mapping",
-        "used only with `enable_jwt`, which is refused",
+        When::Rule(p::protected_and_set),
+        "JWT scopes mapped to policies",
     ),
-    no_effect(
+    refused(
         "jwt_scope_claim_name",
-        "used only with `enable_jwt`, which is refused",
+        When::Rule(p::protected_and_set),
+        "JWT scopes mapped to policies (`jwt_scope_claim_name`)",
     ),
     no_effect(
         "notifications",
@@ -219,7 +222,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     no_effect(
         "base_identity_provided_by",
-        "which of several auth methods names the session; several methods are refused",
+        "which of several auth methods names the session; an API with several is refused, naming them",
     ),
     // Versions.
     refused(
@@ -496,11 +499,14 @@ pub(crate) const ROWS: &[Row] = &[
         "proxy.enable_grpc_web",
         "Weir (seed 000): gRPC-Web translation for browsers",
     ),
-    no_effect(
+    honoured(
         "disable_rate_limit",
-        "per-key rate limits; keys are refused",
+        "true: keys' rate limits are not checked on this API",
     ),
-    no_effect("disable_quota", "per-key quotas; keys are refused"),
+    honoured(
+        "disable_quota",
+        "true: keys' quotas are not counted on this API",
+    ),
     // Plugins.
     honoured(
         "custom_middleware.driver",
@@ -557,9 +563,13 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     no_effect(
         "session_lifetime_respects_key_expiration",
-        "key lifetimes; keys are refused",
+        "used only with `session_lifetime`, which is refused",
     ),
-    no_effect("session_lifetime", "key lifetimes; keys are refused"),
+    refused(
+        "session_lifetime",
+        When::Rule(p::protected_and_set),
+        "keys removed from storage after a lifetime (`session_lifetime`); `expires` is honoured",
+    ),
     honoured("active", "false: loaded but not routed"),
     refused(
         "internal",
@@ -600,7 +610,10 @@ pub(crate) const ROWS: &[Row] = &[
         "used only with `enable_ip_blacklisting`, which is refused",
     ),
     honoured("ip_access_control_disabled", "switches both IP lists off"),
-    no_effect("dont_set_quota_on_create", "key quotas; keys are refused"),
+    no_effect(
+        "dont_set_quota_on_create",
+        "Weir never resets a quota when a key is written (as Tyk with this on)",
+    ),
     no_effect("expire_analytics_after", "analytics only"),
     refused(
         "response_processors",
@@ -625,14 +638,13 @@ pub(crate) const ROWS: &[Row] = &[
         "context variables (`$tyk_context.` in a header value)",
     ),
     no_effect("tag_headers", "analytics tags only"),
-    refused(
+    honoured(
         "global_rate_limit",
-        When::Rule(p::rate_limit_on),
-        "the API-wide rate limit (`global_rate_limit` with a rate)",
+        "the API-wide rate limit, exact across nodes (429 `API Rate Limit Exceeded`)",
     ),
-    no_effect(
+    honoured(
         "strip_auth_data",
-        "strips credentials; used only with built-in auth, which is refused",
+        "the credential (header, parameter, cookie) is removed before the upstream",
     ),
     no_effect("enable_detailed_recording", "analytics only"),
     refused(

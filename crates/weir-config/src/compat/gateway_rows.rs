@@ -154,33 +154,51 @@ pub(crate) const ROWS: &[Row] = &[
         "version_header",
         "the version header of versioned APIs, which are refused",
     ),
-    no_effect(
+    refused(
         "suppress_redis_signal_reload",
-        "cluster reload over Redis (keys and Redis are not built)",
+        When::Set,
+        "ignoring group reloads sent through Redis (`suppress_redis_signal_reload`)",
     ),
     no_effect("reload_interval", "cluster reload batching"),
-    no_effect("hash_keys", "key storage; keys are refused"),
-    no_effect(
-        "disable_key_actions_by_username",
-        "key storage; keys are refused",
+    honoured(
+        "hash_keys",
+        "keys are stored by their hash, never in plain text (default true, as Tyk's tyk.conf)",
     ),
-    no_effect("hash_key_function", "key storage; keys are refused"),
-    no_effect("basic_auth_hash_key_function", "basic auth; refused"),
+    refused(
+        "disable_key_actions_by_username",
+        When::Set,
+        "refusing key actions by basic-auth username",
+    ),
+    honoured(
+        "hash_key_function",
+        "the hash new keys name (murmur32, murmur64, murmur128, sha256); each key is hashed by the function its token names",
+    ),
+    honoured(
+        "basic_auth_hash_key_function",
+        "how basic-auth passwords are hashed when a user is written",
+    ),
     no_effect(
         "hash_key_function_fallback",
-        "key storage; keys are refused",
+        "Weir hashes a key by the function its own token names, so no fallback list is needed",
     ),
-    no_effect(
+    honoured(
         "enable_hashed_keys_listing",
-        "key storage; keys are refused",
+        "`GET /tyk/keys` lists key hashes when keys are hashed",
     ),
-    no_effect("min_token_length", "key storage; keys are refused"),
+    refused(
+        "min_token_length",
+        When::Set,
+        "refusing keys shorter than a minimum (`min_token_length`)",
+    ),
     refused(
         "template_path",
         When::Rule(p::custom_templates),
         "custom error templates (`template_path` other than Tyk's default; Weir answers Tyk's default JSON error bodies)",
     ),
-    no_effect("policies", "policies; keys are refused"),
+    honoured(
+        "policies",
+        "`policy_source: file` with `policy_path` (a file or folder) or `policy_record_name`; other sources are refused",
+    ),
     no_effect("ports_whitelist", "API listen ports, which are refused"),
     no_effect(
         "disable_ports_whitelist",
@@ -208,7 +226,11 @@ pub(crate) const ROWS: &[Row] = &[
         When::Set,
         "a management-only node (serves no APIs)",
     ),
-    no_effect("auth_override", "key storage; keys are refused"),
+    refused(
+        "auth_override",
+        When::Rule(p::auth_override_on),
+        "an external key store (`auth_override.force_auth_provider`)",
+    ),
     refused(
         "enforce_org_data_age",
         When::Set,
@@ -240,7 +262,10 @@ pub(crate) const ROWS: &[Row] = &[
         "enable_custom_domains",
         "false (Tyk's default): APIs' `domain` is ignored, as in Tyk",
     ),
-    no_effect("allow_master_keys", "keys; refused"),
+    honoured(
+        "allow_master_keys",
+        "false (default): a key without access rights or policies is refused at creation",
+    ),
     no_effect(
         "service_discovery",
         "service discovery cache; API service discovery is refused",
@@ -418,7 +443,11 @@ pub(crate) const ROWS: &[Row] = &[
         "session_lifetime_respects_key_expiration",
         "key lifetimes; keys are refused",
     ),
-    no_effect("global_session_lifetime", "key lifetimes; keys are refused"),
+    refused(
+        "global_session_lifetime",
+        When::Set,
+        "keys removed from storage after a lifetime (`global_session_lifetime`)",
+    ),
     no_effect(
         "kv",
         "secret stores for `$secret_` placeholders, which are refused",
@@ -430,9 +459,10 @@ pub(crate) const ROWS: &[Row] = &[
         "overridden error messages (`override_messages`)",
     ),
     no_effect("cloud", "Tyk Cloud"),
-    no_effect(
+    refused(
         "jwt_ssl_insecure_skip_verify",
-        "JWKS fetching; JWT is refused",
+        When::Set,
+        "fetching JWKS without checking the server's certificate",
     ),
     no_effect("resource_sync", "Dashboard / MDCB sync"),
     no_effect("oas_config", "OAS example validation"),
@@ -450,63 +480,77 @@ pub(crate) const ROWS: &[Row] = &[
         "Tyk Streams' unsafe components (file, socket, subprocess): none are built",
     ),
     no_effect("labs", "experimental Tyk features"),
-    no_effect("jwks", "JWKS cache; JWT is refused"),
-    no_effect("allow_unsafe_policy_ids", "policies; refused"),
     no_effect(
+        "jwks",
+        "JWKS cache tuning; Weir caches keys and refetches on an unknown `kid` (at most once a second)",
+    ),
+    no_effect(
+        "allow_unsafe_policy_ids",
+        "policy ids written through the control API, which serves policies read-only",
+    ),
+    refused(
         "enable_fixed_window_rate_limiter",
-        "rate limiter choice; rate limits are refused",
+        When::Set,
+        "a rate limiter other than the exact sliding log Weir uses on every node",
     ),
-    no_effect(
+    refused(
         "enable_sentinel_rate_limiter",
-        "rate limiter choice; rate limits are refused",
+        When::Set,
+        "a rate limiter other than the exact sliding log Weir uses on every node",
     ),
-    no_effect(
+    refused(
         "enable_rate_limit_smoothing",
-        "rate limiter choice; rate limits are refused",
+        When::Set,
+        "a rate limiter other than the exact sliding log Weir uses on every node",
     ),
     no_effect(
         "enable_non_transactional_rate_limiter",
-        "rate limiter choice; rate limits are refused",
+        "tunes Tyk's approximate limiters; Weir's limit is exact, one Redis script per request",
     ),
     no_effect(
         "drl_notification_frequency",
-        "rate limiter choice; rate limits are refused",
+        "tunes Tyk's approximate limiters; Weir's limit is exact, one Redis script per request",
     ),
     no_effect(
         "drl_threshold",
-        "rate limiter choice; rate limits are refused",
+        "tunes Tyk's approximate limiters; Weir's limit is exact, one Redis script per request",
     ),
     no_effect(
         "drl_enable_sentinel_rate_limiter",
-        "rate limiter choice; rate limits are refused",
+        "tunes Tyk's approximate limiters; Weir's limit is exact, one Redis script per request",
     ),
-    no_effect(
+    honoured(
         "rate_limit_response_headers",
-        "rate limit headers; rate limits are refused",
+        "X-RateLimit-* follow the quota (`quotas`, default) or the rate limit (`rate_limits`)",
     ),
-    no_effect(
+    refused(
         "enable_leaky_bucket_rate_limiter",
-        "rate limiter choice; rate limits are refused",
+        When::Set,
+        "a rate limiter other than the exact sliding log Weir uses on every node",
     ),
-    no_effect(
+    refused(
         "enable_token_bucket_rate_limiter",
-        "rate limiter choice; rate limits are refused",
+        When::Set,
+        "a rate limiter other than the exact sliding log Weir uses on every node",
     ),
-    no_effect(
+    refused(
         "enable_sliding_window_rate_limiter",
-        "rate limiter choice; rate limits are refused",
+        When::Set,
+        "a rate limiter other than the exact sliding log Weir uses on every node",
     ),
-    no_effect(
+    refused(
         "enable_rate_limiter_storage",
-        "rate limiter storage; rate limits are refused",
+        When::Set,
+        "a separate Redis for rate limits",
     ),
-    no_effect(
+    refused(
         "rate_limiter_storage",
-        "rate limiter storage; rate limits are refused",
+        When::Set,
+        "a separate Redis for rate limits",
     ),
-    no_effect(
+    honoured(
         "enable_redis_rolling_limiter",
-        "rate limiter choice; rate limits are refused",
+        "the sliding log in Redis: what Weir always uses",
     ),
     no_effect(
         "event_trigers_defunct",
@@ -520,9 +564,9 @@ pub(crate) const ROWS: &[Row] = &[
         "secrets",
         "values for `$secret_conf.` placeholders, which are refused",
     ),
-    no_effect(
+    honoured(
         "storage",
-        "Redis for keys and limits; keys and limits are refused per API",
+        "Redis (`type: redis`, host/port or addrs, username, password, database, timeout) shared by every node for keys, limits and group reloads; cluster, sentinel and TLS are refused",
     ),
     honoured(
         "watch_app_path",

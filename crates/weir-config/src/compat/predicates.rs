@@ -14,6 +14,40 @@ pub(crate) fn protected_and_set(site: &Site<'_>) -> bool {
     !bool_of(site.root.get("use_keyless")) && is_set(site.value)
 }
 
+/// tyk.conf `auth_override`: an external auth provider forced.
+pub(crate) fn auth_override_on(site: &Site<'_>) -> bool {
+    bool_of(site.value.get("force_auth_provider"))
+        || bool_of(site.value.get("force_session_provider"))
+}
+
+/// Classic `auth_configs`: an entry on a protected API that reads a client certificate or
+/// checks a request signature.
+pub(crate) fn credential_extras(site: &Site<'_>) -> bool {
+    !bool_of(site.root.get("use_keyless"))
+        && site.value.as_object().is_some_and(|configs| {
+            configs
+                .values()
+                .any(|c| bool_of(c.get("use_certificate")) || bool_of(c.get("validate_signature")))
+        })
+}
+
+/// Classic `basic_auth`: credentials read from the body.
+pub(crate) fn basic_from_body(site: &Site<'_>) -> bool {
+    bool_of(site.root.get("use_basic_auth"))
+        && !bool_of(site.root.get("use_keyless"))
+        && bool_of(site.value.get("extract_from_body"))
+}
+
+/// Classic `scopes`: a JWT or OIDC scope claim mapped to policies.
+pub(crate) fn scopes_set(site: &Site<'_>) -> bool {
+    !bool_of(site.root.get("use_keyless"))
+        && ["jwt", "oidc"].iter().any(|k| {
+            site.value
+                .get(*k)
+                .is_some_and(|v| v.get("scope_to_policy").is_some_and(is_set))
+        })
+}
+
 /// Classic `version_data`: Tyk versions an API unless `not_versioned` is true.
 pub(crate) fn versioned(site: &Site<'_>) -> bool {
     !bool_of(site.value.get("not_versioned"))
@@ -45,16 +79,6 @@ pub(crate) fn caches_safe_requests(site: &Site<'_>) -> bool {
 /// A value that is set and not the "never" marker `-1`.
 pub(crate) fn set_not_never(site: &Site<'_>) -> bool {
     is_set(site.value) && site.value.as_str() != Some("-1")
-}
-
-/// Classic `global_rate_limit` `{rate, per, disabled}`: on when a rate is given and not disabled.
-pub(crate) fn rate_limit_on(site: &Site<'_>) -> bool {
-    !bool_of(site.value.get("disabled"))
-        && site
-            .value
-            .get("rate")
-            .and_then(Value::as_f64)
-            .is_some_and(|r| r > 0.0)
 }
 
 /// A map of certificates or keys that is not switched off by its `*_disabled` sibling.

@@ -94,8 +94,8 @@ fn settings_that_change_the_wire_refuse_the_api() {
             "enable_ip_blacklisting",
         ),
         (
-            json!({"global_rate_limit": {"rate": 10, "per": 1}}),
-            "global_rate_limit",
+            json!({"use_keyless": false, "session_lifetime": 3600}),
+            "session_lifetime",
         ),
         (
             ep("white_list", json!({"path": "/x", "method_actions": {}})),
@@ -150,8 +150,8 @@ fn settings_that_change_the_wire_refuse_the_api() {
             "version_data.versions.Default",
         ),
         (
-            json!({"use_keyless": false, "enable_jwt": true}),
-            "enable_jwt",
+            json!({"use_keyless": false, "enable_jwt": true, "jwt_jwks_uris": [{"url": "http://idp/jwks"}]}),
+            "jwt_jwks_uris",
         ),
         (
             json!({"error_overrides": {"500": [{"response": {"status_code": 503}}]}}),

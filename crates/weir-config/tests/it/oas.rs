@@ -47,8 +47,7 @@ fn load_balancing_weights_expand() {
                          {"url": "http://c:80", "weight": 0}]},
                        "preserveHostHeader": {"enabled": true}},
           "server": {"listenPath": {"value": "/lb/", "strip": true},
-                     "customDomain": {"enabled": true, "name": "Api.Example.com"},
-                     "authentication": {"enabled": true}}
+                     "customDomain": {"enabled": true, "name": "Api.Example.com"}}
         }}"#,
     )
     .unwrap();
@@ -63,7 +62,7 @@ fn load_balancing_weights_expand() {
     assert_eq!(api.targets[2].scheme, UpstreamScheme::H2c);
     assert!(api.preserve_host_header);
     assert_eq!(api.domain.as_deref(), Some("api.example.com"));
-    assert!(!api.use_keyless);
+    assert!(api.use_keyless);
 }
 
 #[test]

@@ -139,10 +139,15 @@ fn a_custom_auth_hook_on_a_keyless_api_is_ignored() {
     assert_eq!(names(&decl), [(HookPhase::CustomAuth, "Auth")]);
     assert!(decl.custom_auth);
     let off = json!({"enabled": true, "config": {"functionName": "Auth", "enabled": false}});
-    let decl = declared(oas(
-        json!({"server": {"authentication": {"enabled": true, "custom": off}}}),
-    ));
-    assert!(decl.hooks.is_empty() && !decl.custom_auth);
+    // Protected with the plugin off: built-in OAS authentication, not built, is refused.
+    let errors =
+        oas(json!({"server": {"authentication": {"enabled": true, "custom": off}}})).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.field == "x-tyk-api-gateway.server.authentication"),
+        "{errors:?}"
+    );
 }
 
 #[test]

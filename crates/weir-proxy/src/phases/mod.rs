@@ -1,5 +1,6 @@
 //! One module per lifecycle phase (see `lifecycle.rs` for their order).
 
+pub mod auth;
 pub mod cors;
 pub mod grpc_web;
 pub mod headers;

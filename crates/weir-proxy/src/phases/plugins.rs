@@ -64,7 +64,7 @@ async fn run(
 
 /// A hook's answer in the client's protocol: gRPC-Web for browsers, a trailers-only status
 /// for gRPC clients (which cannot read an HTTP error), Tyk's answer for everyone else.
-fn for_client(ex: &Exchange<'_>, resp: Response<ProxyBody>) -> Response<ProxyBody> {
+pub(crate) fn for_client(ex: &Exchange<'_>, resp: Response<ProxyBody>) -> Response<ProxyBody> {
     match ex.web {
         Some(mode) => web_response(resp, mode, ex.api, ex.origin.as_ref()),
         None if ex.grpc && resp.status().as_u16() >= 400 => grpc_answer(resp),

@@ -1,0 +1,418 @@
+//! The key service a gateway node runs: keys kept by their hash (memory on one node, Redis for
+//! a cluster), sessions resolved once (policies applied, `allowed_urls` compiled) and cached,
+//! and each request's rate limit and quota checked exactly, on one node or across all of them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::checks::CheckedSession;
+use crate::limits::{Decision, Quotas, RateLimiter};
+use crate::policy::{Limits, Policies};
+use crate::redis_limits::Ask;
+use crate::redis_store::{Heard, Notice, RedisStore};
+use crate::session::Session;
+use crate::store::{MemoryStore, Store};
+use crate::token::{HashAlgorithm, generate, stored_name};
+
+/// How long a node trusts a session it read from Redis without hearing of a change: changes
+/// made through any node arrive at once by pub/sub; this bounds what a writer outside Weir
+/// (or a lost notice) can leave stale.
+const REDIS_CACHE_AGE: Duration = Duration::from_secs(10);
+
+/// Why a key operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// No such key.
+    #[error("Key not found")]
+    NotFound,
+    /// The session cannot be stored as it is (an unknown policy, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// Redis cannot be reached.
+    #[error("the key store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<redis::RedisError> for KeyError {
+    fn from(e: redis::RedisError) -> Self {
+        KeyError::Unavailable(e.to_string())
+    }
+}
+
+/// How keys are named and listed (tyk.conf).
+#[derive(Clone, Copy, Debug)]
+pub struct Hashing {
+    /// `hash_keys`.
+    pub hash_keys: bool,
+    /// `hash_key_function`: what new keys name.
+    pub function: HashAlgorithm,
+    /// `enable_hashed_keys_listing`.
+    pub listing: bool,
+}
+
+/// A key made through the control API.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// The key the client presents.
+    pub key: String,
+    /// Its name at rest.
+    pub key_hash: String,
+}
+
+enum Backend {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+struct Cached {
+    session: Arc<CheckedSession>,
+    at: Instant,
+}
+
+/// Keys, sessions and limits of one node.
+pub struct KeyService {
+    hashing: Hashing,
+    backend: Backend,
+    cache: RwLock<HashMap<String, Cached>>,
+    policies: ArcSwap<Policies>,
+    rates: RateLimiter,
+    quotas: Quotas,
+    node: String,
+    requests: AtomicU64,
+}
+
+impl KeyService {
+    /// Keys in this process's memory.
+    pub fn memory(hashing: Hashing) -> Self {
+        Self::with(hashing, Backend::Memory(MemoryStore::default()))
+    }
+
+    /// Keys in the Redis at `url`; nothing is awaited, so a node starts while Redis is down.
+    pub fn redis(hashing: Hashing, url: &str, timeout: Duration) -> Result<Self, String> {
+        Ok(Self::with(
+            hashing,
+            Backend::Redis(RedisStore::new(url, timeout)?),
+        ))
+    }
+
+    fn with(hashing: Hashing, backend: Backend) -> Self {
+        KeyService {
+            hashing,
+            backend,
+            cache: RwLock::default(),
+            policies: ArcSwap::from_pointee(Policies::default()),
+            rates: RateLimiter::default(),
+            quotas: Quotas::default(),
+            node: uuid::Uuid::new_v4().simple().to_string(),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// True when keys live in Redis.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    /// How keys are named.
+    pub fn hashing(&self) -> Hashing {
+        self.hashing
+    }
+
+    /// Replaces the policies; every cached session is resolved again.
+    pub fn set_policies(&self, policies: Policies) {
+        self.policies.store(Arc::new(policies));
+        self.forget_all();
+    }
+
+    /// The policies in force.
+    pub fn policies(&self) -> Arc<Policies> {
+        self.policies.load_full()
+    }
+
+    /// The stored name of a key as the client presents it.
+    pub fn name_of(&self, key: &str) -> String {
+        stored_name(key, self.hashing.hash_keys)
+    }
+
+    /// A new key for `org` (Tyk's token form when a hash function is set).
+    pub fn new_key(&self, org: &str) -> String {
+        generate(org, None, Some(self.hashing.function))
+    }
+
+    // ---- the control API's operations -------------------------------------------------
+
+    /// Stores `session` under `key` (created or replaced). Fails on an unknown policy.
+    pub async fn put(&self, key: &str, session: Session) -> Result<Created, KeyError> {
+        self.resolve(session.clone())?;
+        let name = self.name_of(key);
+        self.put_named(&name, session).await?;
+        Ok(Created {
+            key: key.to_string(),
+            key_hash: name,
+        })
+    }
+
+    /// Stores a session by its stored name.
+    pub async fn put_named(&self, name: &str, session: Session) -> Result<(), KeyError> {
+        match &self.backend {
+            Backend::Memory(m) => m.put(name, session),
+            Backend::Redis(r) => r.put(name, &session).await?,
+        }
+        self.forget(name);
+        Ok(())
+    }
+
+    /// The session stored under a name, as stored (policies not applied).
+    pub async fn get_named(&self, name: &str) -> Result<Session, KeyError> {
+        let found = match &self.backend {
+            Backend::Memory(m) => m.get(name),
+            Backend::Redis(r) => r.get(name).await?,
+        };
+        found.ok_or(KeyError::NotFound)
+    }
+
+    /// Deletes a key by its stored name.
+    pub async fn delete_named(&self, name: &str) -> Result<(), KeyError> {
+        let existed = match &self.backend {
+            Backend::Memory(m) => m.delete(name),
+            Backend::Redis(r) => r.delete(name).await?,
+        };
+        self.forget(name);
+        if existed {
+            Ok(())
+        } else {
+            Err(KeyError::NotFound)
+        }
+    }
+
+    /// Every stored name.
+    pub async fn names(&self) -> Result<Vec<String>, KeyError> {
+        Ok(match &self.backend {
+            Backend::Memory(m) => m.names(),
+            Backend::Redis(r) => r.names().await?,
+        })
+    }
+
+    /// Asks every node to reload (Redis), or says there is no other node (memory).
+    pub async fn publish_group_reload(&self) -> Result<bool, KeyError> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(false),
+            Backend::Redis(r) => {
+                r.publish(&Notice {
+                    command: "GroupReload".into(),
+                    payload: String::new(),
+                })
+                .await?;
+                Ok(true)
+            }
+        }
+    }
+
+    // ---- the request path ---------------------------------------------------------------
+
+    /// The resolved session of a key as the client presents it, if the key exists.
+    pub async fn session(&self, key: &str) -> Result<Option<Arc<CheckedSession>>, KeyError> {
+        self.session_named(&self.name_of(key)).await
+    }
+
+    /// The resolved session stored under a name.
+    pub async fn session_named(&self, name: &str) -> Result<Option<Arc<CheckedSession>>, KeyError> {
+        if let Some(hit) = self.cached(name) {
+            return Ok(Some(hit));
+        }
+        let stored = match self.get_named(name).await {
+            Ok(s) => s,
+            Err(KeyError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // A stored session naming a policy that is gone is refused, not served unlimited.
+        let Ok(resolved) = self.resolve(stored) else {
+            tracing::warn!(key_hash = %name, "a stored key names a policy that does not exist; refusing it");
+            return Ok(None);
+        };
+        let resolved = Arc::new(resolved);
+        self.remember(name, &resolved);
+        Ok(Some(resolved))
+    }
+
+    /// A session resolved (policies applied, patterns compiled) without being stored: what a
+    /// custom-auth plugin returned.
+    pub fn checked(&self, session: Session) -> Result<Arc<CheckedSession>, KeyError> {
+        self.resolve(session).map(Arc::new)
+    }
+
+    /// A session made of policies alone (JWT callers), cached by the policy list.
+    pub fn policy_session(
+        &self,
+        org: &str,
+        policies: &[String],
+    ) -> Result<Arc<CheckedSession>, KeyError> {
+        let name = format!("policies:{org}:{}", policies.join(","));
+        if let Some(hit) = self.cached(&name) {
+            return Ok(hit);
+        }
+        let session = Session {
+            org_id: org.to_string(),
+            apply_policies: policies.to_vec(),
+            quota_max: -1,
+            ..Session::default()
+        };
+        let resolved = Arc::new(self.resolve(session)?);
+        self.remember(&name, &resolved);
+        Ok(resolved)
+    }
+
+    /// Checks the rate limit, then counts the quota, of one request by the key stored as
+    /// `name` (Tyk's counters: `rate-limit-[<scope>-]<name>`, `quota-[<scope>-]<name>`).
+    pub async fn admit(
+        &self,
+        name: &str,
+        limits: &Limits,
+    ) -> Result<(Decision, Decision), KeyError> {
+        let scope = if limits.scope.is_empty() {
+            String::new()
+        } else {
+            format!("{}-", limits.scope)
+        };
+        let rate_key = format!("rate-limit-{scope}{name}");
+        let quota_key = format!("quota-{scope}{name}");
+        let ask = Ask {
+            rate_key: &rate_key,
+            rate: whole_rate(limits.rate),
+            per: seconds(limits.per),
+            quota_key: &quota_key,
+            quota_max: if limits.quota_max > 0 {
+                limits.quota_max
+            } else {
+                -1
+            },
+            renewal: Duration::from_secs(limits.quota_renewal_rate.max(0) as u64),
+        };
+        self.admit_ask(&ask).await
+    }
+
+    /// Checks an API-wide limit (`global_rate_limit`, counter `apilimiter-<org><api>`).
+    pub async fn admit_api(&self, key: &str, rate: f64, per: f64) -> Result<Decision, KeyError> {
+        let ask = Ask {
+            rate_key: key,
+            rate: whole_rate(rate),
+            per: seconds(per),
+            quota_key: key,
+            quota_max: -1,
+            renewal: Duration::ZERO,
+        };
+        Ok(self.admit_ask(&ask).await?.0)
+    }
+
+    async fn admit_ask(&self, ask: &Ask<'_>) -> Result<(Decision, Decision), KeyError> {
+        let free = Decision {
+            allowed: true,
+            remaining: u64::MAX,
+            reset: Duration::ZERO,
+        };
+        if ask.rate == 0 && ask.quota_max < 0 {
+            return Ok((free, free));
+        }
+        match &self.backend {
+            Backend::Memory(_) => {
+                let now = Instant::now();
+                let rate = self.rates.check(ask.rate_key, ask.rate, ask.per, now);
+                if !rate.allowed {
+                    return Ok((rate, free));
+                }
+                let quota = self
+                    .quotas
+                    .check(ask.quota_key, ask.quota_max, ask.renewal, now);
+                Ok((rate, quota))
+            }
+            Backend::Redis(r) => {
+                let n = self.requests.fetch_add(1, Ordering::Relaxed);
+                let member = format!("{}-{n}", self.node);
+                Ok(r.admit(ask, &member).await?)
+            }
+        }
+    }
+
+    // ---- cluster notices --------------------------------------------------------------------
+
+    /// Follows the other nodes' notices until the process ends: key changes drop cached
+    /// sessions, group reloads call `reload`. Returns at once on a memory store.
+    pub async fn follow(self: Arc<Self>, reload: Arc<dyn Fn() + Send + Sync>) {
+        let Backend::Redis(r) = &self.backend else {
+            return;
+        };
+        r.listen(|heard| match heard {
+            Heard::Keys(names) => names.iter().for_each(|n| self.forget(n)),
+            Heard::Resubscribed => self.forget_all(),
+            Heard::Reload => reload(),
+        })
+        .await;
+    }
+
+    // ---- the cache ---------------------------------------------------------------------------
+
+    fn resolve(&self, mut session: Session) -> Result<CheckedSession, KeyError> {
+        crate::policy::apply(&mut session, &self.policies.load(), None)
+            .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        Ok(CheckedSession::new(session))
+    }
+
+    fn cached(&self, name: &str) -> Option<Arc<CheckedSession>> {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        let hit = cache.get(name)?;
+        (!self.is_shared() || hit.at.elapsed() < REDIS_CACHE_AGE).then(|| hit.session.clone())
+    }
+
+    fn remember(&self, name: &str, session: &Arc<CheckedSession>) {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a flood of distinct keys empties the cache rather than growing it.
+        if cache.len() >= 100_000 {
+            cache.clear();
+        }
+        cache.insert(
+            name.to_string(),
+            Cached {
+                session: session.clone(),
+                at: Instant::now(),
+            },
+        );
+    }
+
+    fn forget(&self, name: &str) {
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    fn forget_all(&self) {
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// Tyk's rate is a float; a positive rate below one still admits one request per window.
+fn whole_rate(rate: f64) -> u64 {
+    if rate <= 0.0 {
+        0
+    } else {
+        (rate.floor() as u64).max(1)
+    }
+}
+
+fn seconds(per: f64) -> Duration {
+    Duration::try_from_secs_f64(per).unwrap_or(Duration::from_secs(1))
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

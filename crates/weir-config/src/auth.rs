@@ -1,0 +1,337 @@
+//! How an API authenticates its requests and the limits it sets for every caller: one parse of
+//! the classic fields (`use_keyless`, `use_standard_auth`, `auth_configs`, `use_basic_auth`,
+//! `enable_jwt` and the `jwt_*` fields, `global_rate_limit`, `strip_auth_data`, …).
+//!
+//! Tyk chains every authentication method switched on and lets `base_identity_provided_by`
+//! pick the session; Weir serves one method per API and refuses a definition that switches on
+//! several, naming them.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::document::{typed, without_nulls};
+use crate::errors::ConfigError;
+
+/// An API's authentication and caller-independent limits.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiAuth {
+    /// Who may call.
+    pub method: AuthMethod,
+    /// Where the credential is read from (token and JWT APIs).
+    pub location: CredentialLocation,
+    /// `strip_auth_data`: the credential is removed before the upstream sees the request.
+    pub strip_auth_data: bool,
+    /// `global_rate_limit` with a rate and not disabled: one limit for the whole API.
+    pub global_rate_limit: Option<RateLimit>,
+    /// `disable_rate_limit`: per-key rate limits are not checked.
+    pub disable_rate_limit: bool,
+    /// `disable_quota`: per-key quotas are not counted.
+    pub disable_quota: bool,
+}
+
+/// The authentication method of an API.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum AuthMethod {
+    /// `use_keyless`: open.
+    #[default]
+    Keyless,
+    /// Auth token: a key made through the control API (`use_standard_auth`, or no other
+    /// method on a protected API, as in Tyk).
+    Token,
+    /// `use_basic_auth`: a username and password, the user being a key.
+    Basic(BasicConfig),
+    /// `enable_jwt`.
+    Jwt(JwtConfig),
+    /// A custom-authentication plugin (`auth_check`).
+    Plugin,
+}
+
+/// Where a credential is looked for (`auth_configs.<method>` or the deprecated `auth`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CredentialLocation {
+    /// The header, unless `disable_header` (default `Authorization`).
+    pub header: Option<String>,
+    /// `use_param`: this query parameter (default: the header's name); wins over the header.
+    pub param: Option<String>,
+    /// `use_cookie`: this cookie (default: the header's name); wins over the parameter.
+    pub cookie: Option<String>,
+}
+
+impl Default for CredentialLocation {
+    fn default() -> Self {
+        CredentialLocation {
+            header: Some("Authorization".into()),
+            param: None,
+            cookie: None,
+        }
+    }
+}
+
+/// `rate` requests per `per` seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Requests per window.
+    pub rate: f64,
+    /// The window, in seconds.
+    pub per: f64,
+}
+
+/// `basic_auth`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BasicConfig {
+    /// `basic_auth.disable_caching`: check the password on every request.
+    pub disable_caching: bool,
+    /// `basic_auth.cache_ttl`, seconds (0: Tyk's default of 60).
+    pub cache_ttl: u64,
+}
+
+/// The `jwt_*` fields, as written; the gateway checks them when it builds the verifier.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JwtConfig {
+    /// `jwt_signing_method`.
+    pub signing_method: String,
+    /// `jwt_source`.
+    pub source: String,
+    /// `jwt_identity_base_field`.
+    pub identity_base_field: String,
+    /// `jwt_client_base_field`.
+    pub client_base_field: String,
+    /// `jwt_policy_field_name`.
+    pub policy_field_name: String,
+    /// `jwt_default_policies`.
+    pub default_policies: Vec<String>,
+    /// `jwt_issued_at_validation_skew`, seconds.
+    pub issued_at_skew: u64,
+    /// `jwt_expires_at_validation_skew`, seconds.
+    pub expires_at_skew: u64,
+    /// `jwt_not_before_validation_skew`, seconds.
+    pub not_before_skew: u64,
+    /// `jwt_skip_kid`.
+    pub skip_kid: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawAuth {
+    use_keyless: bool,
+    use_standard_auth: bool,
+    use_basic_auth: bool,
+    enable_jwt: bool,
+    auth: Option<RawAuthConfig>,
+    auth_configs: std::collections::BTreeMap<String, RawAuthConfig>,
+    strip_auth_data: bool,
+    global_rate_limit: RawRateLimit,
+    disable_rate_limit: bool,
+    disable_quota: bool,
+    basic_auth: RawBasic,
+    jwt_signing_method: String,
+    jwt_source: String,
+    jwt_identity_base_field: String,
+    jwt_client_base_field: String,
+    jwt_policy_field_name: String,
+    jwt_default_policies: Vec<String>,
+    jwt_issued_at_validation_skew: u64,
+    jwt_expires_at_validation_skew: u64,
+    jwt_not_before_validation_skew: u64,
+    jwt_skip_kid: bool,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+struct RawAuthConfig {
+    auth_header_name: String,
+    use_param: bool,
+    param_name: String,
+    use_cookie: bool,
+    cookie_name: String,
+    disable_header: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawRateLimit {
+    rate: f64,
+    per: f64,
+    disabled: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawBasic {
+    disable_caching: bool,
+    cache_ttl: u64,
+}
+
+/// Reads a classic definition's authentication. `plugin_auth` is true when a custom-auth hook
+/// is declared and on.
+pub(crate) fn classic(
+    doc: &Value,
+    plugin_auth: bool,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> ApiAuth {
+    let raw: RawAuth = match typed(&without_nulls(doc), file) {
+        Ok(raw) => raw,
+        Err(e) => {
+            errors.push(e);
+            return ApiAuth::default();
+        }
+    };
+    let global_rate_limit = (!raw.global_rate_limit.disabled && raw.global_rate_limit.rate > 0.0)
+        .then_some(RateLimit {
+            rate: raw.global_rate_limit.rate,
+            per: raw.global_rate_limit.per,
+        });
+    if let Some(limit) = global_rate_limit
+        && limit.per <= 0.0
+    {
+        errors.push(ConfigError::new(
+            file,
+            "global_rate_limit.per",
+            "must be a number of seconds above 0 when `rate` is set",
+        ));
+    }
+    let mut auth = ApiAuth {
+        method: AuthMethod::Keyless,
+        location: CredentialLocation::default(),
+        strip_auth_data: raw.strip_auth_data,
+        global_rate_limit,
+        disable_rate_limit: raw.disable_rate_limit,
+        disable_quota: raw.disable_quota,
+    };
+    if raw.use_keyless {
+        return auth;
+    }
+    let on: Vec<&str> = [
+        (raw.use_basic_auth, "use_basic_auth"),
+        (raw.enable_jwt, "enable_jwt"),
+        (plugin_auth, "custom_middleware.auth_check"),
+        (raw.use_standard_auth, "use_standard_auth"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    if on.len() > 1 {
+        errors.push(ConfigError::new(
+            file,
+            on[1],
+            format!(
+                "several authentication methods are on ({}); Weir serves one per API (Tyk chains them and picks the session by `base_identity_provided_by`)",
+                on.join(", ")
+            ),
+        ));
+    }
+    auth.method = match on.first().copied() {
+        Some("use_basic_auth") => AuthMethod::Basic(BasicConfig {
+            disable_caching: raw.basic_auth.disable_caching,
+            cache_ttl: raw.basic_auth.cache_ttl,
+        }),
+        Some("enable_jwt") => AuthMethod::Jwt(jwt(&raw)),
+        Some("custom_middleware.auth_check") => AuthMethod::Plugin,
+        // As Tyk: a protected API with no other method uses auth tokens.
+        _ => AuthMethod::Token,
+    };
+    let config_name = match auth.method {
+        AuthMethod::Jwt(_) => "jwt",
+        AuthMethod::Basic(_) => "basic",
+        _ => "authToken",
+    };
+    // Tyk falls back to the deprecated `auth` block for tokens and JWTs only.
+    let config = raw.auth_configs.get(config_name).cloned().or_else(|| {
+        matches!(config_name, "authToken" | "jwt")
+            .then(|| raw.auth.clone())
+            .flatten()
+    });
+    auth.location = location(&config.unwrap_or_default());
+    auth
+}
+
+fn location(c: &RawAuthConfig) -> CredentialLocation {
+    let header = if c.auth_header_name.trim().is_empty() {
+        "Authorization".to_string()
+    } else {
+        c.auth_header_name.trim().to_string()
+    };
+    let or_header = |name: &str| {
+        if name.trim().is_empty() {
+            header.clone()
+        } else {
+            name.trim().to_string()
+        }
+    };
+    CredentialLocation {
+        param: c.use_param.then(|| or_header(&c.param_name)),
+        cookie: c.use_cookie.then(|| or_header(&c.cookie_name)),
+        header: (!c.disable_header).then_some(header),
+    }
+}
+
+fn jwt(raw: &RawAuth) -> JwtConfig {
+    JwtConfig {
+        signing_method: raw.jwt_signing_method.trim().to_string(),
+        source: raw.jwt_source.trim().to_string(),
+        identity_base_field: raw.jwt_identity_base_field.trim().to_string(),
+        client_base_field: raw.jwt_client_base_field.trim().to_string(),
+        policy_field_name: raw.jwt_policy_field_name.trim().to_string(),
+        default_policies: raw.jwt_default_policies.clone(),
+        issued_at_skew: raw.jwt_issued_at_validation_skew,
+        expires_at_skew: raw.jwt_expires_at_validation_skew,
+        not_before_skew: raw.jwt_not_before_validation_skew,
+        skip_kid: raw.jwt_skip_kid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(doc: Value) -> (ApiAuth, Vec<ConfigError>) {
+        let mut errors = Vec::new();
+        let auth = classic(&doc, false, Path::new("a.json"), &mut errors);
+        (auth, errors)
+    }
+
+    #[test]
+    fn a_protected_api_without_a_method_uses_tokens_from_authorization() {
+        let (auth, errors) = read(json!({"use_keyless": false}));
+        assert!(errors.is_empty());
+        assert_eq!(auth.method, AuthMethod::Token);
+        assert_eq!(auth.location, CredentialLocation::default());
+    }
+
+    #[test]
+    fn auth_configs_name_the_header_param_and_cookie() {
+        let (auth, _) = read(
+            json!({"use_standard_auth": true, "auth_configs": {"authToken": {
+            "auth_header_name": "X-Api-Key", "use_param": true, "use_cookie": true, "cookie_name": "sid"}}}),
+        );
+        assert_eq!(auth.location.header.as_deref(), Some("X-Api-Key"));
+        assert_eq!(auth.location.param.as_deref(), Some("X-Api-Key"));
+        assert_eq!(auth.location.cookie.as_deref(), Some("sid"));
+        // The deprecated `auth` block, when auth_configs has none.
+        let (auth, _) = read(json!({"auth": {"auth_header_name": "k", "disable_header": true}}));
+        assert_eq!(auth.location.header, None);
+    }
+
+    #[test]
+    fn several_methods_are_refused_by_name() {
+        let (_, errors) = read(json!({"use_basic_auth": true, "enable_jwt": true}));
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "enable_jwt");
+        assert!(errors[0].reason.contains("use_basic_auth, enable_jwt"));
+    }
+
+    #[test]
+    fn a_global_rate_limit_needs_a_window() {
+        let (auth, errors) =
+            read(json!({"use_keyless": true, "global_rate_limit": {"rate": 10, "per": 0}}));
+        assert_eq!(auth.global_rate_limit.unwrap().rate, 10.0);
+        assert_eq!(errors[0].field, "global_rate_limit.per");
+        let (auth, _) =
+            read(json!({"global_rate_limit": {"rate": 10, "per": 1, "disabled": true}}));
+        assert!(auth.global_rate_limit.is_none());
+    }
+}

@@ -1,0 +1,179 @@
+//! An API's authentication compiled for the request path: the key service, the method with
+//! what it needs built once (a JWT verifier, a password cache), and the limits' counters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use weir_auth::basic::PasswordCheck;
+use weir_auth::checks::CheckedSession;
+use weir_auth::jwt::{JwtSettings, JwtVerifier};
+use weir_auth::limits::Decision;
+use weir_auth::service::{Hashing, KeyService};
+use weir_auth::token::HashAlgorithm;
+use weir_config::auth::{AuthMethod, CredentialLocation};
+use weir_config::keys::KeySettings;
+use weir_config::{ApiDefinition, ConfigError};
+
+/// How long a JWKS fetch may take before the request is answered 503.
+const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The method, ready to check credentials.
+pub enum Method {
+    /// Open.
+    Keyless,
+    /// Keys made through the control API.
+    Token,
+    /// Username and password; the user is a key.
+    Basic(PasswordCheck),
+    /// Signed tokens.
+    Jwt(JwtVerifier),
+    /// A custom-auth plugin makes the session.
+    Plugin,
+}
+
+/// An API's authentication and limits.
+pub struct CompiledAuth {
+    /// Where keys, policies and counters live.
+    pub keys: Arc<KeyService>,
+    /// The method.
+    pub method: Method,
+    /// Where the credential is read.
+    pub location: CredentialLocation,
+    /// `strip_auth_data`.
+    pub strip: bool,
+    /// `global_rate_limit`: its counter name, rate and window.
+    pub global: Option<(String, f64, f64)>,
+    /// `disable_rate_limit`.
+    pub disable_rate_limit: bool,
+    /// `disable_quota`.
+    pub disable_quota: bool,
+    /// `WWW-Authenticate` for basic auth's 401s.
+    pub realm: HeaderValue,
+    /// X-RateLimit-* describe the rate limit, not the quota.
+    pub headers_from_rate: bool,
+    /// The organisation (JWT sessions belong to it).
+    pub org_id: String,
+}
+
+impl CompiledAuth {
+    /// Compiles the API's authentication; errors name the field.
+    pub fn compile(
+        def: &ApiDefinition,
+        keys: &Arc<KeyService>,
+        headers_from_rate: bool,
+    ) -> Result<Self, ConfigError> {
+        let auth = &def.auth;
+        let method = match &auth.method {
+            AuthMethod::Keyless => Method::Keyless,
+            AuthMethod::Token => Method::Token,
+            AuthMethod::Plugin => Method::Plugin,
+            AuthMethod::Basic(b) => {
+                let ttl = if b.cache_ttl == 0 { 60 } else { b.cache_ttl };
+                let capacity = if b.disable_caching { 0 } else { 10_000 };
+                Method::Basic(PasswordCheck::new(capacity, Duration::from_secs(ttl)))
+            }
+            AuthMethod::Jwt(j) => {
+                let settings = JwtSettings {
+                    signing_method: j.signing_method.clone(),
+                    source: j.source.clone(),
+                    identity_base_field: j.identity_base_field.clone(),
+                    client_base_field: j.client_base_field.clone(),
+                    policy_field_name: j.policy_field_name.clone(),
+                    default_policies: j.default_policies.clone(),
+                    issued_at_skew: j.issued_at_skew,
+                    expires_at_skew: j.expires_at_skew,
+                    not_before_skew: j.not_before_skew,
+                    skip_kid: j.skip_kid,
+                    ..JwtSettings::default()
+                };
+                let verifier = JwtVerifier::new(settings, JWKS_TIMEOUT)
+                    .map_err(|reason| ConfigError::new(&def.file, "jwt_source", reason))?;
+                Method::Jwt(verifier)
+            }
+        };
+        let realm = HeaderValue::from_str(&format!(
+            "Basic realm=\"{}\"",
+            def.name.replace(['"', '\\'], "")
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("Basic realm=\"\""));
+        Ok(CompiledAuth {
+            keys: keys.clone(),
+            method,
+            location: auth.location.clone(),
+            strip: auth.strip_auth_data,
+            global: auth.global_rate_limit.map(|l| {
+                (
+                    format!("apilimiter-{}{}", def.org_id, def.api_id),
+                    l.rate,
+                    l.per,
+                )
+            }),
+            disable_rate_limit: auth.disable_rate_limit,
+            disable_quota: auth.disable_quota,
+            realm,
+            headers_from_rate,
+            org_id: def.org_id.clone(),
+        })
+    }
+
+    /// True when requests carry a credential this API checks itself.
+    pub fn built_in(&self) -> bool {
+        matches!(
+            self.method,
+            Method::Token | Method::Basic(_) | Method::Jwt(_)
+        )
+    }
+}
+
+/// The node's key service, as tyk.conf asks: Redis when it has a `storage` block, else memory.
+pub fn key_service(settings: &KeySettings) -> Result<KeyService, crate::tls::TlsError> {
+    let function = HashAlgorithm::from_name(&settings.hash_key_function).unwrap_or_else(|f| f);
+    let hashing = Hashing {
+        hash_keys: settings.hash_keys,
+        function,
+        listing: settings.enable_hashed_keys_listing,
+    };
+    let Some(redis) = &settings.storage else {
+        return Ok(KeyService::memory(hashing));
+    };
+    let auth = match (redis.username.is_empty(), redis.password.is_empty()) {
+        (_, true) => String::new(),
+        (true, false) => format!(":{}@", encode(&redis.password)),
+        (false, false) => format!("{}:{}@", encode(&redis.username), encode(&redis.password)),
+    };
+    let addr = redis.addrs.first().map_or("localhost:6379", String::as_str);
+    let url = format!("redis://{auth}{addr}/{}", redis.database);
+    KeyService::redis(hashing, &url, redis.timeout).map_err(crate::tls::TlsError::Storage)
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The caller a request was authenticated as.
+pub struct Caller {
+    /// The name its counters use (the key's stored name).
+    pub name: String,
+    /// Its session, policies applied.
+    pub session: Arc<CheckedSession>,
+    /// The quota decision, for X-RateLimit-* on the answer.
+    pub quota: Option<Decision>,
+    /// The rate decision, for X-RateLimit-* when they follow the rate.
+    pub rate: Option<Decision>,
+    /// A JWT's claims.
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Caller {
+    /// A caller whose limits are not checked yet.
+    pub fn new(name: String, session: Arc<CheckedSession>) -> Self {
+        Caller {
+            name,
+            session,
+            quota: None,
+            rate: None,
+            claims: None,
+        }
+    }
+}
