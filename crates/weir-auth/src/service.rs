@@ -358,6 +358,11 @@ impl KeyService {
     fn resolve(&self, mut session: Session) -> Result<CheckedSession, KeyError> {
         crate::policy::apply(&mut session, &self.policies.load(), None)
             .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        if let Some((field, what)) = session.unbuilt() {
+            return Err(KeyError::Invalid(format!(
+                "{field}: {what} is not built in Weir yet; the key is refused rather than served without it"
+            )));
+        }
         Ok(CheckedSession::new(session))
     }
 

@@ -91,6 +91,66 @@ pub struct AccessSpec {
 }
 
 impl Session {
+    /// The first setting of the session (policies applied) that Weir does not build, with
+    /// what it is, so the key is refused rather than served without it.
+    pub fn unbuilt(&self) -> Option<(String, &'static str)> {
+        let on = |v: Option<&Value>| {
+            v.is_some_and(|v| match v {
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64().is_some_and(|n| n > 0.0),
+                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => o.get("enabled").is_some_and(|e| e == true),
+                Value::Null => false,
+            })
+        };
+        let root: [(&str, &'static str); 4] = [
+            (
+                "throttle_retry_limit",
+                "throttling (retrying instead of answering 429)",
+            ),
+            ("smoothing", "rate limit smoothing"),
+            ("hmac_enabled", "HMAC request signatures"),
+            ("certificate", "keys bound to a client certificate"),
+        ];
+        for (field, what) in root {
+            if on(self.rest.get(field)) {
+                return Some((field.to_string(), what));
+            }
+        }
+        if self
+            .rest
+            .get("monitor")
+            .and_then(|m| m.get("trigger_limits"))
+            .is_some_and(|t| on(Some(t)))
+        {
+            return Some(("monitor.trigger_limits".into(), "quota monitors"));
+        }
+        for (api, rights) in &self.access_rights {
+            if on(rights.rest.get("endpoints")) {
+                return Some((
+                    format!("access_rights.{api}.endpoints"),
+                    "per-endpoint rate limits",
+                ));
+            }
+            if let Some(limit) = &rights.limit {
+                if limit.throttle_retry_limit > 0 {
+                    return Some((
+                        format!("access_rights.{api}.limit.throttle_retry_limit"),
+                        "throttling (retrying instead of answering 429)",
+                    ));
+                }
+                if on(limit.smoothing.as_ref()) {
+                    return Some((
+                        format!("access_rights.{api}.limit.smoothing"),
+                        "rate limit smoothing",
+                    ));
+                }
+            }
+        }
+        None
+    }
+
     /// True when the key has expired at `now` (Unix seconds).
     pub fn expired_at(&self, now: i64) -> bool {
         self.expires > 0 && self.expires < now
@@ -122,6 +182,20 @@ mod tests {
         for (k, want) in v.as_object().unwrap() {
             assert_eq!(&back[k], want, "{k}");
         }
+    }
+
+    #[test]
+    fn settings_weir_does_not_build_are_named() {
+        let s: Session = serde_json::from_value(json!({"throttle_retry_limit": 0,
+            "smoothing": {"enabled": false}, "hmac_enabled": false}))
+        .unwrap();
+        assert_eq!(s.unbuilt(), None);
+        let s: Session = serde_json::from_value(json!({"throttle_retry_limit": 3})).unwrap();
+        assert_eq!(s.unbuilt().unwrap().0, "throttle_retry_limit");
+        let s: Session = serde_json::from_value(json!({"access_rights": {"a": {
+            "endpoints": [{"path": "/x", "methods": [{"name": "GET", "limit": {"rate": 1, "per": 1}}]}]}}}))
+        .unwrap();
+        assert_eq!(s.unbuilt().unwrap().0, "access_rights.a.endpoints");
     }
 
     #[test]

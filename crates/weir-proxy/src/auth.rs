@@ -9,6 +9,7 @@ use weir_auth::basic::PasswordCheck;
 use weir_auth::checks::CheckedSession;
 use weir_auth::jwt::{JwtSettings, JwtVerifier};
 use weir_auth::limits::Decision;
+use weir_auth::policy::Limits;
 use weir_auth::service::{Hashing, KeyService};
 use weir_auth::token::HashAlgorithm;
 use weir_config::auth::{AuthMethod, CredentialLocation};
@@ -163,6 +164,8 @@ pub struct Caller {
     pub rate: Option<Decision>,
     /// A JWT's claims.
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The limits the key checks counted this request against.
+    pub limits: Option<Limits>,
 }
 
 impl Caller {
@@ -174,6 +177,7 @@ impl Caller {
             quota: None,
             rate: None,
             claims: None,
+            limits: None,
         }
     }
 }

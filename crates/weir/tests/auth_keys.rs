@@ -365,6 +365,27 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
+    // A session asking for what Weir does not build is refused naming the field.
+    let (status, body) = admin(
+        &gw,
+        "POST",
+        "/tyk/keys/k3",
+        Some(
+            json!({"org_id": "org1",
+        "throttle_retry_limit": 3, "throttle_interval": 1, "access_rights": rights("x")})
+            .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("throttle_retry_limit"),
+        "{body}"
+    );
+    assert_eq!(admin(&gw, "GET", "/tyk/keys/k3", None).await.0, 404);
     // Listing is off while keys are hashed and listing is not enabled.
     assert_eq!(admin(&gw, "GET", "/tyk/keys", None).await.0, 404);
     // A 100 KB credential is refused before any lookup.

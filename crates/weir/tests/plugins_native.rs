@@ -166,8 +166,25 @@ async fn every_hook_kind_through_the_gateway() {
     let echo = json_of(&body);
     assert_eq!(echo["headers"]["x-user"][0], "good");
     assert_eq!(echo["headers"]["x-token"][0], "good");
-    // Only the short-circuit-free requests reached the upstream.
-    assert_eq!(up.request_count(), 4);
+    // The plugin's sessions go through the key checks: its rate limit, its access rights.
+    let limited = [("authorization", "Bearer limited")];
+    assert_eq!(get(&gw.url("/auth/echo"), &limited).await.0, 200);
+    let (status, _, body) = get(&gw.url("/auth/echo"), &limited).await;
+    assert_eq!(
+        (status, json_of(&body)["error"].as_str()),
+        (429, Some("Rate Limit Exceeded"))
+    );
+    let (status, _, body) = get(
+        &gw.url("/auth/echo"),
+        &[("authorization", "Bearer elsewhere")],
+    )
+    .await;
+    assert_eq!(
+        (status, json_of(&body)["error"].as_str()),
+        (403, Some("Access to this API has been disallowed"))
+    );
+    // Only the requests no phase answered reached the upstream.
+    assert_eq!(up.request_count(), 5);
 }
 
 #[tokio::test]

@@ -201,9 +201,11 @@ pub async fn key_checks(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
         Ok(d) => d,
         Err(e) => return Some(refuse(ex, auth, unavailable(e))),
     };
+    let rate_limit = limits.rate;
     let caller = ex.caller.as_mut()?;
     caller.rate = Some(rate);
     caller.quota = Some(quota);
+    caller.limits = Some(limits);
     let refusal = if !rate.allowed {
         RATE_LIMITED
     } else if !quota.allowed {
@@ -213,7 +215,7 @@ pub async fn key_checks(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     };
     let mut resp = refuse(ex, auth, refusal);
     if auth.headers_from_rate {
-        set_limit_headers(resp.headers_mut(), limits.rate, rate);
+        set_limit_headers(resp.headers_mut(), rate_limit, rate);
     }
     Some(resp)
 }
@@ -238,7 +240,9 @@ pub fn rate_limit_headers(
     let (Some(auth), Some(caller)) = (ex.api.auth.as_ref(), ex.caller.as_ref()) else {
         return resp;
     };
-    let limits = weir_auth::policy::limits_for(&caller.session.session, &ex.api.def.api_id);
+    let Some(limits) = caller.limits.as_ref() else {
+        return resp;
+    };
     let h = resp.headers_mut();
     if auth.headers_from_rate {
         if let Some(rate) = caller.rate {

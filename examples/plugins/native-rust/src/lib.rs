@@ -11,7 +11,8 @@
 //! | pre           | `MaybePanic` | panics when `X-Panic: yes`                                    |
 //! | pre           | `Fail`       | fails with an error                                           |
 //! | pre           | `Slow`       | sleeps `X-Sleep-Ms` milliseconds (default 2000), then passes  |
-//! | auth_check    | `BearerAuth` | accepts `Authorization: Bearer good`                          |
+//! | auth_check    | `BearerAuth` | accepts `Bearer good`; `Bearer limited` (1 request a minute), |
+//! |               |              | `Bearer elsewhere` (rights to another API only)               |
 //! | post_key_auth | `Whoami`     | copies the session's user and the token into headers          |
 //! | response      | `Rewrite`    | adds a header and wraps the upstream's body in JSON           |
 //! | stream        | `Describe`   | replaces each gRPC message with a line describing what the    |
@@ -89,16 +90,26 @@ impl Plugin for Example {
         if name != "BearerAuth" {
             return Err(format!("no auth_check hook named {name}"));
         }
-        if req.header("authorization")? != Some("Bearer good") {
-            req.log(Level::Info, "rejected a bearer token");
-            return Ok(req.set_return_override(401, "invalid bearer token", false)?);
-        }
-        let session = serde_json::json!({
-            "rate": 100.0, "per": 1.0, "alias": "good-user",
-            "meta_data": { "user": "good" }
-        });
+        // The gateway's key checks run on the session a hook makes: its limits and rights hold.
+        let (token, session) = match req.header("authorization")? {
+            Some("Bearer good") => ("good", serde_json::json!({
+                "rate": 100.0, "per": 1.0, "alias": "good-user",
+                "meta_data": { "user": "good" }
+            })),
+            Some("Bearer limited") => ("limited", serde_json::json!({
+                "rate": 1.0, "per": 60.0, "meta_data": { "user": "limited" }
+            })),
+            Some("Bearer elsewhere") => ("elsewhere", serde_json::json!({
+                "access_rights": { "other-api": { "api_id": "other-api", "versions": ["Default"] } },
+                "meta_data": { "user": "elsewhere" }
+            })),
+            _ => {
+                req.log(Level::Info, "rejected a bearer token");
+                return Ok(req.set_return_override(401, "invalid bearer token", false)?);
+            }
+        };
         req.set_session(&session)?;
-        Ok(req.set_metadata("token", "good")?)
+        Ok(req.set_metadata("token", token)?)
     }
 
     fn post_key_auth(&self, name: &str, req: &mut Request) -> Result<(), String> {
