@@ -97,15 +97,11 @@ impl ControlApi {
                 let key = key.to_string();
                 self.keys(m, Some(&key), req).await
             }
-            (Method::GET, ["policies"]) => {
-                json_response(StatusCode::OK, &self.gateway.keys.policies().to_json())
+            (m, ["policies"]) => self.policies(m, None, req).await,
+            (m, ["policies", id]) => {
+                let id = id.to_string();
+                self.policies(m, Some(&id), req).await
             }
-            (Method::GET, ["policies", id]) => match self.gateway.keys.policies().get(id) {
-                Some(p) => {
-                    json_response(StatusCode::OK, &serde_json::to_value(p).unwrap_or_default())
-                }
-                None => status_response(StatusCode::NOT_FOUND, "error", "Policy not found"),
-            },
             (Method::GET, ["streams"]) => match &self.gateway.streams {
                 Some(engine) => json_response(StatusCode::OK, &engine.describe()),
                 None => status_response(
@@ -157,6 +153,16 @@ impl ControlApi {
             allow_master_keys: self.gateway.config.keys.allow_master_keys,
         };
         crate::keys::handle(&self.gateway.keys, ask, req).await
+    }
+
+    async fn policies(
+        &self,
+        method: Method,
+        id: Option<&str>,
+        req: Request<Incoming>,
+    ) -> Response<ProxyBody> {
+        let folder = self.gateway.config.keys.policy_path.as_deref();
+        crate::policies::handle(&self.gateway.keys, folder, method, id, req).await
     }
 
     /// `GET /tyk/reload/group`: every node reloads, told through Redis (or this one alone).

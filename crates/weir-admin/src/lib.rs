@@ -4,6 +4,7 @@
 
 pub mod control;
 pub mod keys;
+pub mod policies;
 pub mod reload;
 pub mod watch;
 

@@ -394,3 +394,51 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
     assert_eq!(resp.status(), 431);
     assert_eq!(up.request_count(), 0);
 }
+
+#[tokio::test]
+async fn policies_written_through_the_control_api_take_effect_at_once() {
+    let up = HttpUpstream::start();
+    let gw = start(
+        &[protected("pc", &up.url(), json!({}))],
+        json!({"policies": {"policy_source": "file", "policy_path": "policies"}}),
+    );
+    std::fs::create_dir(gw.dir().join("policies")).unwrap();
+    let policy = json!({"org_id": "org1", "rate": 1, "per": 60, "quota_max": -1,
+        "active": true, "access_rights": rights("pc")});
+    let (status, body) = admin(
+        &gw,
+        "POST",
+        "/tyk/policies/silver",
+        Some(policy.to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["action"].as_str()),
+        (200, Some("added")),
+        "{body}"
+    );
+    assert!(gw.dir().join("policies/silver.json").is_file());
+    let key = create(&gw, json!({"org_id": "org1", "apply_policies": ["silver"]})).await;
+    assert_eq!(call(&gw, "/pc/echo", Some(&key)).await.status(), 200);
+    assert_eq!(call(&gw, "/pc/echo", Some(&key)).await.status(), 429);
+    let mut raised = policy.clone();
+    raised["rate"] = json!(3);
+    let (status, body) = admin(&gw, "PUT", "/tyk/policies/silver", Some(raised.to_string())).await;
+    assert_eq!(
+        (status, body["action"].as_str()),
+        (200, Some("modified")),
+        "{body}"
+    );
+    assert_eq!(call(&gw, "/pc/echo", Some(&key)).await.status(), 200);
+    let (status, _) = admin(&gw, "DELETE", "/tyk/policies/silver", None).await;
+    assert_eq!(status, 200);
+    // The key's only policy is gone: it is refused, never served without its limits.
+    assert_eq!(call(&gw, "/pc/echo", Some(&key)).await.status(), 403);
+    assert_eq!(
+        admin(&gw, "PUT", "/tyk/policies/silver", Some(raised.to_string()))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(admin(&gw, "GET", "/tyk/policies/silver", None).await.0, 404);
+}
