@@ -10,9 +10,11 @@ use redis::aio::ConnectionLike;
 use crate::limits::Decision;
 
 /// KEYS[1]: the rate log, KEYS[2]: the quota counter; ARGV: window (ms), rate (0: none), a
-/// unique member, quota max (below 0: none), quota renewal (ms). Returns {rate admitted,
-/// remaining, ms until a request frees up, quota admitted, remaining, ms until renewal}. A
-/// request the rate limit refuses is not counted against the quota (Tyk checks the rate first).
+/// unique member, quota max (below 0: none), quota renewal (ms), permits wanted (1 for one
+/// request; more when a node leases a batch, see [`crate::service`]). Returns {rate permits
+/// granted, remaining, ms until a request frees up, quota permits granted, remaining, ms until
+/// renewal}. Permits the rate limit refuses are not counted against the quota (Tyk checks the
+/// rate first).
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -20,34 +22,35 @@ local per = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
 local qmax = tonumber(ARGV[4])
 local renewal = tonumber(ARGV[5])
-local r = {1, -1, 0}
+local want = tonumber(ARGV[6])
+local r = {want, -1, 0}
 if rate > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)
   local n = redis.call('ZCARD', KEYS[1])
-  r[1] = 0
-  if n < rate then
-    redis.call('ZADD', KEYS[1], now, ARGV[3])
+  r[1] = math.max(0, math.min(want, rate - n))
+  for i = 1, r[1] do
+    redis.call('ZADD', KEYS[1], now, ARGV[3] .. '.' .. i)
+  end
+  if r[1] > 0 then
     redis.call('PEXPIRE', KEYS[1], per)
-    n = n + 1
-    r[1] = 1
+    n = n + r[1]
   end
   r[2] = rate - n
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   if oldest[2] then r[3] = tonumber(oldest[2]) + per - now end
 end
-local q = {1, -1, 0}
-if qmax >= 0 and r[1] == 1 then
+local q = {r[1], -1, 0}
+if qmax >= 0 and r[1] > 0 then
   local used = tonumber(redis.call('GET', KEYS[2]) or '0')
   local ttl = redis.call('PTTL', KEYS[2])
   if ttl < 0 then
     used = 0
     ttl = renewal
   end
-  q[1] = 0
-  if used < qmax then
-    used = used + 1
+  q[1] = math.max(0, math.min(r[1], qmax - used))
+  if q[1] > 0 then
+    used = used + q[1]
     redis.call('SET', KEYS[2], used, 'PX', ttl)
-    q[1] = 1
   end
   q[2] = qmax - used
   q[3] = ttl
@@ -116,6 +119,19 @@ impl RedisRateLimiter {
         ask: &Ask<'_>,
         member: &str,
     ) -> redis::RedisResult<(Decision, Decision)> {
+        let (rate, quota, _) = self.lease(conn, ask, member, 1).await?;
+        Ok((rate, quota))
+    }
+
+    /// Takes up to `want` permits at once (both limits counted as if `want` requests came);
+    /// returns the decisions for the first of them and how many were granted by both limits.
+    pub async fn lease<C: ConnectionLike + Send>(
+        &self,
+        conn: &mut C,
+        ask: &Ask<'_>,
+        member: &str,
+        want: u64,
+    ) -> redis::RedisResult<(Decision, Decision, u64)> {
         let v: (i64, i64, i64, i64, i64, i64) = self
             .script
             .key(ask.rate_key)
@@ -125,15 +141,17 @@ impl RedisRateLimiter {
             .arg(member)
             .arg(ask.quota_max)
             .arg(ask.renewal.as_millis() as u64)
+            .arg(want)
             .invoke_async(conn)
             .await?;
-        let decision = |admitted: i64, remaining: i64, reset: i64| Decision {
-            allowed: admitted == 1,
+        let decision = |granted: i64, remaining: i64, reset: i64| Decision {
+            allowed: granted > 0,
             // -1: no limit of that kind.
             remaining: u64::try_from(remaining).unwrap_or(u64::MAX),
             reset: Duration::from_millis(reset.max(0) as u64),
         };
-        Ok((decision(v.0, v.1, v.2), decision(v.3, v.4, v.5)))
+        let granted = u64::try_from(v.3).unwrap_or(0);
+        Ok((decision(v.0, v.1, v.2), decision(v.3, v.4, v.5), granted))
     }
 }
 

@@ -109,6 +109,18 @@ impl RedisStore {
             .await
     }
 
+    /// Takes up to `want` permits of both limits in one round trip (local-first limits).
+    pub async fn lease(
+        &self,
+        ask: &Ask<'_>,
+        member: &str,
+        want: u64,
+    ) -> redis::RedisResult<(Decision, Decision, u64)> {
+        self.limiter
+            .lease(&mut self.conn.clone(), ask, member, want)
+            .await
+    }
+
     /// Publishes a notice to every node (this one included).
     pub async fn publish(&self, notice: &Notice) -> redis::RedisResult<()> {
         let json = serde_json::to_string(notice).unwrap_or_default();

@@ -73,6 +73,29 @@ struct Cached {
     at: Instant,
 }
 
+/// Local-first limits on Redis (Weir's `local_first_limits`): a node takes permits from the
+/// shared counters `batch` at a time and answers from them in memory until they run out or
+/// `lease` passes. One round trip serves up to `batch` requests; in exchange each node may
+/// hold up to `batch - 1` permits it has counted but not used, so a window admits the limit
+/// give or take `nodes × (batch - 1)`. Without it (the default) every request is counted in
+/// Redis and the limit is exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalFirst {
+    /// Permits taken per round trip (at least 1).
+    pub batch: u64,
+    /// How long unused permits stay usable.
+    pub lease: Duration,
+}
+
+/// Permits a node took for one key and has not used yet.
+#[derive(Default)]
+struct Lease {
+    left: u64,
+    until: Option<Instant>,
+    rate: Option<Decision>,
+    quota: Option<Decision>,
+}
+
 /// Keys, sessions and limits of one node.
 pub struct KeyService {
     hashing: Hashing,
@@ -83,6 +106,8 @@ pub struct KeyService {
     quotas: Quotas,
     node: String,
     requests: AtomicU64,
+    local_first: Option<LocalFirst>,
+    leases: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Lease>>>>,
 }
 
 impl KeyService {
@@ -92,11 +117,15 @@ impl KeyService {
     }
 
     /// Keys in the Redis at `url`; nothing is awaited, so a node starts while Redis is down.
-    pub fn redis(hashing: Hashing, url: &str, timeout: Duration) -> Result<Self, String> {
-        Ok(Self::with(
-            hashing,
-            Backend::Redis(RedisStore::new(url, timeout)?),
-        ))
+    pub fn redis(
+        hashing: Hashing,
+        url: &str,
+        timeout: Duration,
+        local_first: Option<LocalFirst>,
+    ) -> Result<Self, String> {
+        let mut service = Self::with(hashing, Backend::Redis(RedisStore::new(url, timeout)?));
+        service.local_first = local_first.filter(|l| l.batch > 1);
+        Ok(service)
     }
 
     fn with(hashing: Hashing, backend: Backend) -> Self {
@@ -109,6 +138,8 @@ impl KeyService {
             quotas: Quotas::default(),
             node: uuid::Uuid::new_v4().simple().to_string(),
             requests: AtomicU64::new(0),
+            local_first: None,
+            leases: std::sync::Mutex::default(),
         }
     }
 
@@ -329,12 +360,53 @@ impl KeyService {
                     .check(ask.quota_key, ask.quota_max, ask.renewal, now);
                 Ok((rate, quota))
             }
-            Backend::Redis(r) => {
-                let n = self.requests.fetch_add(1, Ordering::Relaxed);
-                let member = format!("{}-{n}", self.node);
-                Ok(r.admit(ask, &member).await?)
-            }
+            Backend::Redis(r) => match self.local_first {
+                Some(lf) => self.admit_leased(r, ask, lf).await,
+                None => Ok(r.admit(ask, &self.member()).await?),
+            },
         }
+    }
+
+    fn member(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n}", self.node)
+    }
+
+    /// Answers from this node's lease of the key's permits, taking a new batch when it is
+    /// spent or old; requests for one key wait for one another's round trip.
+    async fn admit_leased(
+        &self,
+        r: &RedisStore,
+        ask: &Ask<'_>,
+        lf: LocalFirst,
+    ) -> Result<(Decision, Decision), KeyError> {
+        let slot = {
+            let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+            if leases.len() >= 100_000 {
+                leases.clear();
+            }
+            leases
+                .entry(format!("{}\n{}", ask.rate_key, ask.quota_key))
+                .or_default()
+                .clone()
+        };
+        let mut lease = slot.lock().await;
+        let now = Instant::now();
+        if lease.left > 0
+            && lease.until.is_some_and(|u| u > now)
+            && let (Some(rate), Some(quota)) = (lease.rate, lease.quota)
+        {
+            lease.left -= 1;
+            return Ok((rate, quota));
+        }
+        let (rate, quota, granted) = r.lease(ask, &self.member(), lf.batch).await?;
+        *lease = Lease {
+            left: granted.saturating_sub(1),
+            until: Some(now + lf.lease),
+            rate: Some(rate),
+            quota: Some(quota),
+        };
+        Ok((rate, quota))
     }
 
     // ---- cluster notices --------------------------------------------------------------------
@@ -420,4 +492,80 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_testkit::RedisServer;
+
+    fn hashing() -> Hashing {
+        Hashing {
+            hash_keys: true,
+            function: HashAlgorithm::Murmur64,
+            listing: false,
+        }
+    }
+
+    fn scripts_run(url: &str) -> u64 {
+        let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut conn)
+            .unwrap();
+        info.lines()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_first_nodes_take_permits_in_batches_within_the_stated_bound() {
+        let server = RedisServer::start();
+        let lf = LocalFirst {
+            batch: 10,
+            lease: Duration::from_secs(5),
+        };
+        let nodes: Vec<KeyService> = (0..3)
+            .map(|_| KeyService::redis(hashing(), &server.url(), Duration::from_secs(2), Some(lf)))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let limits = Limits {
+            rate: 200.0,
+            per: 10.0,
+            quota_max: -1,
+            quota_renewal_rate: 0,
+            throttle_interval: 0.0,
+            throttle_retry_limit: 0,
+            scope: String::new(),
+        };
+        let before = scripts_run(&server.url());
+        let mut admitted = 0;
+        for i in 0..150 {
+            let (rate, _) = nodes[i % 3].admit("k", &limits).await.unwrap();
+            admitted += usize::from(rate.allowed);
+        }
+        assert_eq!(admitted, 150, "under the limit every request is admitted");
+        let trips = scripts_run(&server.url()) - before;
+        assert!(
+            trips <= 150 / 10 + 3,
+            "{trips} round trips for 150 requests"
+        );
+        for i in 150..300 {
+            let (rate, _) = nodes[i % 3].admit("k", &limits).await.unwrap();
+            admitted += usize::from(rate.allowed);
+        }
+        // The stated bound: the limit give or take nodes × (batch - 1).
+        assert!(
+            (200 - 27..=200 + 27).contains(&admitted),
+            "admitted {admitted} at 200 per 10 s"
+        );
+    }
 }

@@ -29,6 +29,9 @@ pub struct KeySettings {
     pub policy_path: Option<PathBuf>,
     /// `storage` with `type: "redis"`: keys, limits and reload notices shared through Redis.
     pub storage: Option<RedisSettings>,
+    /// Weir's `local_first_limits` (with `storage`): permits taken from Redis `batch` at a
+    /// time and used from memory for up to `lease`; `None`: every request counted in Redis.
+    pub local_first: Option<(u64, Duration)>,
 }
 
 impl Default for KeySettings {
@@ -42,6 +45,7 @@ impl Default for KeySettings {
             rate_limit_headers_from_rate: false,
             policy_path: None,
             storage: None,
+            local_first: None,
         }
     }
 }
@@ -81,6 +85,7 @@ pub(crate) fn defaults() -> Value {
         "basic_auth_hash_key_function": "",
         "rate_limit_response_headers": "",
         "policies": {"policy_source": "", "policy_path": "", "policy_record_name": ""},
+        "local_first_limits": {"enabled": false, "batch": 10, "lease_ms": 100},
         "storage": {
             "type": "", "host": "", "port": 0, "addrs": [], "username": "", "password": "",
             "database": 0, "use_ssl": false, "ssl_insecure_skip_verify": false,
@@ -100,6 +105,15 @@ struct RawKeys {
     rate_limit_response_headers: String,
     policies: RawPolicies,
     storage: RawStorage,
+    local_first_limits: RawLocalFirst,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawLocalFirst {
+    enabled: bool,
+    batch: u64,
+    lease_ms: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -183,7 +197,21 @@ pub(crate) fn read(doc: &Value, file: &Path, base_dir: &Path) -> Result<KeySetti
             );
         }
     };
+    let lf = &raw.local_first_limits;
+    if lf.enabled && (lf.batch < 2 || lf.lease_ms == 0) {
+        return err(
+            "local_first_limits",
+            format!(
+                "needs a batch of at least 2 and a lease_ms above 0, found {} and {}",
+                lf.batch, lf.lease_ms
+            ),
+        );
+    }
+    let local_first = lf
+        .enabled
+        .then(|| (lf.batch, Duration::from_millis(lf.lease_ms)));
     Ok(KeySettings {
+        local_first,
         hash_keys: raw.hash_keys,
         hash_key_function: raw.hash_key_function,
         enable_hashed_keys_listing: raw.enable_hashed_keys_listing,

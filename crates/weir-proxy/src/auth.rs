@@ -10,7 +10,7 @@ use weir_auth::checks::CheckedSession;
 use weir_auth::jwt::{JwtSettings, JwtVerifier};
 use weir_auth::limits::Decision;
 use weir_auth::policy::Limits;
-use weir_auth::service::{Hashing, KeyService};
+use weir_auth::service::{Hashing, KeyService, LocalFirst};
 use weir_auth::token::HashAlgorithm;
 use weir_config::auth::{AuthMethod, CredentialLocation};
 use weir_config::keys::KeySettings;
@@ -145,7 +145,11 @@ pub fn key_service(settings: &KeySettings) -> Result<KeyService, crate::tls::Tls
     };
     let addr = redis.addrs.first().map_or("localhost:6379", String::as_str);
     let url = format!("redis://{auth}{addr}/{}", redis.database);
-    KeyService::redis(hashing, &url, redis.timeout).map_err(crate::tls::TlsError::Storage)
+    let local_first = settings
+        .local_first
+        .map(|(batch, lease)| LocalFirst { batch, lease });
+    KeyService::redis(hashing, &url, redis.timeout, local_first)
+        .map_err(crate::tls::TlsError::Storage)
 }
 
 fn encode(s: &str) -> String {

@@ -101,12 +101,7 @@ fn hmac_key(secret: &[u8]) -> EncodingKey {
 }
 
 fn hs256(claims: &Value) -> String {
-    sign(
-        Algorithm::HS256,
-        &hmac_key(HMAC_SECRET),
-        None,
-        claims,
-    )
+    sign(Algorithm::HS256, &hmac_key(HMAC_SECRET), None, claims)
 }
 
 /// Valid for five minutes, for `sub`, with extra claims laid over.
@@ -238,12 +233,7 @@ async fn rsa_pss_and_ecdsa_tokens_verify_against_pem_sources() {
         (403, "Key not authorized: Unexpected signing method".into())
     );
     // Algorithm confusion: HMAC keyed with the public key the RSA API verifies with.
-    let confused = sign(
-        Algorithm::HS256,
-        &hmac_key(rsa_pub.as_bytes()),
-        None,
-        &c,
-    );
+    let confused = sign(Algorithm::HS256, &hmac_key(rsa_pub.as_bytes()), None, &c);
     let (code, error) = error_of(call(&gw, "/rs/echo", Some(&confused)).await).await;
     assert_eq!(code, 403);
     assert!(error.contains("Unexpected signing method"), "{error}");

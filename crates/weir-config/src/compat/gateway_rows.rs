@@ -569,6 +569,10 @@ pub(crate) const ROWS: &[Row] = &[
         "Redis (`type: redis`, host/port or addrs, username, password, database, timeout) shared by every node for keys, limits and group reloads; cluster, sentinel and TLS are refused",
     ),
     honoured(
+        "local_first_limits",
+        "Weir: with `storage`, limits taken from Redis `batch` permits at a time and used from memory for `lease_ms`; a window then admits the limit ± nodes × (batch − 1) (docs/auth.md)",
+    ),
+    honoured(
         "watch_app_path",
         "Weir: reload when files in app_path change",
     ),
