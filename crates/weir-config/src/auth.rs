@@ -283,6 +283,222 @@ fn jwt(raw: &RawAuth) -> JwtConfig {
     }
 }
 
+/// Reads an OAS definition's authentication (`x-tyk-api-gateway.server.authentication` with the
+/// OpenAPI `security` requirement and `components.securitySchemes`), as Tyk maps it to the
+/// classic fields: a scheme acts when it is enabled in Tyk's block and named in the first
+/// security requirement; `apiKey` is an auth token, `http`/`bearer`/`JWT` a JWT, `http`/`basic`
+/// basic auth.
+pub(crate) fn oas(
+    doc: &Value,
+    plugin_auth: bool,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> ApiAuth {
+    const ROOT: &str = "x-tyk-api-gateway.server.authentication";
+    let gw = doc.pointer("/x-tyk-api-gateway").unwrap_or(&Value::Null);
+    let authn = gw.pointer("/server/authentication").unwrap_or(&Value::Null);
+    let on = |v: &Value, key: &str| v.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let global_rate_limit = gw
+        .pointer("/upstream/rateLimit")
+        .filter(|r| on(r, "enabled"))
+        .and_then(|r| {
+            let rate = r.get("rate").and_then(Value::as_f64).unwrap_or(0.0);
+            let per = duration_seconds(r.get("per"));
+            if rate <= 0.0 || per <= 0.0 {
+                errors.push(ConfigError::new(
+                    file,
+                    "x-tyk-api-gateway.upstream.rateLimit",
+                    "needs a `rate` above 0 and a `per` duration (e.g. \"1s\", or seconds)",
+                ));
+                return None;
+            }
+            Some(RateLimit { rate, per })
+        });
+    let mut auth = ApiAuth {
+        global_rate_limit,
+        strip_auth_data: on(authn, "stripAuthorizationData"),
+        ..ApiAuth::default()
+    };
+    if !on(authn, "enabled") {
+        return auth;
+    }
+    let required: Vec<&str> = doc
+        .pointer("/security/0")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let mut methods: Vec<(String, AuthMethod, CredentialLocation)> = Vec::new();
+    if plugin_auth {
+        methods.push((
+            "custom".into(),
+            AuthMethod::Plugin,
+            CredentialLocation::default(),
+        ));
+    }
+    let schemes = authn.get("securitySchemes").and_then(Value::as_object);
+    for (name, tyk) in schemes.into_iter().flatten() {
+        if !on(tyk, "enabled") || !required.contains(&name.as_str()) {
+            continue;
+        }
+        let field = format!("{ROOT}.securitySchemes.{name}");
+        let spec = doc
+            .pointer(&format!(
+                "/components/securitySchemes/{}",
+                name.replace('~', "~0").replace('/', "~1")
+            ))
+            .unwrap_or(&Value::Null);
+        let kind = spec.get("type").and_then(Value::as_str).unwrap_or("");
+        let scheme = spec.get("scheme").and_then(Value::as_str).unwrap_or("");
+        let mut location = oas_sources(tyk);
+        let method = match (kind, scheme.to_ascii_lowercase().as_str()) {
+            ("apiKey", _) => {
+                let key = spec
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                match spec.get("in").and_then(Value::as_str) {
+                    Some("header") => location.header = Some(key),
+                    Some("query") => location.param = Some(key),
+                    Some("cookie") => location.cookie = Some(key),
+                    _ => {}
+                }
+                AuthMethod::Token
+            }
+            ("http", "bearer") => AuthMethod::Jwt(oas_jwt(tyk)),
+            ("http", "basic") => AuthMethod::Basic(BasicConfig {
+                disable_caching: on(tyk, "disableCaching"),
+                cache_ttl: tyk.get("cacheTTL").and_then(Value::as_u64).unwrap_or(0),
+            }),
+            _ => {
+                errors.push(ConfigError::new(
+                    file,
+                    field,
+                    format!(
+                        "a `{kind}` security scheme is not built in Weir (token, JWT and basic are)"
+                    ),
+                ));
+                continue;
+            }
+        };
+        methods.push((field, method, location));
+    }
+    if methods.len() > 1 {
+        let names: Vec<&str> = methods.iter().map(|(f, _, _)| f.as_str()).collect();
+        errors.push(ConfigError::new(
+            file,
+            names[1],
+            format!(
+                "several authentication methods are on ({}); Weir serves one per API",
+                names.join(", ")
+            ),
+        ));
+    }
+    match methods.into_iter().next() {
+        Some((_, method, location)) => {
+            auth.method = method;
+            auth.location = location;
+        }
+        None => errors.push(ConfigError::new(
+            file,
+            ROOT,
+            "authentication is enabled but no scheme is: enable one in `securitySchemes` that \
+             the top-level `security` requirement names, or a custom auth plugin",
+        )),
+    }
+    auth
+}
+
+/// Tyk's `header` / `query` / `cookie` sources of an OAS scheme; the header is off unless
+/// enabled, as Tyk maps OAS to classic.
+fn oas_sources(tyk: &Value) -> CredentialLocation {
+    let source = |key: &str| {
+        let s = tyk.get(key)?;
+        s.get("enabled").and_then(Value::as_bool).filter(|e| *e)?;
+        let name = s.get("name").and_then(Value::as_str).unwrap_or("").trim();
+        Some(
+            if name.is_empty() {
+                "Authorization"
+            } else {
+                name
+            }
+            .to_string(),
+        )
+    };
+    CredentialLocation {
+        header: source("header"),
+        param: source("query"),
+        cookie: source("cookie"),
+    }
+}
+
+fn oas_jwt(tyk: &Value) -> JwtConfig {
+    let text = |k: &str| {
+        tyk.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let secs = |k: &str| tyk.get(k).and_then(Value::as_u64).unwrap_or(0);
+    JwtConfig {
+        signing_method: text("signingMethod"),
+        source: text("source"),
+        identity_base_field: text("identityBaseField"),
+        client_base_field: text("clientBaseField"),
+        policy_field_name: text("policyFieldName"),
+        default_policies: tyk
+            .get("defaultPolicies")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        issued_at_skew: secs("issuedAtValidationSkew"),
+        expires_at_skew: secs("expiresAtValidationSkew"),
+        not_before_skew: secs("notBeforeValidationSkew"),
+        skip_kid: tyk.get("skipKid").and_then(Value::as_bool).unwrap_or(false),
+    }
+}
+
+/// An OAS duration: seconds as a number, or Go's form (`"1s"`, `"500ms"`, `"1m30s"`).
+fn duration_seconds(v: Option<&Value>) -> f64 {
+    match v {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        Some(Value::String(s)) => {
+            let mut total = 0.0;
+            let mut digits = String::new();
+            let mut chars = s.trim().chars().peekable();
+            while let Some(c) = chars.next() {
+                if c.is_ascii_digit() || c == '.' {
+                    digits.push(c);
+                    continue;
+                }
+                let mut unit = c.to_string();
+                while let Some(&n) = chars.peek().filter(|n| n.is_ascii_alphabetic()) {
+                    unit.push(n);
+                    chars.next();
+                }
+                let Ok(n) = digits.parse::<f64>() else {
+                    return 0.0;
+                };
+                digits.clear();
+                total += n * match unit.as_str() {
+                    "ms" => 0.001,
+                    "s" => 1.0,
+                    "m" => 60.0,
+                    "h" => 3600.0,
+                    _ => return 0.0,
+                };
+            }
+            if digits.is_empty() { total } else { 0.0 }
+        }
+        _ => 0.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +538,57 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "enable_jwt");
         assert!(errors[0].reason.contains("use_basic_auth, enable_jwt"));
+    }
+
+    #[test]
+    fn oas_schemes_named_by_the_security_requirement_act() {
+        let doc = json!({
+            "security": [{"jwt": []}],
+            "components": {"securitySchemes": {
+                "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "key": {"type": "apiKey", "in": "header", "name": "X-Key"}}},
+            "x-tyk-api-gateway": {
+                "upstream": {"rateLimit": {"enabled": true, "rate": 5, "per": "1m"}},
+                "server": {"authentication": {"enabled": true, "stripAuthorizationData": true,
+                "securitySchemes": {
+                    "jwt": {"enabled": true, "header": {"enabled": true, "name": "Authorization"},
+                            "source": "c2VjcmV0", "policyFieldName": "pol"},
+                    "key": {"enabled": true}}}}}
+        });
+        let mut errors = Vec::new();
+        let auth = oas(&doc, false, Path::new("o.yaml"), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let AuthMethod::Jwt(j) = &auth.method else {
+            panic!("{:?}", auth.method)
+        };
+        assert_eq!(
+            (j.source.as_str(), j.policy_field_name.as_str()),
+            ("c2VjcmV0", "pol")
+        );
+        assert_eq!(auth.location.header.as_deref(), Some("Authorization"));
+        assert!(auth.strip_auth_data);
+        assert_eq!(
+            auth.global_rate_limit,
+            Some(RateLimit {
+                rate: 5.0,
+                per: 60.0
+            })
+        );
+        // An API key in a query parameter; an OAuth scheme is refused by name.
+        let doc = json!({"security": [{"k": [], "o": []}],
+            "components": {"securitySchemes": {"k": {"type": "apiKey", "in": "query", "name": "api_key"},
+                "o": {"type": "oauth2"}}},
+            "x-tyk-api-gateway": {"server": {"authentication": {"enabled": true,
+                "securitySchemes": {"k": {"enabled": true}, "o": {"enabled": true}}}}}});
+        let mut errors = Vec::new();
+        let auth = oas(&doc, false, Path::new("o.yaml"), &mut errors);
+        assert_eq!(auth.method, AuthMethod::Token);
+        assert_eq!(auth.location.param.as_deref(), Some("api_key"));
+        assert_eq!(auth.location.header, None);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].field.ends_with("securitySchemes.o"), "{errors:?}");
+        assert_eq!(duration_seconds(Some(&json!("1m30s"))), 90.0);
+        assert_eq!(duration_seconds(Some(&json!("x"))), 0.0);
     }
 
     #[test]

@@ -377,25 +377,8 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         options_passthrough: global.cors.options_passthrough,
     });
     let plugins = plugin_declaration(&gw, &doc, file, &mut errors);
-    let authentication = &gw.server.authentication;
     let plugin_auth = plugins.as_ref().is_some_and(|p| p.custom_auth);
-    if authentication.enabled && !plugin_auth {
-        errors.push(ConfigError::new(
-            file,
-            format!("{ROOT}.server.authentication"),
-            "built-in authentication of OAS definitions (`securitySchemes`) is not built yet; \
-             classic definitions have keys, JWT and basic auth; or add a custom auth plugin \
-             (`server.authentication.custom`)",
-        ));
-    }
-    let auth = crate::auth::ApiAuth {
-        method: if plugin_auth {
-            crate::auth::AuthMethod::Plugin
-        } else {
-            crate::auth::AuthMethod::Keyless
-        },
-        ..crate::auth::ApiAuth::default()
-    };
+    let auth = crate::auth::oas(&doc, plugin_auth, file, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);

@@ -200,7 +200,8 @@ impl Gateway {
         }
         if let Some(streams) = api.streams.as_ref().filter(|s| s.owns(&rest)) {
             let (parts, body) = ex.take_request();
-            let resp = crate::streams::serve(streams, parts, body, &rest, conn).await;
+            let claims = ex.caller.as_ref().and_then(|c| c.claims.as_ref());
+            let resp = crate::streams::serve(streams, parts, body, &rest, conn, claims).await;
             return self.finish(&api, &view, resp, started, None);
         }
         let (parts, body) = ex.take_request();

@@ -96,19 +96,32 @@ fn context_variables_on(def: &ApiDefinition) -> bool {
         .unwrap_or(false)
 }
 
-/// A request for one of the API's stream endpoints. Response phases do not run: a stream's
-/// body never ends, and its messages already went through the stream's own processors.
+/// A request for one of the API's stream endpoints, with the caller's JWT claims when it has
+/// them. Response phases do not run: a stream's body never ends, and its messages already
+/// went through the stream's own processors.
 pub async fn serve(
     streams: &ApiStreams,
     parts: http::request::Parts,
     body: RequestBody,
     rest: &str,
     conn: ConnInfo,
+    claims: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Response<ProxyBody> {
     let remote = conn.remote.ip();
     let context = |parts: &http::request::Parts| {
         let request_id = uuid::Uuid::new_v4().to_string();
-        weir_streams::RequestContext::from_request(parts, remote, &request_id)
+        let mut ctx = weir_streams::RequestContext::from_request(parts, remote, &request_id);
+        // A JWT's claims, under Tyk's name (`jwt_claims_sub`) and the dotted form seed 001
+        // writes (`jwt.claims.sub`).
+        for (name, value) in claims.into_iter().flatten() {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            ctx.set(format!("jwt.claims.{name}"), text.clone());
+            ctx.set(format!("jwt_claims_{name}"), text);
+        }
+        ctx
     };
     let req = Request::from_parts(parts, body);
     match streams.serve(req, rest, remote, context).await {

@@ -59,10 +59,9 @@ pub(crate) const ROWS: &[Row] = &[
         When::Enabled,
         "upstream certificate pinning",
     ),
-    refused(
+    honoured(
         gw!("upstream.rateLimit"),
-        When::Enabled,
-        "the API-wide rate limit (`upstream.rateLimit`)",
+        "the API-wide rate limit (`rate` per `per`), exact across nodes",
     ),
     refused(
         gw!("upstream.authentication"),
@@ -117,15 +116,15 @@ pub(crate) const ROWS: &[Row] = &[
     no_effect(gw!("server.slug"), "the Dashboard's URL name"),
     honoured(
         gw!("server.authentication.enabled"),
-        "false: open API; a protected API needs a custom-auth plugin (`server.authentication.custom`), otherwise it is refused until keys exist",
+        "false: open API; true: callers authenticate by the scheme the `security` requirement names, or a custom plugin",
     ),
-    no_effect(
+    honoured(
         gw!("server.authentication.stripAuthorizationData"),
-        "used only with built-in auth, which is refused",
+        "the credential is removed before the upstream",
     ),
     no_effect(
         gw!("server.authentication.baseIdentityProvider"),
-        "which of several auth methods names the session; several methods are refused",
+        "which of several auth methods names the session; an API with several is refused, naming them",
     ),
     refused(
         gw!("server.authentication.hmac"),
@@ -141,22 +140,23 @@ pub(crate) const ROWS: &[Row] = &[
         gw!("server.authentication.custom"),
         "custom authentication by a plugin",
     ),
-    refused(
+    honoured_unless(
         gw!("server.authentication.securitySchemes"),
-        When::Rule(p::enabled_on_protected_oas),
-        "built-in authentication (token, JWT, basic, OAuth) from `securitySchemes`",
+        When::Rule(p::oas_unbuilt_schemes),
+        "token (`apiKey`), JWT (`http` bearer) and basic (`http` basic) schemes with their sources and settings; refused: `enableClientCertificate`, `signatureValidation`, `extractCredentialsFromBody`, JWT `scopes`, `clientBaseField`, `jwksURIs` (OAuth schemes are refused by name at load)",
     ),
-    no_effect(
+    refused(
         gw!("server.authentication.customKeyLifetime"),
-        "key lifetimes; keys are refused",
+        When::Enabled,
+        "keys removed from storage after a lifetime (`customKeyLifetime`)",
     ),
     no_effect(
         gw!("server.authentication.securityProcessingMode"),
-        "how several auth methods combine; several methods are refused",
+        "how several auth methods combine; an API with several is refused, naming them",
     ),
     no_effect(
         gw!("server.authentication.security"),
-        "security requirement bookkeeping; built-in auth is refused",
+        "Tyk's copy of the security requirements; the OpenAPI `security` list decides",
     ),
     refused(
         gw!("server.authentication.protectedResourceMetadata"),

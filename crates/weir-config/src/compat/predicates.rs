@@ -14,6 +14,27 @@ pub(crate) fn protected_and_set(site: &Site<'_>) -> bool {
     !bool_of(site.root.get("use_keyless")) && is_set(site.value)
 }
 
+/// OAS `server.authentication.securitySchemes`: an enabled scheme of a protected API that asks
+/// for what Weir does not build.
+pub(crate) fn oas_unbuilt_schemes(site: &Site<'_>) -> bool {
+    let protected = site
+        .root
+        .pointer("/x-tyk-api-gateway/server/authentication/enabled")
+        .and_then(Value::as_bool)
+        == Some(true);
+    protected
+        && site.value.as_object().is_some_and(|schemes| {
+            schemes.values().filter(|s| is_enabled(s)).any(|s| {
+                bool_of(s.get("enableClientCertificate"))
+                    || s.get("signatureValidation").is_some_and(is_enabled)
+                    || s.get("extractCredentialsFromBody").is_some_and(is_enabled)
+                    || s.get("scopes").is_some_and(is_set)
+                    || s.get("clientBaseField").is_some_and(is_set)
+                    || s.get("jwksURIs").is_some_and(is_set)
+            })
+        })
+}
+
 /// tyk.conf `auth_override`: an external auth provider forced.
 pub(crate) fn auth_override_on(site: &Site<'_>) -> bool {
     bool_of(site.value.get("force_auth_provider"))

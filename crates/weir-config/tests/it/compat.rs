@@ -214,8 +214,8 @@ fn oas_settings_refuse_and_deprecated_plugins_are_read() {
             "x-tyk-api-gateway.server.ipAccessControl",
         ),
         (
-            json!({"upstream": {"rateLimit": {"enabled": true, "rate": 1, "per": "1s"}}}),
-            "x-tyk-api-gateway.upstream.rateLimit",
+            json!({"upstream": {"enforceTimeout": {"enabled": true, "value": 5}}}),
+            "x-tyk-api-gateway.upstream.enforceTimeout",
         ),
         (
             json!({"middleware": {"operations": {"getX": {"mockResponse": {"enabled": true, "code": 200}}}}}),
