@@ -6,6 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Keys a limiter tracks before it forgets idle ones.
+const MAX_KEYS: usize = 100_000;
+
 /// What a limiter says of one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -33,7 +36,24 @@ impl RateLimiter {
             };
         }
         let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let log = all.entry(key.to_string()).or_default();
+        // The key is copied only the first time it is seen, not on every request.
+        if !all.contains_key(key) {
+            // Many callers (JWT identities are unbounded): forget those idle for a window.
+            if all.len() >= MAX_KEYS {
+                all.retain(|_, log| {
+                    log.back()
+                        .is_some_and(|t| now.saturating_duration_since(*t) < per)
+                });
+            }
+            all.insert(key.to_string(), VecDeque::new());
+        }
+        let Some(log) = all.get_mut(key) else {
+            return Decision {
+                allowed: false,
+                remaining: 0,
+                reset: per,
+            };
+        };
         while log
             .front()
             .is_some_and(|t| now.saturating_duration_since(*t) >= per)
@@ -73,7 +93,19 @@ impl Quotas {
             };
         };
         let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (start, used) = all.entry(key.to_string()).or_insert((now, 0));
+        if !all.contains_key(key) {
+            if all.len() >= MAX_KEYS {
+                all.retain(|_, (start, _)| now.saturating_duration_since(*start) < renewal);
+            }
+            all.insert(key.to_string(), (now, 0));
+        }
+        let Some((start, used)) = all.get_mut(key) else {
+            return Decision {
+                allowed: false,
+                remaining: 0,
+                reset: renewal,
+            };
+        };
         if now.saturating_duration_since(*start) >= renewal {
             *start = now;
             *used = 0;
