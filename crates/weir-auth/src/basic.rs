@@ -204,28 +204,50 @@ impl PasswordCheck {
         }
     }
 
-    fn verify_bcrypt(&self, hash: &str, given: &str) -> bool {
-        let Some(cache) = &self.cache else {
-            return bcrypt::verify(given, hash).unwrap_or(false);
-        };
+    /// The answer when it needs no bcrypt run (plain text, a digest, an empty password, or a
+    /// remembered success); `None` when [`PasswordCheck::verify`] would run bcrypt, which takes
+    /// tens of milliseconds and belongs off an async executor's thread.
+    pub fn quick<S: AsRef<BasicAuthData> + ?Sized>(&self, stored: &S, given: &str) -> Option<bool> {
+        let data = stored.as_ref();
+        match data.hash_type.as_str() {
+            _ if data.password.is_empty() => Some(false),
+            "" | "sha256" | "murmur32" | "murmur64" | "murmur128" => Some(self.verify(data, given)),
+            _ => self.remembered(&data.password, given).then_some(true),
+        }
+    }
+
+    fn cache_id(hash: &str, given: &str) -> [u8; 32] {
         let mut h = Sha256::new();
         // Length-prefixed so no two (hash, password) pairs hash the same input.
         h.update((hash.len() as u64).to_be_bytes());
         h.update(hash);
         h.update(given);
-        let id: [u8; 32] = h.finalize().into();
-        let now = Instant::now();
-        if let Ok(map) = cache.lock()
-            && map
-                .get(&id)
-                .is_some_and(|at| now.duration_since(*at) < self.ttl)
-        {
+        h.finalize().into()
+    }
+
+    fn remembered(&self, hash: &str, given: &str) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        let id = Self::cache_id(hash, given);
+        cache
+            .lock()
+            .is_ok_and(|map| map.get(&id).is_some_and(|at| at.elapsed() < self.ttl))
+    }
+
+    fn verify_bcrypt(&self, hash: &str, given: &str) -> bool {
+        let Some(cache) = &self.cache else {
+            return bcrypt::verify(given, hash).unwrap_or(false);
+        };
+        if self.remembered(hash, given) {
             return true;
         }
         // bcrypt runs outside the lock so other requests are not held up.
         if !bcrypt::verify(given, hash).unwrap_or(false) {
             return false;
         }
+        let id = Self::cache_id(hash, given);
+        let now = Instant::now();
         if let Ok(mut map) = cache.lock() {
             if map.len() >= self.capacity {
                 map.retain(|_, at| now.duration_since(*at) < self.ttl);
@@ -332,6 +354,20 @@ mod tests {
         assert!(!check.verify(&stored, "s3cre"));
         assert!(!check.verify(&stored, "s3cret "));
         assert!(!check.verify(&plain(""), ""));
+    }
+
+    #[test]
+    fn quick_answers_only_what_needs_no_bcrypt() {
+        let check = PasswordCheck::default();
+        assert_eq!(check.quick(&plain("a"), "a"), Some(true));
+        assert_eq!(check.quick(&plain("a"), "b"), Some(false));
+        assert_eq!(check.quick(&plain(""), ""), Some(false));
+        let mut data = plain("s3cret");
+        hash_password_for_storage(&mut data, "bcrypt").unwrap();
+        assert_eq!(check.quick(&data, "s3cret"), None, "bcrypt has not run yet");
+        assert!(check.verify(&data, "s3cret"));
+        assert_eq!(check.quick(&data, "s3cret"), Some(true), "remembered");
+        assert_eq!(check.quick(&data, "wrong"), None, "failures are not remembered");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub enum Method {
     /// Keys made through the control API.
     Token,
     /// Username and password; the user is a key.
-    Basic(PasswordCheck),
+    Basic(Arc<PasswordCheck>),
     /// Signed tokens.
     Jwt(JwtVerifier),
     /// A custom-auth plugin makes the session.
@@ -72,7 +72,10 @@ impl CompiledAuth {
             AuthMethod::Basic(b) => {
                 let ttl = if b.cache_ttl == 0 { 60 } else { b.cache_ttl };
                 let capacity = if b.disable_caching { 0 } else { 10_000 };
-                Method::Basic(PasswordCheck::new(capacity, Duration::from_secs(ttl)))
+                Method::Basic(Arc::new(PasswordCheck::new(
+                    capacity,
+                    Duration::from_secs(ttl),
+                )))
             }
             AuthMethod::Jwt(j) => {
                 let settings = JwtSettings {

@@ -54,9 +54,10 @@ async fn basic(ex: &mut Exchange<'_>, auth: &CompiledAuth) -> Result<Caller, Ref
     let Method::Basic(passwords) = &auth.method else {
         return Err(DISALLOWED);
     };
+    let header_name = auth.location.header.as_deref().unwrap_or("Authorization");
     let value = ex
         .headers_mut()
-        .get(header::AUTHORIZATION)
+        .get(header_name)
         .map(|v| v.as_bytes().to_vec())
         .filter(|v| !v.is_empty())
         .ok_or(MISSING)?;
@@ -68,7 +69,18 @@ async fn basic(ex: &mut Exchange<'_>, auth: &CompiledAuth) -> Result<Caller, Ref
     let name = auth.keys.name_of(&key);
     let session = auth.keys.session_named(&name).await.map_err(unavailable)?;
     let session = session.ok_or(USER_NOT_AUTHORISED)?;
-    if !passwords.verify(&session.session, &password) {
+    let right = match passwords.quick(&session.session, &password) {
+        Some(answer) => answer,
+        // bcrypt takes tens of milliseconds: off the executor, so a flood of wrong passwords
+        // does not stall every other request.
+        None => {
+            let (passwords, checked) = (passwords.clone(), session.clone());
+            tokio::task::spawn_blocking(move || passwords.verify(&checked.session, &password))
+                .await
+                .unwrap_or(false)
+        }
+    };
+    if !right {
         return Err(USER_NOT_AUTHORISED);
     }
     Ok(Caller::new(name, session))
