@@ -43,7 +43,7 @@ pub enum AuthMethod {
     /// `use_basic_auth`: a username and password, the user being a key.
     Basic(BasicConfig),
     /// `enable_jwt`.
-    Jwt(JwtConfig),
+    Jwt(Box<JwtConfig>),
     /// A custom-authentication plugin (`auth_check`).
     Plugin,
 }
@@ -110,6 +110,12 @@ pub struct JwtConfig {
     pub not_before_skew: u64,
     /// `jwt_skip_kid`.
     pub skip_kid: bool,
+    /// `scopes.jwt.scope_claim_name` (else `jwt_scope_claim_name`; Tyk's default `scope`): the
+    /// claim holding the token's scopes (space-separated, or a list; `a.b` looks into objects).
+    pub scope_claim_name: String,
+    /// `scopes.jwt.scope_to_policy` (else `jwt_scope_to_policy_mapping`): scope → policy id;
+    /// the policies a token's scopes map to join its base policy.
+    pub scope_to_policy: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -136,6 +142,22 @@ struct RawAuth {
     jwt_expires_at_validation_skew: u64,
     jwt_not_before_validation_skew: u64,
     jwt_skip_kid: bool,
+    jwt_scope_claim_name: String,
+    jwt_scope_to_policy_mapping: std::collections::BTreeMap<String, String>,
+    scopes: RawScopes,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawScopes {
+    jwt: RawScopeMapping,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawScopeMapping {
+    scope_claim_name: String,
+    scope_to_policy: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -228,7 +250,7 @@ pub(crate) fn classic(
             disable_caching: raw.basic_auth.disable_caching,
             cache_ttl: raw.basic_auth.cache_ttl,
         }),
-        Some("enable_jwt") => AuthMethod::Jwt(jwt(&raw)),
+        Some("enable_jwt") => AuthMethod::Jwt(Box::new(jwt(&raw))),
         Some("custom_middleware.auth_check") => AuthMethod::Plugin,
         // As Tyk: a protected API with no other method uses auth tokens.
         _ => AuthMethod::Token,
@@ -280,6 +302,16 @@ fn jwt(raw: &RawAuth) -> JwtConfig {
         expires_at_skew: raw.jwt_expires_at_validation_skew,
         not_before_skew: raw.jwt_not_before_validation_skew,
         skip_kid: raw.jwt_skip_kid,
+        // Tyk reads the newer `scopes.jwt` block first, then the older flat fields.
+        scope_claim_name: [&raw.scopes.jwt.scope_claim_name, &raw.jwt_scope_claim_name]
+            .into_iter()
+            .find(|n| !n.trim().is_empty())
+            .map_or_else(|| "scope".to_string(), |n| n.trim().to_string()),
+        scope_to_policy: if raw.scopes.jwt.scope_to_policy.is_empty() {
+            raw.jwt_scope_to_policy_mapping.clone()
+        } else {
+            raw.scopes.jwt.scope_to_policy.clone()
+        },
     }
 }
 
@@ -365,7 +397,7 @@ pub(crate) fn oas(
                 }
                 AuthMethod::Token
             }
-            ("http", "bearer") => AuthMethod::Jwt(oas_jwt(tyk)),
+            ("http", "bearer") => AuthMethod::Jwt(Box::new(oas_jwt(tyk))),
             ("http", "basic") => AuthMethod::Basic(BasicConfig {
                 disable_caching: on(tyk, "disableCaching"),
                 cache_ttl: tyk.get("cacheTTL").and_then(Value::as_u64).unwrap_or(0),
@@ -460,6 +492,23 @@ fn oas_jwt(tyk: &Value) -> JwtConfig {
         expires_at_skew: secs("expiresAtValidationSkew"),
         not_before_skew: secs("notBeforeValidationSkew"),
         skip_kid: tyk.get("skipKid").and_then(Value::as_bool).unwrap_or(false),
+        scope_claim_name: tyk
+            .pointer("/scopes/claimName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or("scope")
+            .to_string(),
+        scope_to_policy: tyk
+            .pointer("/scopes/scopeToPolicyMapping")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                let scope = m.get("scope")?.as_str()?;
+                let policy = m.get("policyId")?.as_str()?;
+                Some((scope.to_string(), policy.to_string()))
+            })
+            .collect(),
     }
 }
 

@@ -28,9 +28,56 @@ pub enum Method {
     /// Username and password; the user is a key.
     Basic(Arc<PasswordCheck>),
     /// Signed tokens.
-    Jwt(JwtVerifier),
+    Jwt(Box<JwtMethod>),
     /// A custom-auth plugin makes the session.
     Plugin,
+}
+
+/// A JWT API: the verifier, and the scopes that map to policies.
+pub struct JwtMethod {
+    /// Checks signatures and time claims, and names the identity and base policies.
+    pub verifier: JwtVerifier,
+    /// The claim holding the token's scopes.
+    pub scope_claim: String,
+    /// Scope → policy id (empty: scopes are not read).
+    pub scope_to_policy: std::collections::BTreeMap<String, String>,
+}
+
+impl JwtMethod {
+    /// The base policies followed by those the token's scopes map to, each once (Tyk's order).
+    pub fn policies(&self, verified: &weir_auth::jwt::VerifiedJwt) -> Vec<String> {
+        let mut out = verified.policies.clone();
+        if self.scope_to_policy.is_empty() {
+            return out;
+        }
+        let mut claim = verified
+            .claims
+            .get(self.scope_claim.split('.').next().unwrap_or(""));
+        for part in self.scope_claim.split('.').skip(1) {
+            claim = claim.and_then(|c| c.get(part));
+        }
+        let mut scopes = Vec::new();
+        collect_scopes(claim, &mut scopes);
+        for scope in scopes {
+            if let Some(policy) = self.scope_to_policy.get(scope)
+                && !out.contains(policy)
+            {
+                out.push(policy.clone());
+            }
+        }
+        out
+    }
+}
+
+/// A scope claim's values: a space-separated string, or a list of them.
+fn collect_scopes<'a>(claim: Option<&'a serde_json::Value>, out: &mut Vec<&'a str>) {
+    match claim {
+        Some(serde_json::Value::String(s)) => out.extend(s.split(' ').filter(|s| !s.is_empty())),
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().for_each(|i| collect_scopes(Some(i), out))
+        }
+        _ => {}
+    }
 }
 
 /// An API's authentication and limits.
@@ -93,7 +140,11 @@ impl CompiledAuth {
                 };
                 let verifier = JwtVerifier::new(settings, JWKS_TIMEOUT)
                     .map_err(|reason| ConfigError::new(&def.file, "jwt_source", reason))?;
-                Method::Jwt(verifier)
+                Method::Jwt(Box::new(JwtMethod {
+                    verifier,
+                    scope_claim: j.scope_claim_name.clone(),
+                    scope_to_policy: j.scope_to_policy.clone(),
+                }))
             }
         };
         let realm = HeaderValue::from_str(&format!(

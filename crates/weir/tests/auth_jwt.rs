@@ -522,3 +522,35 @@ async fn a_silent_jwks_issuer_gets_a_503_in_time_and_other_apis_keep_serving() {
     );
     assert_eq!(up.request_count(), 1);
 }
+
+#[tokio::test]
+async fn scopes_map_to_policies_that_join_the_base_policy() {
+    let up = HttpUpstream::start();
+    let source = STANDARD.encode(HMAC_SECRET);
+    let scoped = jwt_api(
+        "sc",
+        &up.url(),
+        "hmac",
+        &source,
+        json!({"scopes": {"jwt": {"scope_claim_name": "perms",
+            "scope_to_policy": {"premium": "gold"}}}}),
+    );
+    let gw = start(&[scoped]).await;
+    // `premium` maps to gold (2 a minute), which joins the default policy `open`.
+    let premium = hs256(&claims("gina", json!({"perms": "read premium"})));
+    assert_eq!(status(&gw, "/sc/echo", &premium).await, 200);
+    assert_eq!(status(&gw, "/sc/echo", &premium).await, 200);
+    assert_eq!(
+        error_of(call(&gw, "/sc/echo", Some(&premium)).await).await,
+        (429, "Rate Limit Exceeded".into())
+    );
+    // Scopes that map to nothing leave the base policy alone; a list works as a string does.
+    let reader = hs256(&claims("hank", json!({"perms": ["read"]})));
+    for _ in 0..4 {
+        assert_eq!(status(&gw, "/sc/echo", &reader).await, 200);
+    }
+    let listed = hs256(&claims("ivy", json!({"perms": ["read", "premium"]})));
+    for expected in [200, 200, 429] {
+        assert_eq!(status(&gw, "/sc/echo", &listed).await, expected);
+    }
+}

@@ -55,7 +55,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     refused(
         "external_oauth",
-        When::Rule(p::protected_and_set),
+        When::Rule(p::enabled_on_protected),
         "external OAuth authentication (`external_oauth.enabled`)",
     ),
     refused(
@@ -179,24 +179,22 @@ pub(crate) const ROWS: &[Row] = &[
         "seconds of clock skew allowed on `nbf`",
     ),
     honoured("jwt_skip_kid", "true: the key is not chosen by `kid`"),
-    refused(
+    honoured_unless(
         "scopes",
         When::Rule(p::scopes_set),
-        "JWT / OIDC scopes mapped to policies (`scopes.jwt`, `scopes.oidc`)",
+        "`scopes.jwt`: a JWT's scopes mapped to policies that join its base policy; refused: `scopes.oidc` mappings (OpenID Connect is refused)",
     ),
     no_effect(
         "idp_client_id_mapping_disabled",
         "switches off client-id mapping, which is refused",
     ),
-    refused(
+    honoured(
         "jwt_scope_to_policy_mapping",
-        When::Rule(p::protected_and_set),
-        "JWT scopes mapped to policies",
+        "a JWT's scopes mapped to policies (older form of `scopes.jwt.scope_to_policy`)",
     ),
-    refused(
+    honoured(
         "jwt_scope_claim_name",
-        When::Rule(p::protected_and_set),
-        "JWT scopes mapped to policies (`jwt_scope_claim_name`)",
+        "the claim holding a JWT's scopes (default `scope`)",
     ),
     no_effect(
         "notifications",

@@ -143,7 +143,7 @@ pub(crate) const ROWS: &[Row] = &[
     honoured_unless(
         gw!("server.authentication.securitySchemes"),
         When::Rule(p::oas_unbuilt_schemes),
-        "token (`apiKey`), JWT (`http` bearer) and basic (`http` basic) schemes with their sources and settings; refused: `enableClientCertificate`, `signatureValidation`, `extractCredentialsFromBody`, JWT `scopes`, `clientBaseField`, `jwksURIs` (OAuth schemes are refused by name at load)",
+        "token (`apiKey`), JWT (`http` bearer, with `scopes` mapped to policies) and basic (`http` basic) schemes with their sources and settings; refused: `enableClientCertificate`, `signatureValidation`, `extractCredentialsFromBody`, `clientBaseField`, `jwksURIs` (OAuth schemes are refused by name at load)",
     ),
     refused(
         gw!("server.authentication.customKeyLifetime"),

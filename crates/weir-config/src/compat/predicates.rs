@@ -28,7 +28,6 @@ pub(crate) fn oas_unbuilt_schemes(site: &Site<'_>) -> bool {
                 bool_of(s.get("enableClientCertificate"))
                     || s.get("signatureValidation").is_some_and(is_enabled)
                     || s.get("extractCredentialsFromBody").is_some_and(is_enabled)
-                    || s.get("scopes").is_some_and(is_set)
                     || s.get("clientBaseField").is_some_and(is_set)
                     || s.get("jwksURIs").is_some_and(is_set)
             })
@@ -59,14 +58,19 @@ pub(crate) fn basic_from_body(site: &Site<'_>) -> bool {
         && bool_of(site.value.get("extract_from_body"))
 }
 
-/// Classic `scopes`: a JWT or OIDC scope claim mapped to policies.
+/// Classic `scopes`: OIDC scopes mapped to policies (JWT scope mapping is built).
 pub(crate) fn scopes_set(site: &Site<'_>) -> bool {
     !bool_of(site.root.get("use_keyless"))
-        && ["jwt", "oidc"].iter().any(|k| {
-            site.value
-                .get(*k)
-                .is_some_and(|v| v.get("scope_to_policy").is_some_and(is_set))
-        })
+        && bool_of(site.root.get("use_openid"))
+        && site
+            .value
+            .pointer("/oidc/scope_to_policy")
+            .is_some_and(is_set)
+}
+
+/// Classic blocks with their own `enabled` (`external_oauth`): enabled on a protected API.
+pub(crate) fn enabled_on_protected(site: &Site<'_>) -> bool {
+    !bool_of(site.root.get("use_keyless")) && is_enabled(site.value)
 }
 
 /// Classic `version_data`: Tyk versions an API unless `not_versioned` is true.

@@ -87,23 +87,24 @@ async fn basic(ex: &mut Exchange<'_>, auth: &CompiledAuth) -> Result<Caller, Ref
 }
 
 async fn jwt(ex: &mut Exchange<'_>, auth: &CompiledAuth) -> Result<Caller, Refusal> {
-    let Method::Jwt(verifier) = &auth.method else {
+    let Method::Jwt(method) = &auth.method else {
         return Err(DISALLOWED);
     };
     let token = credential(ex, auth).ok_or(JWT_MISSING)?;
-    let verified = verifier.verify(&token, unix_now()).await?;
+    let verified = method.verifier.verify(&token, unix_now()).await?;
+    let policies = method.policies(&verified);
     // Every token of one identity shares one set of counters (Tyk's session per identity).
     let name = auth
         .keys
         .name_of(&format!("{}{}", auth.org_id, verified.identity));
     // The verifier refuses a token without policies unless it names a client (refused at
     // load), so an empty list here has nothing to apply.
-    if verified.policies.is_empty() {
+    if policies.is_empty() {
         return Err(NO_MATCHING_POLICY_FOUND);
     }
     let session = auth
         .keys
-        .policy_session(&auth.org_id, &verified.policies)
+        .policy_session(&auth.org_id, &policies)
         .map_err(|_| NO_MATCHING_POLICY)?;
     let mut caller = Caller::new(name, session);
     caller.claims = Some(verified.claims);
