@@ -145,10 +145,17 @@ impl ControlApi {
             q.split('&')
                 .any(|kv| kv == "hashed=true" || kv == "hashed=1")
         });
+        let org = req
+            .uri()
+            .query()
+            .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "org_id"))
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
         let ask = crate::keys::KeyRequest {
             method,
             key,
             hashed,
+            org: &org,
             basic_hash: &self.gateway.config.keys.basic_auth_hash_key_function,
             allow_master_keys: self.gateway.config.keys.allow_master_keys,
         };

@@ -24,6 +24,8 @@ pub struct KeyRequest<'a> {
     pub key: Option<&'a str>,
     /// `?hashed=true`: the path names the key's hash.
     pub hashed: bool,
+    /// `?org_id=`: the organisation a custom key was made for (Tyk's lookup by key id).
+    pub org: &'a str,
     /// `basic_auth_hash_key_function` from tyk.conf.
     pub basic_hash: &'a str,
     /// `allow_master_keys` from tyk.conf.
@@ -36,48 +38,35 @@ pub async fn handle(
     ask: KeyRequest<'_>,
     req: Request<Incoming>,
 ) -> http::Response<ProxyBody> {
-    match (ask.method.clone(), ask.key) {
-        (Method::GET, None) => list(keys).await,
-        (Method::POST, None) => match read_session(req).await {
-            Ok(s) => {
-                let key = keys.new_key(&s.org_id);
-                write(keys, &key, s, "added", &ask).await
-            }
-            Err(resp) => resp,
-        },
-        (Method::POST, Some("create")) => match read_session(req).await {
-            Ok(s) => {
-                let key = keys.new_key(&s.org_id);
-                write(keys, &key, s, "added", &ask).await
-            }
-            Err(resp) => resp,
-        },
-        (Method::POST, Some(key)) => match read_session(req).await {
-            Ok(s) => write(keys, key, s, "added", &ask).await,
-            Err(resp) => resp,
-        },
-        (Method::PUT, Some(key)) => {
-            let session = match read_session(req).await {
-                Ok(s) => s,
-                Err(resp) => return resp,
-            };
-            let name = name_of(keys, key, ask.hashed);
-            match keys.get_named(&name).await {
-                Ok(_) => {}
-                Err(e) => return key_error(e),
-            }
-            if ask.hashed {
-                // Only the hash is known: store under it directly.
-                return match keys.put_named(&name, session).await {
-                    Ok(()) => done(key, "modified", Some(&name)),
-                    Err(e) => key_error(e),
-                };
-            }
-            write(keys, key, session, "modified", &ask).await
+    let method = ask.method.clone();
+    if method == Method::GET && ask.key.is_none() {
+        return list(keys).await;
+    }
+    let session = if matches!(method, Method::POST | Method::PUT) {
+        match read_session(req).await {
+            Ok(s) => Some(s),
+            Err(resp) => return resp,
         }
-        (Method::GET, Some(key)) => {
-            let name = name_of(keys, key, ask.hashed);
-            match keys.get_named(&name).await {
+    } else {
+        None
+    };
+    match (method, ask.key, session) {
+        (Method::POST, None | Some("create"), Some(s)) => {
+            let key = keys.new_key(&s.org_id);
+            create(keys, &key, s, &ask).await
+        }
+        // As Tyk: a custom key (a basic-auth user's name too) is stored as the token Tyk
+        // makes of it for the session's organisation, and the answer gives that token.
+        (Method::POST, Some(custom), Some(s)) => {
+            let key = keys.custom_key(custom, &s.org_id);
+            create(keys, &key, s, &ask).await
+        }
+        (Method::PUT, Some(key), Some(s)) => match existing(keys, key, &ask).await {
+            Ok(name) => update(keys, key, &name, s, &ask).await,
+            Err(e) => key_error(e),
+        },
+        (Method::GET, Some(key), _) => match existing(keys, key, &ask).await {
+            Ok(name) => match keys.get_named(&name).await {
                 Ok(mut s) => {
                     // The password never leaves the gateway, hashed or not.
                     s.basic_auth_data.password.clear();
@@ -86,11 +75,15 @@ pub async fn handle(
                     json_response(StatusCode::OK, &v)
                 }
                 Err(e) => key_error(e),
-            }
-        }
-        (Method::DELETE, Some(key)) => {
-            let name = name_of(keys, key, ask.hashed);
-            match keys.delete_named(&name).await {
+            },
+            Err(e) => key_error(e),
+        },
+        (Method::DELETE, Some(key), _) => {
+            let deleted = match existing(keys, key, &ask).await {
+                Ok(name) => keys.delete_named(&name).await,
+                Err(e) => Err(e),
+            };
+            match deleted {
                 Ok(()) => done(key, "deleted", None),
                 Err(e) => key_error(e),
             }
@@ -99,12 +92,22 @@ pub async fn handle(
     }
 }
 
-fn name_of(keys: &KeyService, key: &str, hashed: bool) -> String {
-    if hashed {
-        key.to_string()
+/// The stored name of the key the path names: its hash with `?hashed=true`, else the first of
+/// Tyk's names for it that holds a session.
+async fn existing(keys: &KeyService, key: &str, ask: &KeyRequest<'_>) -> Result<String, KeyError> {
+    let names = if ask.hashed {
+        vec![key.to_string()]
     } else {
-        keys.name_of(key)
+        keys.names_for(key, ask.org)
+    };
+    for name in names {
+        match keys.get_named(&name).await {
+            Ok(_) => return Ok(name),
+            Err(KeyError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
     }
+    Err(KeyError::NotFound)
 }
 
 async fn list(keys: &KeyService) -> http::Response<ProxyBody> {
@@ -122,47 +125,79 @@ async fn list(keys: &KeyService) -> http::Response<ProxyBody> {
     }
 }
 
-/// Stores a session under `key`, as Tyk does when a key is added or changed: a basic-auth
-/// user's key is named from the org and username, and its password hashed when tyk.conf asks.
-async fn write(
+/// A new key: refused without rights unless master keys are allowed; a basic-auth password
+/// is hashed as tyk.conf says; the creation date set.
+async fn create(
     keys: &KeyService,
     key: &str,
     mut session: Session,
-    action: &str,
     ask: &KeyRequest<'_>,
 ) -> http::Response<ProxyBody> {
-    if !ask.allow_master_keys
-        && session.access_rights.is_empty()
-        && session.apply_policies.is_empty()
+    if let Some(refused) = master_key(&session, ask) {
+        return refused;
+    }
+    if let Err(e) =
+        weir_auth::basic::prepare_for_storage(&mut session.basic_auth_data, None, ask.basic_hash)
     {
-        return status_response(
+        return status_response(StatusCode::BAD_REQUEST, "error", &e.to_string());
+    }
+    if session.date_created.as_str().is_none_or(str::is_empty) {
+        session.date_created = Value::String(jiff::Timestamp::now().to_string());
+    }
+    stamp(&mut session);
+    match keys.put(key, session).await {
+        Ok(created) => done(&created.key, "added", Some(&created.key_hash)),
+        Err(e) => key_error(e),
+    }
+}
+
+/// A changed key: the stored password and creation date stay unless the body replaces them.
+async fn update(
+    keys: &KeyService,
+    key: &str,
+    name: &str,
+    mut session: Session,
+    ask: &KeyRequest<'_>,
+) -> http::Response<ProxyBody> {
+    if let Some(refused) = master_key(&session, ask) {
+        return refused;
+    }
+    let stored = match keys.get_named(name).await {
+        Ok(s) => s,
+        Err(e) => return key_error(e),
+    };
+    if let Err(e) = weir_auth::basic::prepare_for_storage(
+        &mut session.basic_auth_data,
+        Some(&stored.basic_auth_data),
+        ask.basic_hash,
+    ) {
+        return status_response(StatusCode::BAD_REQUEST, "error", &e.to_string());
+    }
+    if session.date_created.is_null() {
+        session.date_created = stored.date_created;
+    }
+    stamp(&mut session);
+    match keys.put_named(name, session).await {
+        Ok(()) => done(key, "modified", Some(name)),
+        Err(e) => key_error(e),
+    }
+}
+
+fn master_key(session: &Session, ask: &KeyRequest<'_>) -> Option<http::Response<ProxyBody>> {
+    (!ask.allow_master_keys
+        && session.access_rights.is_empty()
+        && session.apply_policies.is_empty())
+    .then(|| {
+        status_response(
             StatusCode::BAD_REQUEST,
             "error",
             "Failed to create key, keys must have at least one Access Rights record set.",
-        );
-    }
-    let mut key = key.to_string();
-    if session.basic_auth_data.is_set() || action == "modified" {
-        if session.basic_auth_data.is_set() && action == "added" {
-            key = weir_auth::basic::key_for_user(&session.org_id, &key);
-        }
-        let stored = keys.get_named(&keys.name_of(&key)).await.ok();
-        let stored = stored.as_ref().map(|s| &s.basic_auth_data);
-        if let Err(e) = weir_auth::basic::prepare_for_storage(
-            &mut session.basic_auth_data,
-            stored,
-            ask.basic_hash,
-        ) {
-            return status_response(StatusCode::BAD_REQUEST, "error", &e.to_string());
-        }
-    }
-    if session.last_updated.is_empty() {
-        session.last_updated = weir_auth::service::unix_now().to_string();
-    }
-    match keys.put(&key, session).await {
-        Ok(created) => done(&created.key, action, Some(&created.key_hash)),
-        Err(e) => key_error(e),
-    }
+        )
+    })
+}
+
+fn stamp(session: &mut Session) {
+    session.last_updated = weir_auth::service::unix_now().to_string();
 }
 
 async fn read_session(req: Request<Incoming>) -> Result<Session, http::Response<ProxyBody>> {

@@ -367,7 +367,11 @@ mod tests {
         assert_eq!(check.quick(&data, "s3cret"), None, "bcrypt has not run yet");
         assert!(check.verify(&data, "s3cret"));
         assert_eq!(check.quick(&data, "s3cret"), Some(true), "remembered");
-        assert_eq!(check.quick(&data, "wrong"), None, "failures are not remembered");
+        assert_eq!(
+            check.quick(&data, "wrong"),
+            None,
+            "failures are not remembered"
+        );
     }
 
     #[test]

@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::Decision;
+use crate::redis_connect::{Conn, RedisTarget};
 use crate::redis_limits::{Ask, RedisRateLimiter};
 use crate::session::Session;
 
@@ -37,30 +36,25 @@ pub enum Heard {
     Resubscribed,
 }
 
-/// A connection to the shared Redis.
+/// A connection to the shared Redis (one server, Sentinel's master, or a cluster).
 pub struct RedisStore {
-    client: redis::Client,
-    conn: ConnectionManager,
+    conn: Conn,
     limiter: RedisRateLimiter,
 }
 
 impl RedisStore {
-    /// Prepares a connection to `url` without waiting for Redis: a node starts (and serves
-    /// keyless APIs) while Redis is down, and connects when it comes back.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
-            .map_err(|e| format!("{url}: {e}"))?;
+    /// Prepares a connection to `target` without waiting for Redis: a node starts (and
+    /// serves keyless APIs) while Redis is down, and connects when it comes back.
+    pub fn new(target: &RedisTarget) -> Result<Self, String> {
         Ok(RedisStore {
-            client,
-            conn,
+            conn: Conn::new(target).map_err(|e| e.to_string())?,
             limiter: RedisRateLimiter::default(),
         })
+    }
+
+    /// True on a Redis Cluster: a request's counters must then share a hash slot.
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
     }
 
     /// The session stored under `name`.
@@ -85,16 +79,14 @@ impl RedisStore {
         Ok(gone > 0)
     }
 
-    /// Every stored name.
+    /// Every stored name (on every master of a cluster).
     pub async fn names(&self) -> redis::RedisResult<Vec<String>> {
-        let mut conn = self.conn.clone();
-        let mut iter: redis::AsyncIter<String> = conn.scan_match("apikey-*").await?;
-        let mut names = Vec::new();
-        while let Some(item) = iter.next_item().await {
-            let key = item?;
-            names.push(key.trim_start_matches("apikey-").to_string());
-        }
+        let mut names: Vec<String> = (self.conn.scan("apikey-*").await?)
+            .into_iter()
+            .map(|key| key.trim_start_matches("apikey-").to_string())
+            .collect();
         names.sort();
+        names.dedup();
         Ok(names)
     }
 
@@ -137,33 +129,43 @@ impl RedisStore {
     }
 
     /// Listens on the channel until the process ends, resubscribing after Redis comes back
-    /// (with back-off), and hands each notice to `heard`.
+    /// (with back-off) or the master moves, and hands each notice to `heard`.
     pub async fn listen(&self, heard: impl Fn(Heard) + Send + Sync) {
         let mut delay = Duration::from_millis(250);
+        let mut attempt = 0;
         loop {
-            let subscribed = match self.client.get_async_pubsub().await {
-                Ok(mut pubsub) => pubsub.subscribe(CHANNEL).await.is_ok().then_some(pubsub),
-                Err(_) => None,
-            };
-            if let Some(mut pubsub) = subscribed {
-                {
-                    delay = Duration::from_millis(250);
-                    heard(Heard::Resubscribed);
-                    let mut messages = pubsub.on_message();
-                    while let Some(msg) = messages.next().await {
-                        let Ok(payload) = msg.get_payload::<String>() else {
-                            continue;
-                        };
+            if let Ok(subscription) = self.conn.subscribe(CHANNEL, attempt).await {
+                delay = Duration::from_millis(250);
+                heard(Heard::Resubscribed);
+                subscription
+                    .for_each(|payload| {
                         if let Some(h) = interpret(&payload) {
                             heard(h);
                         }
-                    }
-                    tracing::warn!("lost the Redis subscription to {CHANNEL}; resubscribing");
-                }
+                    })
+                    .await;
+                tracing::warn!("lost the Redis subscription to {CHANNEL}; resubscribing");
             }
+            // A cluster's next seed node next time.
+            attempt += 1;
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+    }
+}
+
+/// The rate log and quota counter of a key (`scoped`: `[<scope>-]<name>`), as Tyk names them:
+/// `rate-limit-<scoped>`, `quota-<scoped>`. On a Redis Cluster `rate-limit-{<scoped>}` and
+/// `quota-{<scoped>}`: the hash tag puts both in one slot, as the one script that counts them
+/// needs (Weir's own counters; Tyk does not count with these).
+pub fn counter_names(scoped: &str, cluster: bool) -> (String, String) {
+    if cluster {
+        (
+            format!("rate-limit-{{{scoped}}}"),
+            format!("quota-{{{scoped}}}"),
+        )
+    } else {
+        (format!("rate-limit-{scoped}"), format!("quota-{scoped}"))
     }
 }
 
@@ -202,5 +204,21 @@ mod tests {
         ));
         assert!(interpret(r#"{"command":"ApiUpdated"}"#).is_none());
         assert!(interpret("not json").is_none());
+    }
+
+    #[test]
+    fn cluster_counters_share_a_hash_tag() {
+        let (rate, quota) = counter_names("pol-abc}{", true);
+        // Redis hashes what lies between the first `{` and the next `}`: the same text.
+        let tag = |k: &str| {
+            let open = k.find('{').unwrap();
+            let close = open + k[open..].find('}').unwrap();
+            k[open + 1..close].to_string()
+        };
+        assert_eq!(tag(&rate), tag(&quota));
+        assert_eq!(
+            counter_names("abc", false),
+            ("rate-limit-abc".into(), "quota-abc".into())
+        );
     }
 }

@@ -12,8 +12,9 @@ use arc_swap::ArcSwap;
 use crate::checks::CheckedSession;
 use crate::limits::{Decision, Quotas, RateLimiter};
 use crate::policy::{Limits, Policies};
+use crate::redis_connect::RedisTarget;
 use crate::redis_limits::Ask;
-use crate::redis_store::{Heard, Notice, RedisStore};
+use crate::redis_store::{Heard, Notice, RedisStore, counter_names};
 use crate::session::Session;
 use crate::store::{MemoryStore, Store};
 use crate::token::{HashAlgorithm, generate, stored_name};
@@ -68,8 +69,10 @@ enum Backend {
     Redis(RedisStore),
 }
 
+/// A name's session as last read (`None`: no such key, remembered so a client presenting an
+/// unknown or custom key does not cost a store read on every request).
 struct Cached {
-    session: Arc<CheckedSession>,
+    session: Option<Arc<CheckedSession>>,
     at: Instant,
 }
 
@@ -116,14 +119,14 @@ impl KeyService {
         Self::with(hashing, Backend::Memory(MemoryStore::default()))
     }
 
-    /// Keys in the Redis at `url`; nothing is awaited, so a node starts while Redis is down.
+    /// Keys in the Redis `target` names (one server, Sentinel's master or a cluster);
+    /// nothing is awaited, so a node starts while Redis is down.
     pub fn redis(
         hashing: Hashing,
-        url: &str,
-        timeout: Duration,
+        target: &RedisTarget,
         local_first: Option<LocalFirst>,
     ) -> Result<Self, String> {
-        let mut service = Self::with(hashing, Backend::Redis(RedisStore::new(url, timeout)?));
+        let mut service = Self::with(hashing, Backend::Redis(RedisStore::new(target)?));
         service.local_first = local_first.filter(|l| l.batch > 1);
         Ok(service)
     }
@@ -176,9 +179,18 @@ impl KeyService {
 
     // ---- the control API's operations -------------------------------------------------
 
+    /// The key Tyk makes of a custom key id for `org` (a token naming the hash function),
+    /// unless the id is a token already.
+    pub fn custom_key(&self, id: &str, org: &str) -> String {
+        if crate::token::token_org(id).is_some() && id.starts_with("ey") {
+            id.to_string()
+        } else {
+            generate(org, Some(id), Some(self.hashing.function))
+        }
+    }
+
     /// Stores `session` under `key` (created or replaced). Fails on an unknown policy.
     pub async fn put(&self, key: &str, session: Session) -> Result<Created, KeyError> {
-        self.resolve(session.clone())?;
         let name = self.name_of(key);
         self.put_named(&name, session).await?;
         Ok(Created {
@@ -187,8 +199,9 @@ impl KeyService {
         })
     }
 
-    /// Stores a session by its stored name.
+    /// Stores a session by its stored name; fails on an unknown policy or a setting not built.
     pub async fn put_named(&self, name: &str, session: Session) -> Result<(), KeyError> {
+        self.resolve(session.clone())?;
         match &self.backend {
             Backend::Memory(m) => m.put(name, session),
             Backend::Redis(r) => r.put(name, &session).await?,
@@ -245,19 +258,44 @@ impl KeyService {
 
     // ---- the request path ---------------------------------------------------------------
 
-    /// The resolved session of a key as the client presents it, if the key exists.
-    pub async fn session(&self, key: &str) -> Result<Option<Arc<CheckedSession>>, KeyError> {
-        self.session_named(&self.name_of(key)).await
+    /// The names a key the client presents may be stored under, in Tyk's order
+    /// (`SessionDetail`): the token Tyk makes of it for the API's organisation (custom keys
+    /// and basic-auth users are stored so), unless it is already a token of that organisation,
+    /// then the key itself.
+    pub fn names_for(&self, key: &str, org: &str) -> Vec<String> {
+        let mut names = Vec::with_capacity(2);
+        if crate::token::token_org(key).as_deref() != Some(org) {
+            names.push(self.name_of(&generate(org, Some(key), Some(self.hashing.function))));
+        }
+        names.push(self.name_of(key));
+        names
+    }
+
+    /// The stored name and resolved session of a key the client presents on an API of `org`.
+    pub async fn find(
+        &self,
+        key: &str,
+        org: &str,
+    ) -> Result<Option<(String, Arc<CheckedSession>)>, KeyError> {
+        for name in self.names_for(key, org) {
+            if let Some(session) = self.session_named(&name).await? {
+                return Ok(Some((name, session)));
+            }
+        }
+        Ok(None)
     }
 
     /// The resolved session stored under a name.
     pub async fn session_named(&self, name: &str) -> Result<Option<Arc<CheckedSession>>, KeyError> {
         if let Some(hit) = self.cached(name) {
-            return Ok(Some(hit));
+            return Ok(hit);
         }
         let stored = match self.get_named(name).await {
             Ok(s) => s,
-            Err(KeyError::NotFound) => return Ok(None),
+            Err(KeyError::NotFound) => {
+                self.remember(name, None);
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         // A stored session naming a policy that is gone is refused, not served unlimited.
@@ -266,7 +304,7 @@ impl KeyService {
             return Ok(None);
         };
         let resolved = Arc::new(resolved);
-        self.remember(name, &resolved);
+        self.remember(name, Some(&resolved));
         Ok(Some(resolved))
     }
 
@@ -283,7 +321,7 @@ impl KeyService {
         policies: &[String],
     ) -> Result<Arc<CheckedSession>, KeyError> {
         let name = format!("policies:{org}:{}", policies.join(","));
-        if let Some(hit) = self.cached(&name) {
+        if let Some(Some(hit)) = self.cached(&name) {
             return Ok(hit);
         }
         let session = Session {
@@ -293,12 +331,12 @@ impl KeyService {
             ..Session::default()
         };
         let resolved = Arc::new(self.resolve(session)?);
-        self.remember(&name, &resolved);
+        self.remember(&name, Some(&resolved));
         Ok(resolved)
     }
 
     /// Checks the rate limit, then counts the quota, of one request by the key stored as
-    /// `name` (Tyk's counters: `rate-limit-[<scope>-]<name>`, `quota-[<scope>-]<name>`).
+    /// `name` (counters named by [`counter_names`]).
     pub async fn admit(
         &self,
         name: &str,
@@ -309,8 +347,8 @@ impl KeyService {
         } else {
             format!("{}-", limits.scope)
         };
-        let rate_key = format!("rate-limit-{scope}{name}");
-        let quota_key = format!("quota-{scope}{name}");
+        let cluster = matches!(&self.backend, Backend::Redis(r) if r.is_cluster());
+        let (rate_key, quota_key) = counter_names(&format!("{scope}{name}"), cluster);
         let ask = Ask {
             rate_key: &rate_key,
             rate: whole_rate(limits.rate),
@@ -438,13 +476,13 @@ impl KeyService {
         Ok(CheckedSession::new(session))
     }
 
-    fn cached(&self, name: &str) -> Option<Arc<CheckedSession>> {
+    fn cached(&self, name: &str) -> Option<Option<Arc<CheckedSession>>> {
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
         let hit = cache.get(name)?;
         (!self.is_shared() || hit.at.elapsed() < REDIS_CACHE_AGE).then(|| hit.session.clone())
     }
 
-    fn remember(&self, name: &str, session: &Arc<CheckedSession>) {
+    fn remember(&self, name: &str, session: Option<&Arc<CheckedSession>>) {
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
         // Bounded: a flood of distinct keys empties the cache rather than growing it.
         if cache.len() >= 100_000 {
@@ -453,7 +491,7 @@ impl KeyService {
         cache.insert(
             name.to_string(),
             Cached {
-                session: session.clone(),
+                session: session.cloned(),
                 at: Instant::now(),
             },
         );
@@ -534,7 +572,13 @@ mod tests {
             lease: Duration::from_secs(5),
         };
         let nodes: Vec<KeyService> = (0..3)
-            .map(|_| KeyService::redis(hashing(), &server.url(), Duration::from_secs(2), Some(lf)))
+            .map(|_| {
+                let target = RedisTarget::single(
+                    format!("127.0.0.1:{}", server.port()),
+                    Duration::from_secs(2),
+                );
+                KeyService::redis(hashing(), &target, Some(lf))
+            })
             .collect::<Result<_, _>>()
             .unwrap();
         let limits = Limits {

@@ -61,13 +61,18 @@ pub struct RedisSettings {
     pub password: String,
     /// `database`.
     pub database: i64,
-    /// `use_ssl`.
+    /// `use_ssl`: TLS to every Redis node (and to the sentinels).
     pub use_ssl: bool,
-    /// `ssl_insecure_skip_verify`.
+    /// `ssl_insecure_skip_verify`: no certificate check.
     pub ssl_insecure_skip_verify: bool,
+    /// `ca_file` (with `use_ssl`): the roots trusted instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// `cert_file` and `key_file` (with `use_ssl`, both or neither): a client certificate.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// `enable_cluster`: a Redis Cluster (every address a seed node).
     pub enable_cluster: bool,
-    /// `master_name`: Redis Sentinel, the addresses being sentinels.
+    /// `master_name`: Redis Sentinel, the addresses being sentinels (wins over
+    /// `enable_cluster`, as in Tyk).
     pub master_name: String,
     /// `sentinel_password`.
     pub sentinel_password: String,
@@ -89,7 +94,9 @@ pub(crate) fn defaults() -> Value {
         "storage": {
             "type": "", "host": "", "port": 0, "addrs": [], "username": "", "password": "",
             "database": 0, "use_ssl": false, "ssl_insecure_skip_verify": false,
-            "enable_cluster": false, "master_name": "", "sentinel_password": "", "timeout": 0
+            "enable_cluster": false, "master_name": "", "sentinel_password": "", "timeout": 0,
+            "ca_file": "", "cert_file": "", "key_file": "", "tls_min_version": "",
+            "tls_max_version": ""
         }
     })
 }
@@ -141,6 +148,11 @@ struct RawStorage {
     master_name: String,
     sentinel_password: String,
     timeout: f64,
+    ca_file: String,
+    cert_file: String,
+    key_file: String,
+    tls_min_version: String,
+    tls_max_version: String,
 }
 
 /// Reads the key settings from the merged tyk.conf document.
@@ -219,11 +231,15 @@ pub(crate) fn read(doc: &Value, file: &Path, base_dir: &Path) -> Result<KeySetti
         basic_auth_hash_key_function: raw.basic_auth_hash_key_function,
         rate_limit_headers_from_rate,
         policy_path,
-        storage: storage(&raw.storage, file)?,
+        storage: storage(&raw.storage, file, base_dir)?,
     })
 }
 
-fn storage(s: &RawStorage, file: &Path) -> Result<Option<RedisSettings>, ConfigError> {
+fn storage(
+    s: &RawStorage,
+    file: &Path,
+    base_dir: &Path,
+) -> Result<Option<RedisSettings>, ConfigError> {
     let named = !s.host.is_empty() || !s.addrs.is_empty();
     match s.kind.as_str() {
         "redis" => {}
@@ -252,23 +268,12 @@ fn storage(s: &RawStorage, file: &Path) -> Result<Option<RedisSettings>, ConfigE
         .ok()
         .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(5));
-    for (on, field, what) in [
-        (s.enable_cluster, "storage.enable_cluster", "Redis Cluster"),
-        (
-            !s.master_name.is_empty(),
-            "storage.master_name",
-            "Redis Sentinel",
-        ),
-        (s.use_ssl, "storage.use_ssl", "TLS to Redis"),
-    ] {
-        if on {
-            return Err(ConfigError::new(
-                file,
-                field,
-                format!("{what} is not built yet; Weir speaks to one Redis server over TCP"),
-            ));
-        }
-    }
+    // Tyk reads the TLS files only with `use_ssl`; so does Weir.
+    let (ca_file, client_cert) = if s.use_ssl {
+        storage_tls(s, file, base_dir)?
+    } else {
+        (None, None)
+    };
     Ok(Some(RedisSettings {
         addrs,
         username: s.username.clone(),
@@ -276,9 +281,144 @@ fn storage(s: &RawStorage, file: &Path) -> Result<Option<RedisSettings>, ConfigE
         database: s.database,
         use_ssl: s.use_ssl,
         ssl_insecure_skip_verify: s.ssl_insecure_skip_verify,
+        ca_file,
+        client_cert,
         enable_cluster: s.enable_cluster,
         master_name: s.master_name.clone(),
         sentinel_password: s.sentinel_password.clone(),
         timeout,
     }))
+}
+
+type TlsFiles = (Option<PathBuf>, Option<(PathBuf, PathBuf)>);
+
+/// `ca_file`, `cert_file` and `key_file` (relative to tyk.conf's folder), checked to exist,
+/// and the TLS versions, which must allow what Weir's Redis client offers (1.2 and 1.3).
+fn storage_tls(s: &RawStorage, file: &Path, base_dir: &Path) -> Result<TlsFiles, ConfigError> {
+    let fail = |field: &str, reason: String| ConfigError::new(file, field, reason);
+    let err = |field: &str, reason: String| Err(fail(field, reason));
+    let offered = "Weir's Redis client offers TLS 1.2 and 1.3 and cannot narrow them";
+    match s.tls_min_version.as_str() {
+        "" | "1.0" | "1.1" | "1.2" => {}
+        "1.3" => return err("storage.tls_min_version", format!("`1.3`: {offered}")),
+        other => {
+            return err(
+                "storage.tls_min_version",
+                format!("expected 1.0, 1.1, 1.2 or 1.3, found `{other}`"),
+            );
+        }
+    }
+    match s.tls_max_version.as_str() {
+        "" | "1.3" => {}
+        v @ ("1.0" | "1.1" | "1.2") => {
+            return err("storage.tls_max_version", format!("`{v}`: {offered}"));
+        }
+        other => {
+            return err(
+                "storage.tls_max_version",
+                format!("expected 1.0, 1.1, 1.2 or 1.3, found `{other}`"),
+            );
+        }
+    }
+    let path = |field: &str, name: &str| -> Result<Option<PathBuf>, ConfigError> {
+        if name.is_empty() {
+            return Ok(None);
+        }
+        let path = base_dir.join(name);
+        if path.is_file() {
+            Ok(Some(path))
+        } else {
+            Err(fail(field, format!("no such file: {}", path.display())))
+        }
+    };
+    let ca_file = path("storage.ca_file", &s.ca_file)?;
+    let client_cert = match (
+        path("storage.cert_file", &s.cert_file)?,
+        path("storage.key_file", &s.key_file)?,
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return err("storage.key_file", "cert_file needs key_file".into()),
+        (None, Some(_)) => return err("storage.cert_file", "key_file needs cert_file".into()),
+    };
+    Ok((ca_file, client_cert))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(storage: Value, dir: &Path) -> Result<RedisSettings, String> {
+        let doc = json!({ "storage": storage });
+        read(&doc, &dir.join("tyk.conf"), dir)
+            .map(|k| k.storage.expect("a storage block"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn cluster_sentinel_and_tls_are_read_as_tyk_names_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        let s = load(
+            json!({"type": "redis", "addrs": ["a:7000", "b:7001"], "enable_cluster": true,
+                "use_ssl": true, "ca_file": "ca.pem", "cert_file": "cert.pem",
+                "key_file": "key.pem", "tls_min_version": "1.2", "tls_max_version": "1.3"}),
+            dir.path(),
+        )
+        .unwrap();
+        assert!(s.enable_cluster && s.use_ssl);
+        assert_eq!(s.addrs, ["a:7000", "b:7001"]);
+        assert_eq!(s.ca_file, Some(dir.path().join("ca.pem")));
+        assert_eq!(
+            s.client_cert,
+            Some((dir.path().join("cert.pem"), dir.path().join("key.pem")))
+        );
+        let s = load(
+            json!({"addrs": ["s1:26379"], "master_name": "mymaster",
+                "sentinel_password": "sp", "ca_file": "missing.pem"}),
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.master_name.as_str(), s.sentinel_password.as_str()),
+            ("mymaster", "sp")
+        );
+        // Without use_ssl the TLS files are not read, as in Tyk.
+        assert_eq!(s.ca_file, None);
+    }
+
+    #[test]
+    fn tls_settings_weir_cannot_honour_name_their_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cert.pem"), "x").unwrap();
+        for (storage, field) in [
+            (
+                json!({"use_ssl": true, "ca_file": "nope.pem"}),
+                "storage.ca_file",
+            ),
+            (
+                json!({"use_ssl": true, "cert_file": "cert.pem"}),
+                "storage.key_file",
+            ),
+            (
+                json!({"use_ssl": true, "tls_min_version": "1.3"}),
+                "storage.tls_min_version",
+            ),
+            (
+                json!({"use_ssl": true, "tls_max_version": "1.2"}),
+                "storage.tls_max_version",
+            ),
+            (
+                json!({"use_ssl": true, "tls_max_version": "2"}),
+                "storage.tls_max_version",
+            ),
+        ] {
+            let mut storage = storage;
+            storage["host"] = json!("localhost");
+            let e = load(storage.clone(), dir.path()).unwrap_err();
+            assert!(e.contains(field), "{storage}: {e}");
+        }
+    }
 }

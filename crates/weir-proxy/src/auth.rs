@@ -10,10 +10,11 @@ use weir_auth::checks::CheckedSession;
 use weir_auth::jwt::{JwtSettings, JwtVerifier};
 use weir_auth::limits::Decision;
 use weir_auth::policy::Limits;
+use weir_auth::redis_connect::{RedisTarget, Tls, Topology};
 use weir_auth::service::{Hashing, KeyService, LocalFirst};
 use weir_auth::token::HashAlgorithm;
 use weir_config::auth::{AuthMethod, CredentialLocation};
-use weir_config::keys::KeySettings;
+use weir_config::keys::{KeySettings, RedisSettings};
 use weir_config::{ApiDefinition, ConfigError};
 
 /// How long a JWKS fetch may take before the request is answered 503.
@@ -192,22 +193,60 @@ pub fn key_service(settings: &KeySettings) -> Result<KeyService, crate::tls::Tls
     let Some(redis) = &settings.storage else {
         return Ok(KeyService::memory(hashing));
     };
-    let auth = match (redis.username.is_empty(), redis.password.is_empty()) {
-        (_, true) => String::new(),
-        (true, false) => format!(":{}@", encode(&redis.password)),
-        (false, false) => format!("{}:{}@", encode(&redis.username), encode(&redis.password)),
-    };
-    let addr = redis.addrs.first().map_or("localhost:6379", String::as_str);
-    let url = format!("redis://{auth}{addr}/{}", redis.database);
     let local_first = settings
         .local_first
         .map(|(batch, lease)| LocalFirst { batch, lease });
-    KeyService::redis(hashing, &url, redis.timeout, local_first)
+    KeyService::redis(hashing, &redis_target(redis)?, local_first)
         .map_err(crate::tls::TlsError::Storage)
 }
 
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+/// tyk.conf `storage` as the key service reaches it: Sentinel when `master_name` is set
+/// (first, as in Tyk), else a cluster with `enable_cluster`, else the first address.
+fn redis_target(redis: &RedisSettings) -> Result<RedisTarget, crate::tls::TlsError> {
+    let topology = if !redis.master_name.is_empty() {
+        Topology::Sentinel {
+            sentinels: redis.addrs.clone(),
+            master_name: redis.master_name.clone(),
+            password: redis.sentinel_password.clone(),
+        }
+    } else if redis.enable_cluster {
+        Topology::Cluster(redis.addrs.clone())
+    } else {
+        let addr = redis.addrs.first().map_or("localhost:6379", String::as_str);
+        Topology::Single(addr.to_string())
+    };
+    let tls = if redis.use_ssl {
+        let read = |field: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| {
+                crate::tls::TlsError::Storage(format!("{field}: {}: {e}", path.display()))
+            })
+        };
+        let client = match &redis.client_cert {
+            Some((cert, key)) => Some((
+                read("storage.cert_file", cert)?,
+                read("storage.key_file", key)?,
+            )),
+            None => None,
+        };
+        Some(Tls {
+            insecure: redis.ssl_insecure_skip_verify,
+            ca_pem: match &redis.ca_file {
+                Some(ca) => Some(read("storage.ca_file", ca)?),
+                None => None,
+            },
+            client,
+        })
+    } else {
+        None
+    };
+    Ok(RedisTarget {
+        topology,
+        username: redis.username.clone(),
+        password: redis.password.clone(),
+        database: redis.database,
+        tls,
+        timeout: redis.timeout,
+    })
 }
 
 /// The caller a request was authenticated as.

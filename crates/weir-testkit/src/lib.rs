@@ -6,7 +6,9 @@
 //!   [`GrpcUpstream`] are real servers on `127.0.0.1:<os-chosen port>` that the
 //!   gateway can proxy to.
 //! * [`Tansu`] runs a Kafka-compatible broker (tansu, in memory) for stream tests;
-//!   [`RedisServer`] a Redis of the test's own; [`Daemon`] any such server process.
+//!   [`RedisServer`] a Redis of the test's own ([`RedisTls`], [`RedisSentinel`] and
+//!   [`RedisCluster`] in the other shapes tyk.conf `storage` names); [`Daemon`] any such
+//!   server process.
 //! * [`Mosquitto`] runs an MQTT broker of the test's own; [`rabbitmq_url`] names the
 //!   machine's RabbitMQ and [`unique_name`] keeps tests' queues apart on it.
 //! * [`Nats`] runs a nats-server with JetStream of the test's own.
@@ -27,6 +29,7 @@ mod mqtt;
 pub mod nats;
 mod rawhttp;
 mod redis;
+mod redis_modes;
 mod runtime;
 mod tls;
 mod vision;
@@ -45,6 +48,7 @@ pub use nats::Nats;
 /// The Kafka client the [`Tansu`] helpers hand out, for tests that name its types.
 pub use rdkafka;
 pub use redis::RedisServer;
+pub use redis_modes::{RedisCluster, RedisSentinel, RedisTls};
 pub use tls::{HttpsUpstream, SelfSigned, insecure_client_config};
 pub use vision::VisionUpstream;
 pub use ws::{UpgradeRequest, WsEchoUpstream};

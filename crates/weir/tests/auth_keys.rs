@@ -442,3 +442,72 @@ async fn policies_written_through_the_control_api_take_effect_at_once() {
     );
     assert_eq!(admin(&gw, "GET", "/tyk/policies/silver", None).await.0, 404);
 }
+
+#[tokio::test]
+async fn custom_keys_are_named_as_tyk_names_them() {
+    let up = HttpUpstream::start();
+    let gw = start(&[protected("ck", &up.url(), json!({}))], json!({}));
+    // POST /tyk/keys/{id}: stored as the token Tyk makes of the id for the session's org, and
+    // the client presents the id itself.
+    let session = json!({"org_id": "org1", "access_rights": rights("ck")});
+    let (status, body) = admin(
+        &gw,
+        "POST",
+        "/tyk/keys/my-custom",
+        Some(session.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["key"].as_str().unwrap();
+    let decoded = base64_decode(token);
+    assert_eq!(
+        decoded,
+        json!({"org": "org1", "id": "my-custom", "h": "murmur64"})
+    );
+    assert_eq!(call(&gw, "/ck/echo", Some("my-custom")).await.status(), 200);
+    assert_eq!(call(&gw, "/ck/echo", Some(token)).await.status(), 200);
+    // Created keys carry their creation date; a change keeps it.
+    let (_, read) = admin(&gw, "GET", &format!("/tyk/keys/{token}"), None).await;
+    let created = read["date_created"].as_str().unwrap().to_string();
+    assert!(created.starts_with("20"), "{read}");
+    let (status, _) = admin(
+        &gw,
+        "PUT",
+        "/tyk/keys/my-custom?org_id=org1",
+        Some(session.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, read) = admin(&gw, "GET", "/tyk/keys/my-custom?org_id=org1", None).await;
+    assert_eq!(read["date_created"].as_str(), Some(created.as_str()));
+    // A key written where Tyk writes one (its token, by the token's own name) is found by id.
+    let tyk_token = base64_encode(r#"{"org":"org1","id":"tyk_made_key","h":"murmur64"}"#);
+    let (status, _) = admin(
+        &gw,
+        "POST",
+        &format!("/tyk/keys/{tyk_token}"),
+        Some(session.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        call(&gw, "/ck/echo", Some("tyk_made_key")).await.status(),
+        200
+    );
+    let (status, _) = admin(&gw, "DELETE", "/tyk/keys/my-custom?org_id=org1", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(call(&gw, "/ck/echo", Some("my-custom")).await.status(), 403);
+}
+
+fn base64_decode(token: &str) -> Value {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .unwrap();
+    serde_json::from_slice(&raw).unwrap()
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}

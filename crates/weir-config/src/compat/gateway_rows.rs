@@ -566,7 +566,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         "storage",
-        "Redis (`type: redis`, host/port or addrs, username, password, database, timeout) shared by every node for keys, limits and group reloads; cluster, sentinel and TLS are refused",
+        "Redis (`type: redis`, host/port or addrs, username, password, database, timeout) shared by every node for keys, limits and group reloads; Redis Cluster (`enable_cluster`), Sentinel (`master_name`, `sentinel_password`) and TLS (`use_ssl`, `ssl_insecure_skip_verify`, `ca_file`, `cert_file`, `key_file`); `tls_min_version` 1.3 and `tls_max_version` below 1.3 are refused (docs/auth.md)",
     ),
     honoured(
         "local_first_limits",

@@ -44,9 +44,12 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> 
 
 async fn token(ex: &mut Exchange<'_>, auth: &CompiledAuth) -> Result<Caller, Refusal> {
     let key = credential(ex, auth).ok_or(MISSING)?;
-    let name = auth.keys.name_of(&key);
-    let session = auth.keys.session_named(&name).await.map_err(unavailable)?;
-    let session = session.ok_or(DISALLOWED)?;
+    let found = auth
+        .keys
+        .find(&key, &auth.org_id)
+        .await
+        .map_err(unavailable)?;
+    let (name, session) = found.ok_or(DISALLOWED)?;
     Ok(Caller::new(name, session))
 }
 
@@ -65,10 +68,23 @@ async fn basic(ex: &mut Exchange<'_>, auth: &CompiledAuth) -> Result<Caller, Ref
         status: 400,
         message: m.message(),
     })?;
-    let key = weir_auth::basic::key_for_user(&auth.org_id, &user);
-    let name = auth.keys.name_of(&key);
-    let session = auth.keys.session_named(&name).await.map_err(unavailable)?;
-    let session = session.ok_or(USER_NOT_AUTHORISED)?;
+    // Tyk's names for a user: the token it makes of the name, the name, then the legacy
+    // org + name.
+    let mut found = auth
+        .keys
+        .find(&user, &auth.org_id)
+        .await
+        .map_err(unavailable)?;
+    if found.is_none() {
+        let legacy = auth.keys.name_of(&format!("{}{user}", auth.org_id));
+        let session = auth
+            .keys
+            .session_named(&legacy)
+            .await
+            .map_err(unavailable)?;
+        found = session.map(|s| (legacy, s));
+    }
+    let (name, session) = found.ok_or(USER_NOT_AUTHORISED)?;
     let right = match passwords.quick(&session.session, &password) {
         Some(answer) => answer,
         // bcrypt takes tens of milliseconds: off the executor, so a flood of wrong passwords
