@@ -95,14 +95,14 @@ pub async fn handle(
 /// The stored name of the key the path names: its hash with `?hashed=true`, else the first of
 /// Tyk's names for it that holds a session.
 async fn existing(keys: &KeyService, key: &str, ask: &KeyRequest<'_>) -> Result<String, KeyError> {
-    let names = if ask.hashed {
-        vec![key.to_string()]
+    let names: std::sync::Arc<[String]> = if ask.hashed {
+        vec![key.to_string()].into()
     } else {
         keys.names_for(key, ask.org)
     };
-    for name in names {
-        match keys.get_named(&name).await {
-            Ok(_) => return Ok(name),
+    for name in names.iter() {
+        match keys.get_named(name).await {
+            Ok(_) => return Ok(name.clone()),
             Err(KeyError::NotFound) => {}
             Err(e) => return Err(e),
         }

@@ -17,5 +17,6 @@ mod redis_sentinel;
 pub mod redis_store;
 pub mod service;
 pub mod session;
+mod session_cache;
 pub mod store;
 pub mod token;

@@ -12,9 +12,9 @@ use crate::limits::Decision;
 /// KEYS[1]: the rate log, KEYS[2]: the quota counter; ARGV: window (ms), rate (0: none), a
 /// unique member, quota max (below 0: none), quota renewal (ms), permits wanted (1 for one
 /// request; more when a node leases a batch, see [`crate::service`]). Returns {rate permits
-/// granted, remaining, ms until a request frees up, quota permits granted, remaining, ms until
-/// renewal}. Permits the rate limit refuses are not counted against the quota (Tyk checks the
-/// rate first).
+/// granted, remaining, ms until a request frees up (for an admitted request: at most the
+/// window), quota permits granted, remaining, ms until renewal}. Permits the rate limit refuses
+/// are not counted against the quota (Tyk checks the rate first).
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -36,8 +36,13 @@ if rate > 0 then
     n = n + r[1]
   end
   r[2] = rate - n
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  if oldest[2] then r[3] = tonumber(oldest[2]) + per - now end
+  -- When the request got in, the window frees one within `per`; the exact moment is only
+  -- worth a lookup for a refusal.
+  r[3] = per
+  if r[1] == 0 then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    if oldest[2] then r[3] = tonumber(oldest[2]) + per - now end
+  end
 end
 local q = {r[1], -1, 0}
 if qmax >= 0 and r[1] > 0 then

@@ -3,8 +3,8 @@
 //! and each request's rate limit and quota checked exactly, on one node or across all of them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -16,8 +16,16 @@ use crate::redis_connect::RedisTarget;
 use crate::redis_limits::Ask;
 use crate::redis_store::{Heard, Notice, RedisStore, counter_names};
 use crate::session::Session;
+use crate::session_cache::SessionCache;
 use crate::store::{MemoryStore, Store};
 use crate::token::{HashAlgorithm, generate, stored_name};
+
+/// What a request with no limit to count is told.
+const FREE: Decision = Decision {
+    allowed: true,
+    remaining: u64::MAX,
+    reset: Duration::ZERO,
+};
 
 /// How long a node trusts a session it read from Redis without hearing of a change: changes
 /// made through any node arrive at once by pub/sub; this bounds what a writer outside Weir
@@ -69,13 +77,6 @@ enum Backend {
     Redis(RedisStore),
 }
 
-/// A name's session as last read (`None`: no such key, remembered so a client presenting an
-/// unknown or custom key does not cost a store read on every request).
-struct Cached {
-    session: Option<Arc<CheckedSession>>,
-    at: Instant,
-}
-
 /// Local-first limits on Redis (Weir's `local_first_limits`): a node takes permits from the
 /// shared counters `batch` at a time and answers from them in memory until they run out or
 /// `lease` passes. One round trip serves up to `batch` requests; in exchange each node may
@@ -103,7 +104,7 @@ struct Lease {
 pub struct KeyService {
     hashing: Hashing,
     backend: Backend,
-    cache: RwLock<HashMap<String, Cached>>,
+    cache: SessionCache,
     policies: ArcSwap<Policies>,
     rates: RateLimiter,
     quotas: Quotas,
@@ -127,6 +128,7 @@ impl KeyService {
         local_first: Option<LocalFirst>,
     ) -> Result<Self, String> {
         let mut service = Self::with(hashing, Backend::Redis(RedisStore::new(target)?));
+        service.cache = SessionCache::new(Some(REDIS_CACHE_AGE));
         service.local_first = local_first.filter(|l| l.batch > 1);
         Ok(service)
     }
@@ -135,7 +137,7 @@ impl KeyService {
         KeyService {
             hashing,
             backend,
-            cache: RwLock::default(),
+            cache: SessionCache::new(None),
             policies: ArcSwap::from_pointee(Policies::default()),
             rates: RateLimiter::default(),
             quotas: Quotas::default(),
@@ -262,13 +264,15 @@ impl KeyService {
     /// (`SessionDetail`): the token Tyk makes of it for the API's organisation (custom keys
     /// and basic-auth users are stored so), unless it is already a token of that organisation,
     /// then the key itself.
-    pub fn names_for(&self, key: &str, org: &str) -> Vec<String> {
-        let mut names = Vec::with_capacity(2);
-        if crate::token::token_org(key).as_deref() != Some(org) {
-            names.push(self.name_of(&generate(org, Some(key), Some(self.hashing.function))));
-        }
-        names.push(self.name_of(key));
-        names
+    pub fn names_for(&self, key: &str, org: &str) -> Arc<[String]> {
+        self.cache.names(org, key, || {
+            let mut names = Vec::with_capacity(2);
+            if crate::token::token_org(key).as_deref() != Some(org) {
+                names.push(self.name_of(&generate(org, Some(key), Some(self.hashing.function))));
+            }
+            names.push(self.name_of(key));
+            names
+        })
     }
 
     /// The stored name and resolved session of a key the client presents on an API of `org`.
@@ -277,9 +281,9 @@ impl KeyService {
         key: &str,
         org: &str,
     ) -> Result<Option<(String, Arc<CheckedSession>)>, KeyError> {
-        for name in self.names_for(key, org) {
-            if let Some(session) = self.session_named(&name).await? {
-                return Ok(Some((name, session)));
+        for name in self.names_for(key, org).iter() {
+            if let Some(session) = self.session_named(name).await? {
+                return Ok(Some((name.clone(), session)));
             }
         }
         Ok(None)
@@ -378,11 +382,7 @@ impl KeyService {
     }
 
     async fn admit_ask(&self, ask: &Ask<'_>) -> Result<(Decision, Decision), KeyError> {
-        let free = Decision {
-            allowed: true,
-            remaining: u64::MAX,
-            reset: Duration::ZERO,
-        };
+        let free = FREE;
         if ask.rate == 0 && ask.quota_max < 0 {
             return Ok((free, free));
         }
@@ -477,38 +477,19 @@ impl KeyService {
     }
 
     fn cached(&self, name: &str) -> Option<Option<Arc<CheckedSession>>> {
-        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
-        let hit = cache.get(name)?;
-        (!self.is_shared() || hit.at.elapsed() < REDIS_CACHE_AGE).then(|| hit.session.clone())
+        self.cache.get(name)
     }
 
     fn remember(&self, name: &str, session: Option<&Arc<CheckedSession>>) {
-        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-        // Bounded: a flood of distinct keys empties the cache rather than growing it.
-        if cache.len() >= 100_000 {
-            cache.clear();
-        }
-        cache.insert(
-            name.to_string(),
-            Cached {
-                session: session.cloned(),
-                at: Instant::now(),
-            },
-        );
+        self.cache.put(name, session);
     }
 
     fn forget(&self, name: &str) {
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        self.cache.forget(name);
     }
 
     fn forget_all(&self) {
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.cache.forget_all();
     }
 }
 

@@ -67,7 +67,13 @@ impl HashAlgorithm {
             }
             HashAlgorithm::Sha256 => sha2::Sha256::digest(input).to_vec(),
         };
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
+        }
+        out
     }
 }
 

@@ -260,7 +260,7 @@ pub struct Caller {
     /// The rate decision, for X-RateLimit-* when they follow the rate.
     pub rate: Option<Decision>,
     /// A JWT's claims.
-    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    pub claims: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
     /// The limits the key checks counted this request against.
     pub limits: Option<Limits>,
 }

@@ -200,7 +200,7 @@ impl Gateway {
         }
         if let Some(streams) = api.streams.as_ref().filter(|s| s.owns(&rest)) {
             let (parts, body) = ex.take_request();
-            let claims = ex.caller.as_ref().and_then(|c| c.claims.as_ref());
+            let claims = ex.caller.as_ref().and_then(|c| c.claims.as_deref());
             let resp = crate::streams::serve(streams, parts, body, &rest, conn, claims).await;
             return self.finish(&api, &view, resp, started, None);
         }

@@ -137,10 +137,10 @@ impl fmt::Debug for JwtSettings {
 /// A verified token.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifiedJwt {
-    /// The token's claims.
-    pub claims: Map<String, Value>,
+    /// The token's claims (shared with the verifier's cache: a cached token costs no copy).
+    pub claims: Arc<Map<String, Value>>,
     /// The token's header (Tyk also exposes these as `jwt_claims_<name>` context variables).
-    pub header: Map<String, Value>,
+    pub header: Arc<Map<String, Value>>,
     /// The identity base field's value, else `sub`: Tyk names the token's session after it.
     pub identity: String,
     /// The policy claim (a string, or an array of strings), else `jwt_default_policies`.
@@ -174,8 +174,8 @@ enum Keys {
 
 /// A verified token as the cache keeps it.
 struct Verified {
-    header: Map<String, Value>,
-    claims: Map<String, Value>,
+    header: Arc<Map<String, Value>>,
+    claims: Arc<Map<String, Value>>,
     times: Times,
     identity: String,
     policies: Vec<String>,
@@ -302,8 +302,8 @@ impl JwtVerifier {
             &self.default_policies,
         )?;
         Ok(Verified {
-            header: parsed.header,
-            claims: parsed.claims,
+            header: Arc::new(parsed.header),
+            claims: Arc::new(parsed.claims),
             times,
             identity,
             policies,

@@ -332,8 +332,8 @@ fn the_token_cache_stays_bounded() {
     let cache = TokenCache::new(64);
     let entry = || {
         Arc::new(Verified {
-            header: Map::new(),
-            claims: Map::new(),
+            header: Arc::new(Map::new()),
+            claims: Arc::new(Map::new()),
             times: Times::read(&Map::new()),
             identity: "u".into(),
             policies: Vec::new(),
