@@ -60,3 +60,26 @@ cpu_ticks() {
     done
     echo "$total"
 }
+
+# nginx_preamble NAME: the start of an nginx config for a bench instance whose files live in
+# $OUT/NAME (one worker, in the foreground, no access log, long keep-alive); the caller
+# writes the `upstream` and `server` blocks and closes the `http` block.
+nginx_preamble() {
+    cat <<EOF
+worker_processes 1;
+daemon off;
+user root;
+pid $OUT/$1/nginx.pid;
+error_log $OUT/logs/$1-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $OUT/$1/body;
+    proxy_temp_path $OUT/$1/proxy;
+    fastcgi_temp_path $OUT/$1/fastcgi;
+    uwsgi_temp_path $OUT/$1/uwsgi;
+    scgi_temp_path $OUT/$1/scgi;
+    keepalive_timeout 300s;
+    keepalive_requests 100000000;
+EOF
+}
