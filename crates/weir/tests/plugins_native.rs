@@ -183,6 +183,9 @@ async fn every_hook_kind_through_the_gateway() {
         (status, json_of(&body)["error"].as_str()),
         (403, Some("Access to this API has been disallowed"))
     );
+    // A session that is not Tyk's session object is refused, never read as one with no limits.
+    let (status, _, _) = get(&gw.url("/auth/echo"), &[("authorization", "Bearer broken")]).await;
+    assert_eq!(status, 403);
     // Only the requests no phase answered reached the upstream.
     assert_eq!(up.request_count(), 5);
 }

@@ -109,15 +109,15 @@ async fn jwt(ex: &mut Exchange<'_>, auth: &CompiledAuth) -> Result<Caller, Refus
     let token = credential(ex, auth).ok_or(JWT_MISSING)?;
     let verified = method.verifier.verify(&token, unix_now()).await?;
     let policies = method.policies(&verified);
-    // Every token of one identity shares one set of counters (Tyk's session per identity).
-    let name = auth
-        .keys
-        .name_of(&format!("{}{}", auth.org_id, verified.identity));
     // The verifier refuses a token without policies unless it names a client (refused at
     // load), so an empty list here has nothing to apply.
     if policies.is_empty() {
         return Err(NO_MATCHING_POLICY_FOUND);
     }
+    // Every token of one identity shares one set of counters (Tyk's session per identity).
+    let name = auth
+        .keys
+        .name_of(&format!("{}{}", auth.org_id, verified.identity));
     let session = auth
         .keys
         .policy_session(&auth.org_id, &policies)
@@ -182,11 +182,15 @@ pub fn plugin_caller(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let ctx = ex.hooks.as_ref()?;
     let session = ctx.session.as_ref()?;
     let token = ctx.metadata.get("token").cloned().unwrap_or_default();
-    // Both are Tyk's session object; the plugin's form keeps every field it was given.
-    let session = serde_json::to_value(session)
-        .ok()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    // Both are Tyk's session object; the plugin's form keeps every field it was given. A
+    // session that does not read as one is refused: read as empty, it would open every API.
+    let session = match serde_json::to_value(session).and_then(serde_json::from_value) {
+        Ok(session) => session,
+        Err(e) => {
+            tracing::warn!(api_id = %ex.api.def.api_id, error = %e, "the auth plugin's session is not a Tyk session object; refusing the request");
+            return Some(refuse(ex, auth, DISALLOWED));
+        }
+    };
     match auth.keys.checked(session) {
         Ok(checked) => {
             ex.caller = Some(Caller::new(auth.keys.name_of(&token), checked));

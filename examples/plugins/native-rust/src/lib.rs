@@ -12,7 +12,8 @@
 //! | pre           | `Fail`       | fails with an error                                           |
 //! | pre           | `Slow`       | sleeps `X-Sleep-Ms` milliseconds (default 2000), then passes  |
 //! | auth_check    | `BearerAuth` | accepts `Bearer good`; `Bearer limited` (1 request a minute), |
-//! |               |              | `Bearer elsewhere` (rights to another API only)               |
+//! |               |              | `Bearer elsewhere` (rights to another API only),              |
+//! |               |              | `Bearer broken` (access rights that are not an object)        |
 //! | post_key_auth | `Whoami`     | copies the session's user and the token into headers          |
 //! | response      | `Rewrite`    | adds a header and wraps the upstream's body in JSON           |
 //! | stream        | `Describe`   | replaces each gRPC message with a line describing what the    |
@@ -98,6 +99,9 @@ impl Plugin for Example {
             })),
             Some("Bearer limited") => ("limited", serde_json::json!({
                 "rate": 1.0, "per": 60.0, "meta_data": { "user": "limited" }
+            })),
+            Some("Bearer broken") => ("broken", serde_json::json!({
+                "access_rights": "everything"
             })),
             Some("Bearer elsewhere") => ("elsewhere", serde_json::json!({
                 "access_rights": { "other-api": { "api_id": "other-api", "versions": ["Default"] } },
