@@ -515,6 +515,46 @@ pub fn plugin_counter(api_id: &str, name: &str) -> Option<u64> {
     counters.get(api_id)?.get(name).copied()
 }
 
+/// Applies a hook's `delete_params` then `add_params` to `url`'s query, as Tyk does for every
+/// driver: deleted and re-added keys go, the added pairs follow sorted by key (a stable
+/// order, whatever map the driver held them in), and untouched parameters keep their exact
+/// bytes and order.
+pub fn rewrite_query<'a>(
+    url: &str,
+    delete: &[String],
+    add: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
+    let mut add: Vec<(&str, &str)> = add.into_iter().collect();
+    add.sort_unstable();
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut kept: Vec<&str> = query
+        .split('&')
+        .filter(|seg| !seg.is_empty())
+        .filter(|seg| {
+            let key = url::form_urlencoded::parse(seg.as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_default();
+            !delete.contains(&key) && !add.iter().any(|(k, _)| *k == key)
+        })
+        .collect();
+    let added = {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &add {
+            ser.append_pair(k, v);
+        }
+        ser.finish()
+    };
+    if !added.is_empty() {
+        kept.push(&added);
+    }
+    if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
 #[cfg(test)]
 mod plugin_counter_tests {
     use super::*;

@@ -122,7 +122,11 @@ pub(crate) fn apply(ctx: &mut HookContext, reply: pb::Object, sent: Sent) -> Res
         r.url
     };
     if !r.delete_params.is_empty() || !r.add_params.is_empty() {
-        url = rewrite_query(&url, &r.delete_params, &r.add_params);
+        url = weir_core::plugin::rewrite_query(
+            &url,
+            &r.delete_params,
+            r.add_params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
     }
     req.url = url;
 
@@ -245,38 +249,6 @@ fn check_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// Deletes `delete` keys, then sets `add` keys (replacing every value) in `url`'s query.
-/// Untouched parameters keep their exact bytes and order.
-pub(crate) fn rewrite_query(url: &str, delete: &[String], add: &HashMap<String, String>) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let mut kept: Vec<&str> = query
-        .split('&')
-        .filter(|seg| !seg.is_empty())
-        .filter(|seg| {
-            let key = form_urlencoded::parse(seg.as_bytes())
-                .next()
-                .map(|(k, _)| k.into_owned())
-                .unwrap_or_default();
-            !delete.contains(&key) && !add.contains_key(&key)
-        })
-        .collect();
-    let added = {
-        let mut ser = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in sorted(add) {
-            ser.append_pair(k, v);
-        }
-        ser.finish()
-    };
-    if !added.is_empty() {
-        kept.push(&added);
-    }
-    if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    }
-}
-
 /// First value of each query parameter (Tyk's read-only `params`).
 fn query_first_values(url: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
@@ -351,6 +323,11 @@ pub(crate) fn bad_reply(hook: &str, reason: String) -> PluginError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weir_core::plugin::rewrite_query;
+
+    fn pairs(map: &HashMap<String, String>) -> impl Iterator<Item = (&str, &str)> {
+        map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
 
     #[test]
     fn canonical_names() {
@@ -363,14 +340,14 @@ mod tests {
     fn query_rewrite() {
         let add = HashMap::from([("b".to_string(), "x y".to_string())]);
         assert_eq!(
-            rewrite_query("/p?a=1&b=2&c=%2F&b=3", &["a".into()], &add),
+            rewrite_query("/p?a=1&b=2&c=%2F&b=3", &["a".into()], pairs(&add)),
             "/p?c=%2F&b=x+y"
         );
         assert_eq!(
-            rewrite_query("/p?a=1", &["a".into()], &HashMap::new()),
+            rewrite_query("/p?a=1", &["a".into()], pairs(&HashMap::new())),
             "/p"
         );
-        assert_eq!(rewrite_query("/p", &[], &add), "/p?b=x+y");
+        assert_eq!(rewrite_query("/p", &[], pairs(&add)), "/p?b=x+y");
     }
 
     #[test]

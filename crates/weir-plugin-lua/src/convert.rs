@@ -308,7 +308,11 @@ fn apply_request(ctx: &mut HookContext, sent: &Sent, req: &Table) -> Result<(), 
     let delete = string_list(req, "delete_params")?;
     let add = string_map(req, "add_params")?;
     if !delete.is_empty() || !add.is_empty() {
-        url = rewrite_query(&url, &delete, &add);
+        url = weir_core::plugin::rewrite_query(
+            &url,
+            &delete,
+            add.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
     }
     r.url = url;
     if let Some(m) = field_text(req, "method").filter(|m| !m.is_empty()) {
@@ -340,36 +344,6 @@ fn apply_request(ctx: &mut HookContext, sent: &Sent, req: &Table) -> Result<(), 
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name `{name}`"))
-}
-
-/// Deletes `delete` keys, then sets `add` keys, in `url`'s query; other parameters keep
-/// their bytes and order.
-fn rewrite_query(url: &str, delete: &[String], add: &BTreeMap<String, String>) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let mut kept: Vec<String> = query
-        .split('&')
-        .filter(|seg| !seg.is_empty())
-        .filter(|seg| {
-            let key = form_urlencoded::parse(seg.as_bytes())
-                .next()
-                .map(|(k, _)| k.into_owned())
-                .unwrap_or_default();
-            !delete.contains(&key) && !add.contains_key(&key)
-        })
-        .map(str::to_owned)
-        .collect();
-    for (k, v) in add {
-        kept.push(
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair(k, v)
-                .finish(),
-        );
-    }
-    if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    }
 }
 
 /// The returned session merged over the one sent: fields the hook left out keep their value.
