@@ -364,6 +364,46 @@ fn plugin_declaration(
     let default = RawMiddleware::default();
     let mw = raw.custom_middleware.as_ref().unwrap_or(&default);
     let driver = mw.driver.trim();
+    // Tyk runs `auth_check` only on a protected API with one of its custom-auth switches on.
+    let auth_on = !raw.use_keyless
+        && (raw.custom_plugin_auth_enabled || raw.enable_coprocess_auth || raw.use_go_plugin_auth);
+    let hooks = declared_hooks(mw, driver, auth_on, api_id, file, errors);
+    let bundle = if raw.custom_middleware_bundle_disabled {
+        ""
+    } else {
+        raw.custom_middleware_bundle.trim()
+    };
+    let asked = !driver.is_empty()
+        || [&mw.pre, &mw.post, &mw.post_key_auth, &mw.response]
+            .iter()
+            .any(|list| !list.is_empty())
+        || !mw.auth_check.name.trim().is_empty()
+        || mw
+            .driver_specific_middleware
+            .values()
+            .any(|l| !l.is_empty())
+        || !bundle.is_empty();
+    (asked || !hooks.is_empty()).then(|| PluginDeclaration {
+        driver: driver.to_string(),
+        // With a bundle, the `auth_check` the switches turn on may be in its manifest.
+        custom_auth: has_custom_auth(&hooks) || (auth_on && !bundle.is_empty()),
+        hooks,
+        timeout: mw.timeout,
+        config_data: config_data(raw, doc, bundle),
+        bundle: bundle.to_string(),
+    })
+}
+
+/// The hooks of a `custom_middleware` section, paths resolved against `file`'s folder;
+/// `auth_check` only when `auth_on`.
+fn declared_hooks(
+    mw: &RawMiddleware,
+    driver: &str,
+    auth_on: bool,
+    api_id: &str,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<HookDeclaration> {
     let mut hooks = Vec::new();
     for (key, list, phase) in [
         ("pre", &mw.pre, HookPhase::Pre),
@@ -377,36 +417,51 @@ fn plugin_declaration(
         }
     }
     hooks.extend(stream_hooks(mw, driver, api_id, file, errors));
-    // Tyk runs `auth_check` only on a protected API with one of its custom-auth switches on.
-    let auth_on =
-        raw.custom_plugin_auth_enabled || raw.enable_coprocess_auth || raw.use_go_plugin_auth;
-    if auth_on && !raw.use_keyless && !mw.auth_check.name.is_empty() {
+    if auth_on && !mw.auth_check.name.is_empty() {
         let field = "custom_middleware.auth_check";
         let auth = mw.auth_check.entry();
         hooks.extend(auth.declare(HookPhase::CustomAuth, field, "name", file, errors));
     }
-    let bundle = if raw.custom_middleware_bundle_disabled {
-        ""
-    } else {
-        raw.custom_middleware_bundle.as_str()
-    };
-    let asked = !driver.is_empty()
-        || [&mw.pre, &mw.post, &mw.post_key_auth, &mw.response]
-            .iter()
-            .any(|list| !list.is_empty())
-        || !mw.auth_check.name.trim().is_empty()
-        || mw
-            .driver_specific_middleware
-            .values()
-            .any(|l| !l.is_empty())
-        || !bundle.trim().is_empty();
-    (asked || !hooks.is_empty()).then(|| PluginDeclaration {
-        driver: driver.to_string(),
-        custom_auth: has_custom_auth(&hooks),
+    hooks
+}
+
+/// What a plugin bundle's `manifest.json` declares in its `custom_middleware`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestMiddleware {
+    /// `driver`, trimmed (may be empty: the API's driver then applies).
+    pub driver: String,
+    /// The hooks, paths resolved against the manifest's folder.
+    pub hooks: Vec<HookDeclaration>,
+    /// `timeout` (Weir), when set.
+    pub timeout: Option<Duration>,
+}
+
+/// Reads a bundle manifest's `custom_middleware` section, which has the classic form. The
+/// `auth_check` it names counts only when the API switches plugin authentication on
+/// (`auth_on`), as in Tyk. Errors name `manifest` and the field.
+pub fn manifest_middleware(
+    section: &Value,
+    manifest: &Path,
+    api_id: &str,
+    auth_on: bool,
+) -> Result<ManifestMiddleware, Vec<ConfigError>> {
+    let mw: RawMiddleware = serde_json::from_value(section.clone()).map_err(|e| {
+        vec![ConfigError::new(
+            manifest,
+            "custom_middleware",
+            e.to_string(),
+        )]
+    })?;
+    let driver = mw.driver.trim().to_string();
+    let mut errors = Vec::new();
+    let hooks = declared_hooks(&mw, &driver, auth_on, api_id, manifest, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ManifestMiddleware {
+        driver,
         hooks,
         timeout: mw.timeout,
-        config_data: config_data(raw, doc, bundle),
-        bundle: bundle.to_string(),
     })
 }
 

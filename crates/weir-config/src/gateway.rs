@@ -67,6 +67,7 @@ fn defaults_document() -> Value {
         }
     });
     merge(&mut doc, crate::keys::defaults());
+    merge(&mut doc, crate::plugin_settings::defaults());
     doc
 }
 
@@ -198,6 +199,10 @@ pub fn gateway_config_from_str(
             let mut config = convert(raw, file, base_dir, &mut errors);
             match crate::keys::read(&doc, file, base_dir) {
                 Ok(keys) => config.keys = keys,
+                Err(e) => errors.push(e),
+            }
+            match crate::plugin_settings::read(&doc, file, base_dir) {
+                Ok(plugins) => config.plugins = plugins,
                 Err(e) => errors.push(e),
             }
             Some(config)
@@ -436,6 +441,7 @@ fn convert(
         stream_idle_timeout,
         coprocess_options: raw.coprocess_options,
         keys: crate::keys::KeySettings::default(),
+        plugins: crate::plugin_settings::PluginSettings::default(),
     }
 }
 

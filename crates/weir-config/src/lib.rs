@@ -30,6 +30,7 @@ mod errors;
 pub mod fuzzing;
 mod gateway;
 pub mod keys;
+pub mod plugin_settings;
 pub mod model;
 mod oas;
 mod plugins;
@@ -39,6 +40,7 @@ pub use api::{
     apply_gateway_settings, load_api_file, parse_api_definition, refuse_unbuilt_plugins,
 };
 pub use appdir::load_app_dir;
+pub use classic::{ManifestMiddleware, manifest_middleware};
 pub use document::DocFormat;
 pub use errors::ConfigError;
 pub use gateway::{

@@ -78,6 +78,8 @@ pub struct GatewayConfig {
     pub coprocess_options: serde_json::Value,
     /// Keys, policies, limits and the Redis `storage` block.
     pub keys: crate::keys::KeySettings,
+    /// The JavaScript engine's switch and deadline, and plugin bundles.
+    pub plugins: crate::plugin_settings::PluginSettings,
 }
 
 /// `http_server_options`.

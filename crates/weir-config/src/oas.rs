@@ -492,13 +492,16 @@ fn plugin_declaration(
         Value::Null
     };
     let bundle = if plugin_config.bundle.enabled {
-        plugin_config.bundle.path.clone()
+        plugin_config.bundle.path.trim().to_string()
     } else {
         String::new()
     };
+    asked |= !bundle.is_empty();
+    // With a bundle, the custom authentication hook may be in its manifest.
+    let auth_on = auth.enabled && auth.custom.enabled;
     (asked || !hooks.is_empty()).then(|| PluginDeclaration {
         driver: plugin_config.driver.trim().to_string(),
-        custom_auth: has_custom_auth(&hooks),
+        custom_auth: has_custom_auth(&hooks) || (auth_on && !bundle.is_empty()),
         hooks,
         timeout: plugin_config.timeout,
         config_data,

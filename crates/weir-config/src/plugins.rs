@@ -24,8 +24,9 @@ pub struct PluginDeclaration {
     /// `postAuthenticationPlugins`, `postPlugins`, `responsePlugins`, `grpcMessagePlugins`,
     /// then `server.authentication.custom`).
     pub hooks: Vec<HookDeclaration>,
-    /// True when a [`HookPhase::CustomAuth`] hook is among `hooks`: a protected API whose
-    /// requests a plugin authenticates.
+    /// True when a plugin authenticates the API's requests: a [`HookPhase::CustomAuth`] hook
+    /// is among `hooks`, or the API switches plugin authentication on and names a bundle,
+    /// whose manifest then must hold the `auth_check`.
     pub custom_auth: bool,
     /// `custom_middleware.timeout` (OAS: `pluginConfig.timeout`), Weir: the deadline for one
     /// hook call; `None` leaves the gateway's default.

@@ -385,6 +385,10 @@ pub struct PluginSpec {
     pub config_data: serde_json::Value,
     /// The definition file, for error messages.
     pub file: PathBuf,
+    /// `custom_middleware.timeout` (OAS `pluginConfig.timeout`): the deadline of one hook
+    /// call as the definition sets it; `None` leaves the driver's own default (for JS, the
+    /// gateway's `jsvm_timeout`). In-process drivers interrupt a hook at it.
+    pub timeout: Option<Duration>,
 }
 
 /// A plugin driver: loads an API's plugins into a [`LoadedPlugin`].

@@ -341,6 +341,7 @@ mod tests {
             api: Arc::new(ApiSpecInfo::default()),
             config_data: serde_json::Value::Null,
             file: PathBuf::from("apps/a.json"),
+            timeout: None,
         };
         let err = driver.load(&spec).err().expect("empty name is refused");
         assert!(err.contains("apps/a.json") && err.contains("name"), "{err}");

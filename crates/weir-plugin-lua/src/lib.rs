@@ -1,8 +1,6 @@
 //! Weir's Lua plugin driver (`"driver": "lua"`): runs Tyk Lua middleware, unchanged, in a
 //! vendored Lua 5.4 (through `mlua`), with each loaded plugin's hooks on its own OS threads.
 //!
-//! Groundwork for issue 15: the driver is not registered in the gateway yet.
-//!
 //! # Tyk's Lua API, as this driver reproduces it
 //! Facts taken from Tyk's legacy Lua coprocess (`coprocess/lua/bundle.lua`,
 //! `coprocess/lua/tyk/core.lua`, `coprocess/lua/tyk/request.lua`, `gateway/coprocess_lua.go`):
@@ -79,7 +77,8 @@ use worker::Pool;
 /// Limits for the Lua driver.
 #[derive(Debug, Clone)]
 pub struct LuaDriverOptions {
-    /// Longest one hook call may run before it is interrupted. Default 1 s.
+    /// Longest one hook call may run before it is interrupted, when the API's definition sets
+    /// no `custom_middleware.timeout`. Default 1 s.
     pub call_deadline: Duration,
     /// Most memory one Lua state may allocate. Default 64 MiB.
     pub memory_limit: usize,
@@ -180,7 +179,12 @@ impl LuaDriver {
             .iter()
             .map(|h| (h.kind, h.name.clone()))
             .collect();
-        let pool = Pool::start(&self.options, &sources, &hooks)?;
+        // The definition's `custom_middleware.timeout` is this API's deadline.
+        let mut options = self.options.clone();
+        if let Some(timeout) = spec.timeout {
+            options.call_deadline = timeout;
+        }
+        let pool = Pool::start(&options, &sources, &hooks)?;
         Ok(LuaPlugin {
             pool,
             hooks: Arc::new(hooks),

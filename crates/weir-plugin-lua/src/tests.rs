@@ -44,6 +44,7 @@ fn spec(hooks: &[(HookKind, &str)], path: &Path) -> PluginSpec {
         api: api(),
         config_data: serde_json::Value::Null,
         file: "apps/api1.json".into(),
+        timeout: None,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_config::{ApiDefinition, HookDeclaration, HookPhase};
+use weir_config::{ApiDefinition, HookDeclaration, HookPhase, PluginDeclaration};
 use weir_core::plugin::{ApiSpecInfo, HookDecl, HookKind, PluginSpec};
 
 /// What an API declares about plugins.
@@ -18,9 +18,12 @@ pub struct Declaration {
     pub timeout: Option<Duration>,
 }
 
-/// The API's declaration for the drivers; `None` when it declares no hooks.
-pub fn read_declaration(api: &ApiDefinition) -> Option<Declaration> {
-    let decl = api.plugins.as_ref().filter(|d| !d.hooks.is_empty())?;
+/// `decl` (the API's declaration, its bundle applied) for the drivers; `None` when it has no
+/// hooks.
+pub fn read_declaration(api: &ApiDefinition, decl: &PluginDeclaration) -> Option<Declaration> {
+    if decl.hooks.is_empty() {
+        return None;
+    }
     let config_data = &decl.config_data;
     let info = ApiSpecInfo {
         org_id: api.org_id.clone(),
@@ -38,6 +41,7 @@ pub fn read_declaration(api: &ApiDefinition) -> Option<Declaration> {
             api: Arc::new(info),
             config_data: config_data.clone(),
             file: api.file.clone(),
+            timeout: decl.timeout,
         },
         custom_auth: decl.custom_auth,
         timeout: decl.timeout,
@@ -91,7 +95,7 @@ mod tests {
             "custom_middleware_bundle": "b.zip",
             "config_data": "raw text"
         }));
-        let decl = read_declaration(&api).unwrap();
+        let decl = read_declaration(&api, api.plugins.as_ref().unwrap()).unwrap();
         let hooks: Vec<_> = decl.spec.hooks.iter().map(|h| (h.kind, &*h.name)).collect();
         assert_eq!(
             hooks,
@@ -118,6 +122,6 @@ mod tests {
     fn without_hooks_there_is_nothing_for_a_driver() {
         let api = classic_api(serde_json::json!({"custom_middleware": {"driver": "grpc"}}));
         assert!(api.plugins.is_some());
-        assert!(read_declaration(&api).is_none());
+        assert!(read_declaration(&api, api.plugins.as_ref().unwrap()).is_none());
     }
 }

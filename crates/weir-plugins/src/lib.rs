@@ -6,11 +6,13 @@
 //! Adding a language is adding a driver crate and registering it in the binary; nothing here
 //! or in the proxy changes.
 
+pub mod bundle;
 mod declaration;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use weir_config::plugin_settings::PluginSettings;
 use weir_config::{ApiDefinition, ConfigError, DefinitionFormat};
 use weir_core::plugin::{Driver, PluginChain};
 
@@ -19,10 +21,11 @@ pub use declaration::{Declaration, read_declaration};
 /// Deadline for one hook call when the definition does not set `timeout`.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The registered drivers.
+/// The registered drivers, and the gateway's bundle settings.
 #[derive(Default, Clone)]
 pub struct PluginHost {
     drivers: Vec<Arc<dyn Driver>>,
+    settings: Arc<RwLock<PluginSettings>>,
 }
 
 impl PluginHost {
@@ -36,6 +39,15 @@ impl PluginHost {
         self.drivers.push(driver);
     }
 
+    /// Applies the gateway config's plugin settings (`middleware_path`, bundle download and
+    /// signature settings) to the APIs compiled from now on.
+    pub fn configure(&self, settings: &PluginSettings) {
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = settings.clone();
+    }
+
     /// Names of every registered driver.
     pub fn driver_names(&self) -> Vec<&'static str> {
         self.drivers
@@ -47,18 +59,16 @@ impl PluginHost {
     /// Loads an API's plugins. `Ok(None)` when it declares none; an error names the file, the
     /// field and why (unknown driver, driver not built, the driver refused to load).
     pub fn compile(&self, api: &ApiDefinition) -> Result<Option<PluginChain>, ConfigError> {
-        let Some(decl) = read_declaration(api) else {
-            let bundle = api.plugins.as_ref().map_or("", |p| p.bundle.as_str());
-            if api.format == DefinitionFormat::Classic && !bundle.is_empty() {
-                return Err(ConfigError::new(
-                    &api.file,
-                    "custom_middleware_bundle",
-                    format!(
-                        "API `{}`: plugin bundles are not built in this version; declare the hooks in custom_middleware",
-                        api.api_id
-                    ),
-                ));
-            }
+        let Some(declared) = api.plugins.as_ref() else {
+            return Ok(None);
+        };
+        let settings = self
+            .settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let resolved = bundle::resolve(&settings, api, declared)?;
+        let Some(decl) = read_declaration(api, &resolved) else {
             return Ok(None);
         };
         let driver_field = match api.format {

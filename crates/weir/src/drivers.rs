@@ -28,7 +28,14 @@ pub fn plugin_host(config: &GatewayConfig) -> (PluginHost, DriverSettings) {
     };
     let grpc = Arc::new(GrpcSlot::default());
     host.register(grpc.clone());
-    let settings = DriverSettings { grpc, wasm };
+    host.register(Arc::new(weir_plugin_lua::LuaDriver::new(
+        weir_plugin_lua::LuaDriverOptions::default(),
+    )));
+    let settings = DriverSettings {
+        grpc,
+        wasm,
+        host: host.clone(),
+    };
     settings.configure(config);
     (host, settings)
 }
@@ -38,11 +45,15 @@ pub fn plugin_host(config: &GatewayConfig) -> (PluginHost, DriverSettings) {
 pub struct DriverSettings {
     grpc: Arc<GrpcSlot>,
     wasm: Option<Arc<weir_plugin_wasm::WasmDriver>>,
+    /// Shares its bundle settings with the host the gateway compiles with.
+    host: PluginHost,
 }
 
 impl DriverSettings {
-    /// Applies `coprocess_options` and `wasm_upstreams`; plugins loaded from now on use them.
+    /// Applies `coprocess_options`, `wasm_upstreams` and the bundle settings; plugins loaded
+    /// from now on use them.
     pub fn configure(&self, config: &GatewayConfig) {
+        self.host.configure(&config.plugins);
         self.grpc.configure(&config.coprocess_options);
         if let Some(wasm) = &self.wasm {
             let upstreams = config.wasm_upstreams.clone().into_iter().collect();

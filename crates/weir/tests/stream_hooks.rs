@@ -127,6 +127,16 @@ async fn wasm_hook() {
 }
 
 #[tokio::test]
+async fn lua_hook() {
+    let up = VisionUpstream::start();
+    let script = vision::repo().join("examples/plugins/lua/vision_enricher.lua");
+    let mw = stream_middleware("lua", Some(&script));
+    let def = vision_api(&up.url(), mw, enricher_config());
+    let gw = Gateway::start(bin(), &[("vision.json", def)], json!({}));
+    check_enricher(&gw, &up).await;
+}
+
+#[tokio::test]
 async fn python_grpc_hook() {
     let up = VisionUpstream::start();
     let plugins = PluginServer::python("127.0.0.1:0");

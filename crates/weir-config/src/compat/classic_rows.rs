@@ -508,7 +508,7 @@ pub(crate) const ROWS: &[Row] = &[
     // Plugins.
     honoured(
         "custom_middleware.driver",
-        "the plugin driver (grpc, goplugin/native, wasm; others refused by the plugin host)",
+        "the plugin driver (grpc, goplugin/native, wasm, lua, python, otto/javascript; others refused by the plugin host)",
     ),
     honoured("custom_middleware.pre", "pre plugins"),
     honoured("custom_middleware.post", "post plugins"),
@@ -542,7 +542,7 @@ pub(crate) const ROWS: &[Row] = &[
     honoured_unless(
         "custom_middleware_bundle",
         When::Never,
-        "names the plugin bundle: its md5 is the spec's `bundle_hash`, and seed 000 keys `middleware_global_config` by it; downloading bundles is refused by the plugin host when no hooks are declared",
+        "the plugin bundle: used from `<middleware_path>/bundles/<md5>` or downloaded from `bundle_base_url`, checksum and signature checked, its manifest's hooks replacing the definition's; a bundle that is neither there nor downloadable leaves the definition's own hooks (seed 000 keys `middleware_global_config` by its name) or, without any, refuses the API",
     ),
     honoured(
         "custom_middleware_bundle_disabled",

@@ -24,7 +24,10 @@ pub(crate) const ROWS: &[Row] = &[
     no_effect("node_secret", "Dashboard / MDCB node registration"),
     no_effect("pid_file_location", "Weir writes no pid file"),
     no_effect("allow_insecure_configs", "Dashboard config checks"),
-    no_effect("public_key_path", "bundle signatures; bundles are refused"),
+    honoured(
+        "public_key_path",
+        "plugin bundles: the RSA key a bundle's `signature` must verify against (SHA-256, PKCS#1 v1.5)",
+    ),
     no_effect("allow_remote_config", "Dashboard remote config"),
     refused(
         "enable_config_inspection",
@@ -350,29 +353,41 @@ pub(crate) const ROWS: &[Row] = &[
         "response cache store; caching is refused",
     ),
     no_effect("cache_storage", "response cache store; caching is refused"),
-    no_effect(
+    honoured(
         "enable_bundle_downloader",
-        "plugin bundles, refused per API",
+        "plugin bundles: fetch a bundle that is not unpacked yet",
     ),
-    no_effect("bundle_base_url", "plugin bundles, refused per API"),
-    no_effect(
+    honoured(
+        "bundle_base_url",
+        "plugin bundles are fetched from `<bundle_base_url>/<name>`",
+    ),
+    honoured(
         "bundle_insecure_skip_verify",
-        "plugin bundles, refused per API",
+        "plugin bundles: no certificate check on the download",
     ),
-    no_effect(
+    honoured(
         "skip_verify_existing_plugin_bundle",
-        "plugin bundles, refused per API",
+        "plugin bundles: an unpacked bundle is used without checking its checksum again",
     ),
-    no_effect("enable_jsvm", "JavaScript plugins, refused per API"),
-    no_effect("jsvm_timeout", "JavaScript plugins, refused per API"),
+    honoured(
+        "enable_jsvm",
+        "JavaScript plugins (drivers otto and javascript) run only when it is true",
+    ),
+    honoured(
+        "jsvm_timeout",
+        "the deadline of a JavaScript hook when its API sets no `custom_middleware.timeout`",
+    ),
     no_effect(
         "disable_virtual_path_blobs",
         "virtual endpoints, refused per API",
     ),
-    no_effect("tyk_js_path", "JavaScript plugins, refused per API"),
     no_effect(
+        "tyk_js_path",
+        "Weir's JavaScript engine has Tyk's JSVM API built in; no core file is read",
+    ),
+    honoured(
         "middleware_path",
-        "plugin bundles, refused per API; hook paths are relative to the definition's file",
+        "plugin bundles are unpacked under `<middleware_path>/bundles/<md5 of the name>`; hook paths stay relative to the definition's file",
     ),
     honoured(
         "coprocess_options",

@@ -228,7 +228,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         gw!("middleware.global.pluginConfig.bundle"),
-        "names the plugin bundle (its md5 is the spec's `bundle_hash`); downloading bundles is refused by the plugin host when no hooks are declared",
+        "the plugin bundle, as classic `custom_middleware_bundle`: unpacked or downloaded, checked, its manifest's hooks used",
     ),
     honoured(
         gw!("middleware.global.pluginConfig.data"),

@@ -158,6 +158,7 @@ pub fn load(
         api: api(),
         config_data: serde_json::json!({"greeting": "hi"}),
         file: PathBuf::from("apps/test.json"),
+        timeout: None,
     };
     driver.load(&spec).expect("load grpc plugin")
 }

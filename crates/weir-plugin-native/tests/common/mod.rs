@@ -148,6 +148,7 @@ pub fn spec_with_config(hooks: &[(HookKind, &str, &Path)], config: &str) -> Plug
         api: api(config),
         config_data: serde_json::from_str(config).unwrap(),
         file: PathBuf::from("apps/test-api.json"),
+        timeout: None,
     }
 }
 

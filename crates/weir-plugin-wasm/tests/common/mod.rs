@@ -93,6 +93,7 @@ pub fn spec(hooks: &[(HookKind, &str, &Path)], config_data: Option<&str>) -> Plu
             .map(|c| serde_json::from_str(c).unwrap())
             .unwrap_or(serde_json::Value::Null),
         file: PathBuf::from("apps/test-api.json"),
+        timeout: None,
     }
 }
 
