@@ -30,9 +30,9 @@ mod errors;
 pub mod fuzzing;
 mod gateway;
 pub mod keys;
-pub mod plugin_settings;
 pub mod model;
 mod oas;
+pub mod plugin_settings;
 mod plugins;
 mod set;
 

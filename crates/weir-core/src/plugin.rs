@@ -397,6 +397,12 @@ pub trait Driver: Send + Sync {
     fn names(&self) -> &'static [&'static str];
     /// Loads (compiles, connects, dlopens) the API's plugins. Called once per load.
     fn load(&self, spec: &PluginSpec) -> Result<Arc<dyn LoadedPlugin>, String>;
+
+    /// The hook deadline when the API sets no `timeout`, where the driver's own settings
+    /// name one (JavaScript: the gateway's `jsvm_timeout`); `None` leaves the gateway's.
+    fn default_timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// An API's compiled plugins: the loaded driver instance and its hooks by phase.

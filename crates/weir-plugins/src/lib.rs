@@ -111,7 +111,10 @@ impl PluginHost {
             post: Vec::new(),
             response: Vec::new(),
             grpc_message: Vec::new(),
-            timeout: decl.timeout.unwrap_or(DEFAULT_HOOK_TIMEOUT),
+            timeout: decl
+                .timeout
+                .or_else(|| driver.default_timeout())
+                .unwrap_or(DEFAULT_HOOK_TIMEOUT),
             spec: decl.spec.api.clone(),
             driver: decl.spec.driver.clone(),
         };

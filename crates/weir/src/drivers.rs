@@ -31,10 +31,14 @@ pub fn plugin_host(config: &GatewayConfig) -> (PluginHost, DriverSettings) {
     host.register(Arc::new(weir_plugin_lua::LuaDriver::new(
         weir_plugin_lua::LuaDriverOptions::default(),
     )));
+    // One QuickJS engine answers both of Tyk's JS driver names; `enable_jsvm` is applied below.
+    let js = Arc::new(weir_plugin_js::JsDriver::default());
+    host.register(js.clone());
     let settings = DriverSettings {
         grpc,
         wasm,
         host: host.clone(),
+        js,
     };
     settings.configure(config);
     (host, settings)
@@ -47,13 +51,27 @@ pub struct DriverSettings {
     wasm: Option<Arc<weir_plugin_wasm::WasmDriver>>,
     /// Shares its bundle settings with the host the gateway compiles with.
     host: PluginHost,
+    /// The JavaScript driver (`enable_jsvm`, `jsvm_timeout`).
+    js: Arc<weir_plugin_js::JsDriver>,
 }
 
 impl DriverSettings {
+    /// Lets JavaScript plugins read and write keys (`TykGetKeyData` / `TykSetKeyData`) in the
+    /// gateway's key store.
+    pub fn install_key_store(&self, keys: Arc<weir_auth::service::KeyService>) {
+        self.js
+            .set_key_access(Some(Arc::new(crate::js_keys::JsKeyAccess::new(keys))));
+    }
+
     /// Applies `coprocess_options`, `wasm_upstreams` and the bundle settings; plugins loaded
     /// from now on use them.
     pub fn configure(&self, config: &GatewayConfig) {
         self.host.configure(&config.plugins);
+        self.js.configure(weir_plugin_js::JsDriverOptions {
+            enabled: config.plugins.enable_jsvm,
+            default_timeout: config.plugins.jsvm_timeout,
+            ..self.js.options()
+        });
         self.grpc.configure(&config.coprocess_options);
         if let Some(wasm) = &self.wasm {
             let upstreams = config.wasm_upstreams.clone().into_iter().collect();

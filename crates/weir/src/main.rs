@@ -4,6 +4,7 @@
 mod blobl;
 mod check;
 mod drivers;
+mod js_keys;
 mod run;
 
 use std::path::PathBuf;

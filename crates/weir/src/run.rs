@@ -63,6 +63,7 @@ async fn serve(config: weir_config::GatewayConfig, conf: &Path) -> ExitCode {
         }
     };
     let (host, drivers) = crate::drivers::plugin_host(&gateway.config);
+    drivers.install_key_store(gateway.keys.clone());
     // A reload also re-reads the gateway config's driver settings (a new gRPC plugin server
     // address or Wasm upstream takes effect without a restart).
     let conf_path = conf.to_path_buf();
