@@ -22,6 +22,12 @@ command -v python3 >/dev/null || apt_install python3
 # rdkafka builds librdkafka from its vendored source: a C/C++ toolchain, make and OpenSSL headers.
 { command -v make && command -v g++ && command -v pkg-config; } >/dev/null || apt_install make g++ pkg-config
 [ -e /usr/include/openssl/ssl.h ] || apt_install libssl-dev
+# The Python plugin driver embeds Debian's CPython 3.11 (.cargo/config.toml points PyO3 at it);
+# the bundle tests sign bundles with the openssl command line.
+{ [ -x /usr/bin/python3.11 ] && [ -e /usr/include/python3.11/Python.h ]; } || apt_install python3.11 libpython3.11-dev
+command -v openssl >/dev/null || apt_install openssl
+# Seed 000's Python stream hook decodes DetectionEvents with Debian's protobuf package.
+/usr/bin/python3.11 -c 'import google.protobuf' 2>/dev/null || apt_install python3-protobuf
 
 # What the plugin examples need: gcc (native), a Python venv with grpcio and Node modules (gRPC),
 # the wasm32-wasip1 target (Wasm filters are built by the tests), the gRPC-Web browser clients.

@@ -28,6 +28,8 @@ pub fn plugin_host(config: &GatewayConfig) -> (PluginHost, DriverSettings) {
     };
     let grpc = Arc::new(GrpcSlot::default());
     host.register(grpc.clone());
+    // The interpreter starts on the first API that asks for driver `python`.
+    host.register(Arc::new(weir_plugin_python::PythonDriver::default()));
     host.register(Arc::new(weir_plugin_lua::LuaDriver::new(
         weir_plugin_lua::LuaDriverOptions::default(),
     )));

@@ -140,10 +140,10 @@ async fn faults_stay_in_their_request() {
     let gw = Gateway::start(bin(), &apis, jsvm());
 
     // The syntax error refuses its API, naming the file and the line; the others serve.
-    let logs = gw.logs();
     assert!(
-        logs.contains("broken.js:3"),
-        "the refusal names file and line:\n{logs}"
+        support::logged(&gw, &["broken.js:3"]),
+        "the refusal names file and line:\n{}",
+        gw.logs()
     );
     let (status, _, _) = get(&gw.url("/broken/echo"), &[]).await;
     assert_eq!(status, 404);
@@ -189,10 +189,10 @@ async fn without_enable_jsvm_a_js_api_is_refused_and_others_serve() {
         ],
         json!({}),
     );
-    let logs = gw.logs();
     assert!(
-        logs.contains("enable_jsvm"),
-        "the refusal names the setting:\n{logs}"
+        support::logged(&gw, &["enable_jsvm"]),
+        "the refusal names the setting:\n{}",
+        gw.logs()
     );
     assert_eq!(get(&gw.url("/js/echo"), &[]).await.0, 404);
     assert_eq!(get(&gw.url("/plain/echo"), &[]).await.0, 200);

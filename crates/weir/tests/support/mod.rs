@@ -89,6 +89,22 @@ where
     }
 }
 
+/// True once the gateway's logs hold every one of `needles`, polled for up to 5 s: the log is
+/// written asynchronously, so a line about a load may land after the gateway answers.
+pub fn logged(gw: &Gateway, needles: &[&str]) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let logs = gw.logs();
+        if needles.iter().all(|n| logs.contains(n)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Writes `bytes` on a fresh connection, half-closes nothing, and reads until
 /// EOF or `timeout`. Write errors are ignored (the server may close early);
 /// returns what was read, or the read error if nothing was.
