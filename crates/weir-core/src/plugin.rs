@@ -334,6 +334,26 @@ pub enum MessageVerdict {
     },
 }
 
+/// `Ok` when `(kind, name)` is among the hooks a driver loaded; else the error its call
+/// fails with (the pipeline calls declared hooks only, so this is a mix-up, never user input).
+pub fn check_declared<'h>(
+    mut declared: impl Iterator<Item = (HookKind, &'h str)>,
+    kind: HookKind,
+    name: &str,
+    driver: &str,
+) -> Result<(), PluginError> {
+    if declared.any(|(k, n)| k == kind && n == name) {
+        return Ok(());
+    }
+    Err(PluginError::Unavailable {
+        hook: name.to_owned(),
+        reason: format!(
+            "no {} hook of that name was declared for the {driver} driver",
+            kind.as_str()
+        ),
+    })
+}
+
 /// A boxed future, as trait methods return them.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -326,16 +326,8 @@ pub struct JsPlugin {
 
 impl JsPlugin {
     fn check_declared(&self, kind: HookKind, name: &str) -> Result<(), PluginError> {
-        if self.hooks.iter().any(|h| h.kind == kind && h.name == name) {
-            return Ok(());
-        }
-        Err(PluginError::Unavailable {
-            hook: name.to_owned(),
-            reason: format!(
-                "no {} hook of that name was declared for the js driver",
-                kind.as_str()
-            ),
-        })
+        let declared = self.hooks.iter().map(|h| (h.kind, h.name.as_str()));
+        weir_core::plugin::check_declared(declared, kind, name, "js")
     }
 }
 

@@ -235,16 +235,8 @@ pub struct LuaPlugin {
 
 impl LuaPlugin {
     fn check_declared(&self, kind: HookKind, name: &str) -> Result<(), PluginError> {
-        if self.hooks.iter().any(|(k, n)| *k == kind && n == name) {
-            return Ok(());
-        }
-        Err(PluginError::Unavailable {
-            hook: name.to_owned(),
-            reason: format!(
-                "no {} hook of that name was declared for the lua driver",
-                kind.as_str()
-            ),
-        })
+        let declared = self.hooks.iter().map(|(k, n)| (*k, n.as_str()));
+        weir_core::plugin::check_declared(declared, kind, name, "lua")
     }
 }
 
