@@ -325,3 +325,36 @@ async fn key_data_reaches_the_gateway_key_store() {
     assert_eq!(status, 200, "{session}");
     assert_eq!(session["quota_max"], 77);
 }
+
+#[tokio::test]
+async fn a_reload_swaps_the_script_while_a_request_finishes_on_the_old_one() {
+    let up = HttpUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("version.js");
+    let version = |v: &str, busy_ms: u64| {
+        format!(
+            "var tag = new TykJS.TykMiddleware.NewMiddleware({{}});\n\
+             tag.NewProcessRequest(function(request, session, config) {{\n\
+               var until = Date.now() + {busy_ms}; while (Date.now() < until) {{}}\n\
+               request.SetHeaders[\"X-Version\"] = \"{v}\";\n\
+               return tag.ReturnData(request, {{}});\n\
+             }});\n"
+        )
+    };
+    std::fs::write(&script, version("one", 1500)).unwrap();
+    let mut mw = js("pre", "tag", &script);
+    mw["timeout"] = json!(5);
+    let gw = Gateway::start(bin(), &[("v.json", api("v", &up.url(), mw))], jsvm());
+
+    let url = gw.url("/v/echo");
+    let in_flight = tokio::spawn(async move { get(&url, &[]).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(&script, version("two", 0)).unwrap();
+    gw.reload();
+    let (status, _, body) = get(&gw.url("/v/echo"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["headers"]["x-version"][0], "two");
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["headers"]["x-version"][0], "one");
+}

@@ -4,13 +4,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{bin, json_of, send};
+use support::{bin, bundles, json_of, send};
 use weir_testkit::{Gateway, HttpUpstream};
 
 fn example(file: &str) -> PathBuf {
@@ -193,92 +191,22 @@ async fn a_reload_swaps_the_script_while_a_request_finishes_on_the_old_one() {
     assert_eq!(json_of(&body)["headers"]["x-version"][0], "one");
 }
 
-/// Serves `files` (name → bytes) over HTTP/1.1 on a free port; other names answer 404.
-fn bundle_server(files: Vec<(String, Vec<u8>)>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/bundles", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let n = stream.read(&mut buf).unwrap_or(0);
-            let head = String::from_utf8_lossy(&buf[..n]).to_string();
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-            let found = files
-                .iter()
-                .find(|(name, _)| path == format!("/bundles/{name}"));
-            let (status, body) = match found {
-                Some((_, body)) => ("200 OK", body.clone()),
-                None => ("404 Not Found", Vec::new()),
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(&body);
-        }
-    });
-    base
-}
-
-/// A bundle zip as `tyk bundle build` lays it out (the manifest and the listed files at the
-/// top), made with Python's zipfile rather than by Weir's own code.
-fn bundle_zip(dir: &Path, files: &[(&str, &[u8])]) -> Vec<u8> {
-    let src = dir.join(format!("src-{}", files.len()));
-    std::fs::create_dir_all(&src).unwrap();
-    for (name, bytes) in files {
-        std::fs::write(src.join(name), bytes).unwrap();
-    }
-    let out = dir.join("bundle.zip");
-    let _ = std::fs::remove_file(&out);
-    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
-    let status = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n    [z.write(n) for n in sys.argv[2:]]")
-        .arg(&out)
-        .args(&names)
-        .current_dir(&src)
-        .status()
-        .expect("python3");
-    assert!(status.success());
-    std::fs::read(out).unwrap()
-}
-
 #[tokio::test]
 async fn a_lua_bundle_is_downloaded_checked_and_served() {
     let up = HttpUpstream::start();
     let tmp = tempfile::tempdir().unwrap();
     let code = std::fs::read(example("middleware.lua")).unwrap();
-    let manifest = |checksum: &str| {
-        serde_json::to_vec(&json!({
-            "file_list": ["middleware.lua"],
-            "custom_middleware": {"driver": "lua", "pre": [{"name": "AddHeader"}]},
-            "checksum": checksum, "signature": ""
-        }))
-        .unwrap()
-    };
-    let good = bundle_zip(
+    let files: [(&str, &[u8]); 1] = [("middleware.lua", &code)];
+    let mw = json!({"driver": "lua", "pre": [{"name": "AddHeader"}]});
+    let good = bundles::zip(
         tmp.path(),
-        &[
-            (
-                "manifest.json",
-                &manifest(&format!("{:x}", md5::compute(&code))),
-            ),
-            ("middleware.lua", &code),
-        ],
+        &bundles::manifest(&files, mw.clone(), ""),
+        &files,
     );
-    let bad = bundle_zip(
-        tmp.path(),
-        &[
-            (
-                "manifest.json",
-                &manifest("0123456789abcdef0123456789abcdef"),
-            ),
-            ("middleware.lua", &code),
-        ],
-    );
-    let base = bundle_server(vec![
+    let mut wrong: Value = serde_json::from_slice(&bundles::manifest(&files, mw, "")).unwrap();
+    wrong["checksum"] = json!("0123456789abcdef0123456789abcdef");
+    let bad = bundles::zip(tmp.path(), &serde_json::to_vec(&wrong).unwrap(), &files);
+    let base = bundles::serve(vec![
         ("lua-v1.zip".into(), good),
         ("lua-bad.zip".into(), bad),
     ]);

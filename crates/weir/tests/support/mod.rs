@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use weir_testkit::{Gateway, SECRET};
 
+pub mod bundles;
 pub mod plugin_server;
 
 /// The weir binary cargo built for these tests.
