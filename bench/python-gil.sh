@@ -13,8 +13,10 @@
 #   +fast     the same, while wrk -t1 -c64 loads py-fast (the Python hooks' throughput, with
 #             every hook call holding the GIL in turn)
 #   +sleep    the same, while wrk -t1 -c64 loads py-sleep (64 hooks asleep at once)
-# The keyless API's p50/p99 in the three cases show whether Python work moves it; the py-*
-# req/s are the Python hooks' throughput. Medians of the rounds go to BENCHMARKS.md
+#   +plain    the same, while wrk -t1 -c64 loads a second API with no plugin: the share of
+#             weir's one core that any busy API takes, for comparison with +fast
+# The keyless API's p50/p99 in these cases show whether Python work moves it; the loaded
+# APIs' req/s are their throughput. Medians of the rounds go to BENCHMARKS.md
 # (`<!-- bench:python-gil -->`), raw outputs to bench/results/python-gil-<stamp>/.
 set -euo pipefail
 
@@ -94,6 +96,7 @@ api() { # ID [HOOK]
  \"version_data\":{\"not_versioned\":true,\"versions\":{\"Default\":{\"name\":\"Default\"}}}$mw}"
 }
 api keyless >"$OUT/weir/apps/keyless.json"
+api plain >"$OUT/weir/apps/plain.json"
 api py-fast AddHeader >"$OUT/weir/apps/py-fast.json"
 api py-sleep SleepThenAdd >"$OUT/weir/apps/py-sleep.json"
 cat >"$OUT/weir/weir.json" <<EOF
@@ -125,7 +128,7 @@ load_wrk() { taskset -c 0 wrk -t1 -c64 "-d${2}s" --latency "http://127.0.0.1:$WE
 RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 for ((round = 1; round <= ROUNDS; round++)); do
-    for case in alone py-fast py-sleep; do
+    for case in alone py-fast py-sleep plain; do
         if [[ $case == alone ]]; then
             keyless_wrk 2 >/dev/null
             keyless_wrk "$DURATION" >"$OUT/raw/r$round-alone-keyless.txt"
@@ -161,14 +164,22 @@ section() {
     echo "- weir on CPU 1; nginx origin and both wrk on CPU 0. The keyless API is measured with"
     echo "  \`wrk -t1 -c4 --latency\`; the Python APIs are loaded at the same time with"
     echo "  \`wrk -t1 -c64\` (py-fast: a hook that sets one header; py-sleep: a hook that sleeps"
-    echo "  5 ms with \`time.sleep\`, then sets it). Hooks: bench/python-gil.sh writes them."
+    echo "  5 ms with \`time.sleep\`, then sets it; plain: no plugin, for comparison). Hooks:"
+    echo "  bench/python-gil.sh writes them."
     echo
-    echo "| case | keyless req/s (4 conns) | keyless p50 ms | keyless p99 ms | Python API req/s (64 conns) |"
+    echo "| case | keyless req/s (4 conns) | keyless p50 ms | keyless p99 ms | loaded API req/s (64 conns) |"
     echo "| --- | ---: | ---: | ---: | ---: |"
-    for c in alone py-fast py-sleep; do
+    for c in alone py-fast py-sleep plain; do
         local py="-"
         [[ $c != alone ]] && py=$(median "$c" 6)
-        echo "| ${c/alone/keyless alone} | $(median "$c" 3) | $(median "$c" 4) | $(median "$c" 5) | $py |"
+        local label=$c
+        case $c in
+            alone) label="keyless alone" ;;
+            py-fast) label="beside py-fast (Python hook, one header)" ;;
+            py-sleep) label="beside py-sleep (Python hook sleeping 5 ms)" ;;
+            plain) label="beside plain (no plugin)" ;;
+        esac
+        echo "| $label | $(median "$c" 3) | $(median "$c" 4) | $(median "$c" 5) | $py |"
     done
     echo
 }
