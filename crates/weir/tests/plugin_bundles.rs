@@ -1,9 +1,11 @@
 //! Tyk plugin bundles through the weir binary, one per driver that ships as bundles in Tyk
 //! (Python, JavaScript, gRPC; Lua in plugins_lua.rs), fetched from `bundle_base_url` by a
 //! gateway with `public_key_path` set: every bundle is signed with the openssl command line as
-//! `tyk bundle build` signs, and an unsigned one is refused while the others serve.
+//! `tyk bundle build` signs, and an unsigned one is refused while the others serve; and
+//! bundles of Weir's own native (a C library) and Wasm (a proxy-wasm filter) plugins.
 
 mod support;
+mod vision;
 
 use std::path::Path;
 use std::process::Command;
@@ -148,5 +150,62 @@ async fn signed_bundles_of_each_driver_are_fetched_and_served() {
         support::logged(&gw, &["py-unsigned.zip", "Bundle isn't signed"]),
         "{}",
         gw.logs()
+    );
+}
+
+#[tokio::test]
+async fn native_and_wasm_plugins_ship_as_bundles_too() {
+    let up = HttpUpstream::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let so = dir.join("header_plugin.so");
+    let repo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let status = Command::new("gcc")
+        .args(["-std=c11", "-shared", "-fPIC", "-O2", "-I"])
+        .arg(repo.join("crates/weir-plugin-abi/include"))
+        .arg(repo.join("examples/plugins/native-c/header_plugin.c"))
+        .arg("-o")
+        .arg(&so)
+        .status()
+        .expect("gcc");
+    assert!(status.success());
+    let native_lib = std::fs::read(&so).unwrap();
+    let native: [(&str, &[u8]); 1] = [("header_plugin.so", &native_lib)];
+    let native_mw =
+        json!({"driver": "native", "pre": [{"name": "AddHeader", "path": "header_plugin.so"}]});
+    let wasm_module = std::fs::read(vision::wasm_example("header_rewrite")).unwrap();
+    let wasm: [(&str, &[u8]); 1] = [("header_rewrite.wasm", &wasm_module)];
+    let wasm_mw =
+        json!({"driver": "wasm", "pre": [{"name": "hdr", "path": "header_rewrite.wasm"}]});
+    let base = bundles::serve(vec![
+        (
+            "native-v1.zip".into(),
+            bundles::zip(dir, &bundles::manifest(&native, native_mw, ""), &native),
+        ),
+        (
+            "wasm-v1.zip".into(),
+            bundles::zip(dir, &bundles::manifest(&wasm, wasm_mw, ""), &wasm),
+        ),
+    ]);
+    let gw = Gateway::start(
+        bin(),
+        &[
+            (
+                "native.json",
+                bundled_api("native", &up.url(), "native-v1.zip"),
+            ),
+            ("wasm.json", bundled_api("wasm", &up.url(), "wasm-v1.zip")),
+        ],
+        json!({"enable_bundle_downloader": true, "bundle_base_url": base,
+               "middleware_path": dir.join("middleware")}),
+    );
+    let (status, body) = get(&gw.url("/native/echo")).await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    assert_eq!(json_of(&body)["headers"]["x-hello"][0], "from a bundle");
+    let (status, body) = get(&gw.url("/wasm/echo")).await;
+    assert_eq!(status, 200, "{body}\n{}", gw.logs());
+    assert_eq!(
+        json_of(&body)["headers"]["x-weir-wasm"][0],
+        "header-rewrite"
     );
 }
