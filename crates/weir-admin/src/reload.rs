@@ -6,17 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use weir_config::{ApiDefinition, ConfigError, load_app_dir};
-use weir_core::plugin::PluginChain;
 use weir_plugins::PluginHost;
-use weir_proxy::{CompiledApi, Gateway, RoutingTable};
+use weir_proxy::{ApiPlugins, CompiledApi, Gateway, RoutingTable};
 
 /// Loads an API's plugins, and refuses a definition that asks for something this build cannot
 /// do, rather than serving it without that part: a protected API is never served open.
-pub fn load_plugins(
-    def: &ApiDefinition,
-    host: &PluginHost,
-) -> Result<Option<PluginChain>, ConfigError> {
+pub fn load_plugins(def: &ApiDefinition, host: &PluginHost) -> Result<ApiPlugins, ConfigError> {
     let chain = host.compile(def)?;
+    let virtual_endpoints = host.compile_virtual(def)?;
     let custom_auth = chain.as_ref().is_some_and(|c| c.auth.is_some());
     if def.auth.method == weir_config::auth::AuthMethod::Plugin && !custom_auth {
         return Err(ConfigError::new(
@@ -46,7 +43,11 @@ pub fn load_plugins(
             ),
         ));
     }
-    Ok(chain)
+    Ok(ApiPlugins {
+        chain,
+        virtual_endpoints,
+        matching: host.endpoint_matching(),
+    })
 }
 
 /// Work done at the start of each reload, before definitions are read.
@@ -210,6 +211,7 @@ impl Reloader {
         if let Some(old) = state.by_file.get(&def.file)
             && old.def == def
             && old.plugins.is_none()
+            && old.virtual_endpoints.is_empty()
         {
             return Some(old.clone());
         }

@@ -29,6 +29,7 @@ use crate::model::{
 use crate::plugins::{
     HookDeclaration, HookEntry, HookPhase, PluginDeclaration, flag, has_custom_auth, seconds,
 };
+use crate::virtual_endpoints::VirtualEndpointDecl;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -101,6 +102,8 @@ struct RawVersion {
 #[serde(default)]
 struct RawExtendedPaths {
     hard_timeouts: Vec<RawHardTimeout>,
+    #[serde(rename = "virtual")]
+    virtual_endpoints: Vec<crate::virtual_endpoints::RawVirtual>,
 }
 
 #[derive(Deserialize, Default)]
@@ -213,7 +216,8 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         }
     }
 
-    let (headers, hard_timeouts) = version_rules(&raw.version_data, file, &mut errors);
+    let (headers, hard_timeouts, virtual_endpoints) =
+        version_rules(&raw.version_data, file, &mut errors);
     let api_id = if raw.api_id.trim().is_empty() {
         id_from_file(file)
     } else {
@@ -251,6 +255,7 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         headers,
         cors: raw.cors.into_model(),
         hard_timeouts,
+        virtual_endpoints,
         plugins,
         format: DefinitionFormat::Classic,
         file: file.to_path_buf(),
@@ -282,7 +287,7 @@ fn version_rules(
     data: &RawVersionData,
     file: &Path,
     errors: &mut Vec<ConfigError>,
-) -> (HeaderRules, Vec<EndpointTimeout>) {
+) -> (HeaderRules, Vec<EndpointTimeout>, Vec<VirtualEndpointDecl>) {
     let chosen = if data.versions.len() == 1 {
         data.versions.iter().next()
     } else {
@@ -342,7 +347,18 @@ fn version_rules(
             )),
         }
     }
-    (headers, timeouts)
+    let virtual_endpoints = if version.use_extended_paths {
+        let field = format!("version_data.versions.{vname}.extended_paths.virtual");
+        crate::virtual_endpoints::declare(
+            &version.extended_paths.virtual_endpoints,
+            &field,
+            file,
+            errors,
+        )
+    } else {
+        Vec::new()
+    };
+    (headers, timeouts, virtual_endpoints)
 }
 
 fn pairs(map: &BTreeMap<String, String>) -> Vec<(String, String)> {

@@ -35,6 +35,7 @@ mod oas;
 pub mod plugin_settings;
 mod plugins;
 mod set;
+pub mod virtual_endpoints;
 
 pub use api::{
     apply_gateway_settings, load_api_file, parse_api_definition, refuse_unbuilt_plugins,

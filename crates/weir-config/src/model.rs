@@ -167,6 +167,8 @@ pub struct ApiDefinition {
     pub cors: Option<CorsConfig>,
     /// `version_data.versions.<default>.extended_paths.hard_timeouts`.
     pub hard_timeouts: Vec<EndpointTimeout>,
+    /// `version_data.versions.<default>.extended_paths.virtual`: JSVM virtual endpoints.
+    pub virtual_endpoints: Vec<crate::virtual_endpoints::VirtualEndpointDecl>,
     /// Plugins the definition asks for (`custom_middleware` / OAS `pluginConfig` and the hook
     /// lists): when it names a driver, lists a hook or enables a plugin bundle (OAS: when it
     /// enables a hook or custom authentication), or when any hook is on.

@@ -422,6 +422,7 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         cors,
         // OAS timeouts are per operation (`enforceTimeout`), not read yet.
         hard_timeouts: Vec::new(),
+        virtual_endpoints: Vec::new(),
         plugins,
         format: DefinitionFormat::Oas,
         file: file.to_path_buf(),

@@ -34,6 +34,21 @@ pub struct PluginSettings {
     /// `skip_verify_existing_plugin_bundle`: a bundle already unpacked is used without
     /// checking its checksum and signature again.
     pub skip_verify_existing_plugin_bundle: bool,
+    /// `disable_virtual_path_blobs`: virtual endpoints whose code is a blob are refused.
+    pub disable_virtual_path_blobs: bool,
+    /// How endpoint paths (virtual endpoints) match the request's path.
+    pub endpoint_matching: EndpointMatching,
+}
+
+/// Tyk's endpoint path matching switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EndpointMatching {
+    /// `http_server_options.enable_path_prefix_matching`: the path must start the request's.
+    pub prefix: bool,
+    /// `http_server_options.enable_path_suffix_matching`: the path must end the request's.
+    pub suffix: bool,
+    /// `ignore_endpoint_case`: letters match whatever their case.
+    pub ignore_case: bool,
 }
 
 impl Default for PluginSettings {
@@ -47,6 +62,8 @@ impl Default for PluginSettings {
             bundle_insecure_skip_verify: false,
             public_key_path: None,
             skip_verify_existing_plugin_bundle: false,
+            disable_virtual_path_blobs: false,
+            endpoint_matching: EndpointMatching::default(),
         }
     }
 }
@@ -61,7 +78,13 @@ pub(crate) fn defaults() -> Value {
         "bundle_base_url": "",
         "bundle_insecure_skip_verify": false,
         "public_key_path": "",
-        "skip_verify_existing_plugin_bundle": false
+        "skip_verify_existing_plugin_bundle": false,
+        "disable_virtual_path_blobs": false,
+        "ignore_endpoint_case": false,
+        "http_server_options": {
+            "enable_path_prefix_matching": false,
+            "enable_path_suffix_matching": false
+        }
     })
 }
 
@@ -76,6 +99,16 @@ struct RawPluginSettings {
     bundle_insecure_skip_verify: bool,
     public_key_path: String,
     skip_verify_existing_plugin_bundle: bool,
+    disable_virtual_path_blobs: bool,
+    ignore_endpoint_case: bool,
+    http_server_options: RawMatching,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawMatching {
+    enable_path_prefix_matching: bool,
+    enable_path_suffix_matching: bool,
 }
 
 /// Reads the plugin settings from the merged tyk.conf document; relative paths resolve
@@ -121,6 +154,12 @@ pub(crate) fn read(
         bundle_insecure_skip_verify: raw.bundle_insecure_skip_verify,
         public_key_path: (!public_key_path.is_empty()).then(|| base_dir.join(public_key_path)),
         skip_verify_existing_plugin_bundle: raw.skip_verify_existing_plugin_bundle,
+        disable_virtual_path_blobs: raw.disable_virtual_path_blobs,
+        endpoint_matching: EndpointMatching {
+            prefix: raw.http_server_options.enable_path_prefix_matching,
+            suffix: raw.http_server_options.enable_path_suffix_matching,
+            ignore_case: raw.ignore_endpoint_case,
+        },
     })
 }
 

@@ -8,5 +8,6 @@ pub mod errors;
 pub mod grpc;
 pub mod headers;
 pub mod plugin;
+pub mod virtual_endpoint;
 
 pub use errors::{GatewayError, error_json};

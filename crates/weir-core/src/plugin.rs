@@ -423,6 +423,17 @@ pub trait Driver: Send + Sync {
     fn default_timeout(&self) -> Option<Duration> {
         None
     }
+
+    /// Loads a JSVM virtual endpoint; only the JavaScript driver has them.
+    fn load_virtual(
+        &self,
+        spec: &crate::virtual_endpoint::VirtualSpec,
+    ) -> Result<Arc<dyn crate::virtual_endpoint::VirtualHandler>, String> {
+        Err(format!(
+            "virtual endpoint `{}`: this driver runs none",
+            spec.function
+        ))
+    }
 }
 
 /// An API's compiled plugins: the loaded driver instance and its hooks by phase.

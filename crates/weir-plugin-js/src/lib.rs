@@ -55,8 +55,8 @@
 //!   read and write protobuf.
 //!
 //! - Virtual endpoints: [`JsDriver::load_virtual`] loads a `response_function_name` from a
-//!   file or base64 blob; [`VirtualEndpoint::call`] runs it. The gateway does not route to
-//!   them yet: a definition with `extended_paths.virtual` is refused at load.
+//!   file or base64 blob; [`VirtualEndpoint::call`] runs it. The proxy matches the paths
+//!   (`weir-proxy`'s virtual endpoints phase).
 //!
 //! # Faults stay local
 //! A thrown exception fails only its request ([`PluginError::Crashed`]). Each call runs under
@@ -314,6 +314,49 @@ impl Driver for JsDriver {
     /// engine would still let run (nor lets one run past it).
     fn default_timeout(&self) -> Option<Duration> {
         Some(self.options().default_timeout)
+    }
+
+    fn load_virtual(
+        &self,
+        spec: &weir_core::virtual_endpoint::VirtualSpec,
+    ) -> Result<Arc<dyn weir_core::virtual_endpoint::VirtualHandler>, String> {
+        use weir_core::virtual_endpoint::VirtualCode;
+        let source = match &spec.code {
+            VirtualCode::File(path) => VirtualSource::File(path.clone()),
+            VirtualCode::Blob(code) => VirtualSource::Blob(code.clone()),
+        };
+        let endpoint = self
+            .load_virtual(
+                spec.api.clone(),
+                &source,
+                &spec.function,
+                Some(spec.timeout),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(endpoint))
+    }
+}
+
+impl weir_core::virtual_endpoint::VirtualHandler for VirtualEndpoint {
+    fn call(
+        &self,
+        request: weir_core::virtual_endpoint::VirtualRequest,
+    ) -> BoxFuture<'_, Result<weir_core::virtual_endpoint::VirtualAnswer, PluginError>> {
+        Box::pin(async move {
+            let request = VirtualRequest {
+                url: request.url,
+                scheme: request.scheme,
+                headers: request.headers,
+                body: request.body,
+                session: None,
+            };
+            let answer = VirtualEndpoint::call(self, request).await?;
+            Ok(weir_core::virtual_endpoint::VirtualAnswer {
+                status: answer.status,
+                headers: answer.headers,
+                body: answer.body,
+            })
+        })
     }
 }
 

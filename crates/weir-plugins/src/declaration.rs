@@ -25,15 +25,7 @@ pub fn read_declaration(api: &ApiDefinition, decl: &PluginDeclaration) -> Option
         return None;
     }
     let config_data = &decl.config_data;
-    let info = ApiSpecInfo {
-        org_id: api.org_id.clone(),
-        api_id: api.api_id.clone(),
-        // A JSON string is handed over as JSON text too (quoted); drivers that want its
-        // bytes read `PluginSpec::config_data`.
-        config_data: (!config_data.is_null()).then(|| config_data.to_string()),
-        // Tyk always sends it: the md5 of the bundle's name, of "" without one.
-        bundle_hash: Some(format!("{:x}", md5::compute(&decl.bundle))),
-    };
+    let info = info_of(api, config_data, &decl.bundle);
     Some(Declaration {
         spec: PluginSpec {
             driver: decl.driver.clone(),
@@ -46,6 +38,35 @@ pub fn read_declaration(api: &ApiDefinition, decl: &PluginDeclaration) -> Option
         custom_auth: decl.custom_auth,
         timeout: decl.timeout,
     })
+}
+
+/// What hooks know about the API: its ids, `config_data` and bundle hash.
+fn info_of(api: &ApiDefinition, config_data: &serde_json::Value, bundle: &str) -> ApiSpecInfo {
+    ApiSpecInfo {
+        org_id: api.org_id.clone(),
+        api_id: api.api_id.clone(),
+        // A JSON string is handed over as JSON text too (quoted); drivers that want its
+        // bytes read `PluginSpec::config_data`.
+        config_data: (!config_data.is_null()).then(|| config_data.to_string()),
+        // Tyk always sends it: the md5 of the bundle's name, of "" without one.
+        bundle_hash: Some(format!("{:x}", md5::compute(bundle))),
+    }
+}
+
+/// The API as a virtual endpoint sees it (`config_data` unless `config_data_disabled`).
+pub(crate) fn spec_info(api: &ApiDefinition) -> ApiSpecInfo {
+    let disabled = api
+        .document
+        .get("config_data_disabled")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let config_data = match (&api.plugins, api.document.get("config_data")) {
+        (Some(p), _) => p.config_data.clone(),
+        (None, Some(c)) if !disabled => c.clone(),
+        _ => serde_json::Value::Null,
+    };
+    let bundle = api.plugins.as_ref().map_or("", |p| p.bundle.as_str());
+    info_of(api, &config_data, bundle)
 }
 
 fn hook(h: &HookDeclaration) -> HookDecl {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use weir_config::plugin_settings::PluginSettings;
 use weir_config::{ApiDefinition, ConfigError, DefinitionFormat};
 use weir_core::plugin::{Driver, PluginChain};
+use weir_core::virtual_endpoint::{VirtualCode, VirtualEndpoint, VirtualSpec};
 
 pub use declaration::{Declaration, read_declaration};
 
@@ -46,6 +47,92 @@ impl PluginHost {
             .settings
             .write()
             .unwrap_or_else(PoisonError::into_inner) = settings.clone();
+    }
+
+    /// Loads an API's JSVM virtual endpoints (`extended_paths.virtual`) with the JavaScript
+    /// driver; an error names the entry and why (JS off, blobs disabled, a load failure).
+    pub fn compile_virtual(
+        &self,
+        api: &ApiDefinition,
+    ) -> Result<Vec<VirtualEndpoint>, ConfigError> {
+        if api.virtual_endpoints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let settings = self
+            .settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let fail = |i: usize, reason: String| {
+            ConfigError::new(
+                &api.file,
+                format!("extended_paths.virtual[{i}]"),
+                format!("API `{}`: {reason}", api.api_id),
+            )
+        };
+        let driver = self
+            .drivers
+            .iter()
+            .find(|d| d.names().contains(&"javascript"))
+            .ok_or_else(|| {
+                fail(
+                    0,
+                    "virtual endpoints need the JavaScript driver, which is not built".into(),
+                )
+            })?;
+        let timeout = api
+            .plugins
+            .as_ref()
+            .and_then(|p| p.timeout)
+            .or_else(|| driver.default_timeout())
+            .unwrap_or(DEFAULT_HOOK_TIMEOUT);
+        let info = Arc::new(declaration::spec_info(api));
+        let mut out = Vec::with_capacity(api.virtual_endpoints.len());
+        for (i, v) in api.virtual_endpoints.iter().enumerate() {
+            let code = match &v.source {
+                weir_config::virtual_endpoints::VirtualCode::File(p) => {
+                    VirtualCode::File(p.clone())
+                }
+                weir_config::virtual_endpoints::VirtualCode::Blob(_)
+                    if settings.disable_virtual_path_blobs =>
+                {
+                    return Err(fail(
+                        i,
+                        "its code is a blob and the gateway config sets disable_virtual_path_blobs"
+                            .into(),
+                    ));
+                }
+                weir_config::virtual_endpoints::VirtualCode::Blob(b) => {
+                    VirtualCode::Blob(b.clone())
+                }
+            };
+            let spec = VirtualSpec {
+                function: v.function.clone(),
+                code,
+                api: info.clone(),
+                timeout,
+            };
+            let handler = driver
+                .load_virtual(&spec)
+                .map_err(|reason| fail(i, reason))?;
+            out.push(VirtualEndpoint {
+                path: v.path.clone(),
+                method: v.method.clone(),
+                proxy_on_error: v.proxy_on_error,
+                ignore_case: v.ignore_case,
+                handler,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How endpoint paths match (the gateway's `enable_path_prefix_matching`,
+    /// `enable_path_suffix_matching` and `ignore_endpoint_case`).
+    pub fn endpoint_matching(&self) -> weir_config::plugin_settings::EndpointMatching {
+        self.settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .endpoint_matching
     }
 
     /// Names of every registered driver.

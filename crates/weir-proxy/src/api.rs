@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use http::header::{HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
+use weir_config::plugin_settings::EndpointMatching;
 use weir_config::{ApiDefinition, ConfigError, CorsConfig, UpstreamScheme};
 use weir_core::plugin::PluginChain;
+use weir_core::virtual_endpoint::VirtualEndpoint;
 use weir_streams::ApiStreams;
 
 use crate::auth::CompiledAuth;
 use crate::lifecycle::{Features, Lifecycle};
 use crate::metrics::{ApiMetrics, Metrics};
+use crate::phases::virtual_endpoints::CompiledVirtual;
 use crate::streams::Streaming;
 use weir_auth::service::KeyService;
 
@@ -44,6 +47,17 @@ pub struct CompiledHeaders {
     pub response_remove: Vec<HeaderName>,
 }
 
+/// What the plugin host loaded for an API: its hook chain and its virtual endpoints.
+#[derive(Default)]
+pub struct ApiPlugins {
+    /// The hooks, when the API declares any.
+    pub chain: Option<PluginChain>,
+    /// JSVM virtual endpoints (`extended_paths.virtual`).
+    pub virtual_endpoints: Vec<VirtualEndpoint>,
+    /// How their paths match (the gateway's endpoint matching switches).
+    pub matching: EndpointMatching,
+}
+
 /// An API ready to serve.
 pub struct CompiledApi {
     /// The definition it came from.
@@ -63,6 +77,8 @@ pub struct CompiledApi {
     pub metrics: ApiMetrics,
     /// The API's plugins, loaded by the plugin host.
     pub plugins: Option<PluginChain>,
+    /// JSVM virtual endpoints, their paths compiled.
+    pub virtual_endpoints: Vec<CompiledVirtual>,
     /// The phases a request of this API goes through, in order.
     pub lifecycle: Lifecycle,
     /// The API's `x-tyk-streaming` streams, served after the request phases.
@@ -77,7 +93,7 @@ impl CompiledApi {
     pub fn compile(
         def: ApiDefinition,
         metrics: &Metrics,
-        plugins: Option<PluginChain>,
+        plugins: ApiPlugins,
         streaming: Streaming<'_>,
         keys: &Arc<KeyService>,
         headers_from_rate: bool,
@@ -145,14 +161,29 @@ impl CompiledApi {
         let auth = needs_auth
             .then(|| CompiledAuth::compile(&def, keys, headers_from_rate))
             .transpose()?;
+        let ApiPlugins {
+            chain: plugins,
+            virtual_endpoints,
+            matching,
+        } = plugins;
+        let virtual_endpoints = virtual_endpoints
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                CompiledVirtual::compile(v, matching)
+                    .map_err(|reason| err(&format!("extended_paths.virtual[{i}].path"), reason))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let lifecycle = Lifecycle::compile(&Features {
             grpc_web: def.enable_grpc_web,
             cors: def.cors.as_ref(),
             plugins: plugins.as_ref(),
             headers: &headers,
             auth: auth.as_ref(),
+            virtual_endpoints: !virtual_endpoints.is_empty(),
         });
         Ok(CompiledApi {
+            virtual_endpoints,
             auth,
             lifecycle,
             streams,

@@ -35,7 +35,7 @@ pub mod upstream;
 pub mod upstream_body;
 pub mod websocket;
 
-pub use api::CompiledApi;
+pub use api::{ApiPlugins, CompiledApi};
 pub use body::ProxyBody;
 pub use gateway::{ConnInfo, ControlPlane, Gateway, ResponseFuture};
 pub use router::RoutingTable;

@@ -6,7 +6,8 @@
 //! ```text
 //! route → [gRPC-Web preflight] [CORS preflight] [pre plugins]
 //!       [authenticate | auth plugin → plugin caller] [post-auth plugins] [key checks]
-//!       [global rate limit] [request headers] [post plugins] [gRPC-Web] [stream hooks]
+//!       [global rate limit] [request headers] [virtual endpoints] [post plugins] [gRPC-Web]
+//!       [stream hooks]
 //!       → upstream →
 //!       [stream hooks] [gRPC-Web] [response headers] [response plugins] [rate limit headers]
 //!       [CORS headers]
@@ -24,7 +25,7 @@ use crate::api::CompiledHeaders;
 use crate::auth::CompiledAuth;
 use crate::body::ProxyBody;
 use crate::exchange::Exchange;
-use crate::phases::{auth, cors, grpc_web, headers, plugins, stream_hooks};
+use crate::phases::{auth, cors, grpc_web, headers, plugins, stream_hooks, virtual_endpoints};
 
 /// One step before the upstream call. A step may answer the request itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,9 @@ pub enum RequestPhase {
     GlobalRateLimit,
     /// `global_headers` / `transformRequestHeaders`: before `post` plugins, which see them.
     RequestHeaders,
+    /// JSVM virtual endpoints (`extended_paths.virtual`): a matching request is answered by
+    /// its JavaScript function.
+    VirtualEndpoints,
     /// `post` plugins, the last step before the upstream.
     PostPlugins,
     /// gRPC-Web calls become gRPC toward the upstream.
@@ -95,6 +99,8 @@ pub struct Features<'a> {
     pub headers: &'a CompiledHeaders,
     /// Authentication and limits.
     pub auth: Option<&'a CompiledAuth>,
+    /// True when the API has virtual endpoints.
+    pub virtual_endpoints: bool,
 }
 
 impl Lifecycle {
@@ -124,6 +130,7 @@ impl Lifecycle {
             (callers, Rq::KeyChecks),
             (global_limit, Rq::GlobalRateLimit),
             (request_headers, Rq::RequestHeaders),
+            (f.virtual_endpoints, Rq::VirtualEndpoints),
             (has(|c| !c.post.is_empty()), Rq::PostPlugins),
             (f.grpc_web, Rq::GrpcWebRequest),
             (stream_hooks, Rq::StreamHooksRequest),
@@ -167,6 +174,7 @@ impl Lifecycle {
                     headers::request(ex);
                     None
                 }
+                RequestPhase::VirtualEndpoints => virtual_endpoints::answer(ex).await,
                 RequestPhase::PostPlugins => plugins::post(ex).await,
                 RequestPhase::GrpcWebRequest => plugins::leave_hook_form(ex).or_else(|| {
                     grpc_web::request(ex);
@@ -218,6 +226,7 @@ mod tests {
             plugins: None,
             headers: &headers,
             auth: None,
+            virtual_endpoints: false,
         };
         assert_eq!(Lifecycle::compile(&f), Lifecycle::default());
     }
@@ -239,6 +248,7 @@ mod tests {
             plugins: None,
             headers: &headers,
             auth: None,
+            virtual_endpoints: false,
         };
         let l = Lifecycle::compile(&f);
         assert_eq!(

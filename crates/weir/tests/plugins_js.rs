@@ -8,6 +8,7 @@ mod vision;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::{Value, json};
 use support::{bin, json_of, send};
 use vision::{enricher_config, grpc_call, stream_middleware, vision_api};
@@ -357,4 +358,99 @@ async fn a_reload_swaps_the_script_while_a_request_finishes_on_the_old_one() {
     let (status, _, body) = in_flight.await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(json_of(&body)["headers"]["x-version"][0], "one");
+}
+
+const VIRTUAL: &str = r#"
+function sayHello(request, session, config) {
+    var name = request.URL.split("/").pop();
+    var responseObject = {
+        Body: "hello " + name + " from " + config.config_data.header_value,
+        Headers: {"X-Virtual": "yes"},
+        Code: 201
+    };
+    return TykJsResponse(responseObject, session.meta_data);
+}
+function broken(request, session, config) {
+    throw new Error("virtual endpoint failed on purpose");
+}
+"#;
+
+#[tokio::test]
+async fn virtual_endpoints_answer_their_paths_and_faults_stay_local() {
+    let up = HttpUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("virtual.js"), VIRTUAL).unwrap();
+    let echo_blob = base64::engine::general_purpose::STANDARD.encode(
+        "function echoBody(request, session, config) {\n\
+         return TykJsResponse({Body: 'got ' + request.Body, Code: 200}, {});\n}\n",
+    );
+    let mut def = api("virt", &up.url(), Value::Null);
+    def.as_object_mut().unwrap().remove("custom_middleware");
+    def["version_data"]["versions"]["Default"]["use_extended_paths"] = json!(true);
+    def["version_data"]["versions"]["Default"]["extended_paths"] = json!({"virtual": [
+        {"response_function_name": "sayHello", "function_source_type": "file",
+         "function_source_uri": dir.path().join("virtual.js"), "path": "/hello/{name}",
+         "method": "GET"},
+        {"response_function_name": "echoBody", "function_source_type": "blob",
+         "function_source_uri": echo_blob, "path": "/echo-body", "method": "POST"},
+        {"response_function_name": "broken", "function_source_type": "file",
+         "function_source_uri": dir.path().join("virtual.js"), "path": "/fallback",
+         "method": "GET", "proxy_on_error": true},
+        {"response_function_name": "broken", "function_source_type": "file",
+         "function_source_uri": dir.path().join("virtual.js"), "path": "/fails",
+         "method": "GET"}
+    ]});
+    let gw = Gateway::start(bin(), &[("virt.json", def)], jsvm());
+
+    let before = up.request_count();
+    let (status, headers, body) = get(&gw.url("/virt/hello/bob"), &[]).await;
+    assert_eq!((status, body.as_str()), (201, "hello bob from from config"));
+    assert_eq!(headers["x-virtual"], "yes");
+    let (status, _, body) = send(
+        reqwest::Method::POST,
+        &gw.url("/virt/echo-body"),
+        &[],
+        "ping",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "got ping"));
+    let (status, _, body) = get(&gw.url("/virt/fails"), &[]).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        up.request_count(),
+        before,
+        "virtual endpoints never call the upstream"
+    );
+
+    // proxy_on_error: the failing function sends the request upstream instead.
+    let (status, _, body) = get(&gw.url("/virt/fallback"), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["path"], "/fallback");
+    // The method is part of the match, and other paths go upstream.
+    let (status, _, body) = send(reqwest::Method::POST, &gw.url("/virt/hello/bob"), &[], "").await;
+    assert_eq!(status, 200);
+    assert_eq!(json_of(&body)["path"], "/hello/bob");
+    assert_eq!(get(&gw.url("/virt/echo"), &[]).await.0, 200);
+}
+
+#[tokio::test]
+async fn disable_virtual_path_blobs_refuses_blob_endpoints() {
+    let up = HttpUpstream::start();
+    let blob = base64::engine::general_purpose::STANDARD
+        .encode("function f(r, s, c) { return TykJsResponse({Body: 'x', Code: 200}, {}); }");
+    let mut def = api("blob", &up.url(), Value::Null);
+    def.as_object_mut().unwrap().remove("custom_middleware");
+    def["version_data"]["versions"]["Default"]["use_extended_paths"] = json!(true);
+    def["version_data"]["versions"]["Default"]["extended_paths"] = json!({"virtual": [
+        {"response_function_name": "f", "function_source_type": "blob",
+         "function_source_uri": blob, "path": "/x", "method": "GET"}]});
+    let mut conf = jsvm();
+    conf["disable_virtual_path_blobs"] = json!(true);
+    let gw = Gateway::start(bin(), &[("blob.json", def)], conf);
+    assert_eq!(get(&gw.url("/blob/x"), &[]).await.0, 404);
+    assert!(
+        support::logged(&gw, &["disable_virtual_path_blobs"]),
+        "{}",
+        gw.logs()
+    );
 }

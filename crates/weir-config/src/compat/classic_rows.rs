@@ -344,10 +344,9 @@ pub(crate) const ROWS: &[Row] = &[
         When::Rule(p::extended_entries),
         "URL rewrites (`url_rewrites`)",
     ),
-    refused(
+    honoured(
         ep!("virtual"),
-        When::Rule(p::extended_entries),
-        "virtual endpoints (`virtual`)",
+        "JSVM virtual endpoints: the JavaScript function answers the path and method (Tyk's path patterns, `proxy_on_error`, file or blob code; `use_session` is refused)",
     ),
     refused(
         ep!("size_limits"),

@@ -70,13 +70,13 @@ pub(crate) const ROWS: &[Row] = &[
         "http_server_options.enable_strict_routes",
         "listen paths match only at a segment boundary",
     ),
-    no_effect(
+    honoured(
         "http_server_options.enable_path_prefix_matching",
-        "endpoint matching; endpoint lists are refused",
+        "virtual endpoint paths must start the path after the listen path (other endpoint lists are refused; `hard_timeouts` paths match exactly, or as a prefix when they end in /)",
     ),
-    no_effect(
+    honoured(
         "http_server_options.enable_path_suffix_matching",
-        "endpoint matching; endpoint lists are refused",
+        "virtual endpoint paths must end the path (other endpoint lists are refused; `hard_timeouts` as above)",
     ),
     refused(
         "http_server_options.ssl_insecure_skip_verify",
@@ -377,9 +377,9 @@ pub(crate) const ROWS: &[Row] = &[
         "jsvm_timeout",
         "the deadline of a JavaScript hook when its API sets no `custom_middleware.timeout`",
     ),
-    no_effect(
+    honoured(
         "disable_virtual_path_blobs",
-        "virtual endpoints, refused per API",
+        "an API with a virtual endpoint whose code is a blob is refused at load",
     ),
     no_effect(
         "tyk_js_path",
@@ -393,9 +393,9 @@ pub(crate) const ROWS: &[Row] = &[
         "coprocess_options",
         "the gRPC plugin server (`coprocess_grpc_server`, message sizes, authority)",
     ),
-    no_effect(
+    honoured(
         "ignore_endpoint_case",
-        "endpoint matching; endpoint lists are refused",
+        "virtual endpoint paths match whatever the case (other endpoint lists are refused; `hard_timeouts` as above)",
     ),
     no_effect(
         "ignore_canonical_mime_header_key",

@@ -6,3 +6,4 @@ pub mod grpc_web;
 pub mod headers;
 pub mod plugins;
 pub mod stream_hooks;
+pub mod virtual_endpoints;
