@@ -129,6 +129,7 @@ fn plugin_spec(id: &str, config: &serde_json::Value) -> PluginSpec {
         }),
         config_data: config.clone(),
         file: PathBuf::from("apps/vision.json"),
+        timeout: None,
     }
 }
 
