@@ -105,10 +105,12 @@ impl Link {
     /// The connection failed or was lost, for `why`.
     pub fn failed(&self, why: impl std::fmt::Display) {
         let why = why.to_string();
+        // The reason is stored before the state flips, so a reader never sees
+        // "disconnected" without it.
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
         if self.set(DOWN) != DOWN {
             tracing::warn!(component = %self.component, error = %why, "connection lost; reconnecting with back-off");
         }
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
     }
 
     /// True while connected.
