@@ -9,5 +9,6 @@ pub mod grpc;
 pub mod headers;
 pub mod plugin;
 pub mod virtual_endpoint;
+pub mod worker_hooks;
 
 pub use errors::{GatewayError, error_json};

@@ -93,6 +93,7 @@ use weir_core::plugin::{
     BoxFuture, Driver, GrpcMessage, HookContext, HookKind, LoadedPlugin, MessageVerdict,
     PluginError, PluginSpec,
 };
+use weir_core::worker_hooks::{call_on_worker, message_on_worker};
 
 use worker::Pool;
 
@@ -378,11 +379,10 @@ impl LoadedPlugin for JsPlugin {
     fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<(), PluginError>> {
         Box::pin(async move {
             self.check_declared(ctx.kind, &ctx.name)?;
-            let hook = ctx.name.clone();
-            let owned = Box::new(ctx.take());
-            let (back, result) = self.pool.run_hook(owned, &hook).await?;
-            *ctx = *back;
-            result
+            call_on_worker(ctx, |owned, hook| async move {
+                self.pool.run_hook(owned, &hook).await
+            })
+            .await
         })
     }
 
@@ -392,11 +392,7 @@ impl LoadedPlugin for JsPlugin {
     ) -> BoxFuture<'a, Result<MessageVerdict, PluginError>> {
         Box::pin(async move {
             self.check_declared(HookKind::GrpcMessage, &msg.hook)?;
-            let (verdict, payload) = self.pool.run_message(msg.clone()).await?;
-            if let Some(payload) = payload {
-                msg.payload = payload;
-            }
-            Ok(verdict)
+            message_on_worker(msg, |m| self.pool.run_message(m)).await
         })
     }
 }

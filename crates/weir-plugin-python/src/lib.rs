@@ -84,6 +84,7 @@ use weir_core::plugin::{
     BoxFuture, Driver, GrpcMessage, HookContext, HookKind, LoadedPlugin, MessageVerdict,
     PluginError, PluginSpec,
 };
+use weir_core::worker_hooks::{call_on_worker, message_on_worker};
 
 use worker::{Failure, Pool, Resolved, Shared};
 
@@ -318,13 +319,10 @@ pub struct PythonPlugin {
 impl LoadedPlugin for PythonPlugin {
     fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<(), PluginError>> {
         Box::pin(async move {
-            let hook = ctx.name.clone();
-            let owned = Box::new(ctx.take());
-            // The caller's own timeout may drop this future: its error names the hook.
-            ctx.name.clone_from(&hook);
-            let (back, result) = self.pool.run_hook(owned, &hook).await?;
-            *ctx = *back;
-            result
+            call_on_worker(ctx, |owned, hook| async move {
+                self.pool.run_hook(owned, &hook).await
+            })
+            .await
         })
     }
 
@@ -332,12 +330,6 @@ impl LoadedPlugin for PythonPlugin {
         &'a self,
         msg: &'a mut GrpcMessage,
     ) -> BoxFuture<'a, Result<MessageVerdict, PluginError>> {
-        Box::pin(async move {
-            let (verdict, payload) = self.pool.run_message(msg.clone()).await?;
-            if let Some(payload) = payload {
-                msg.payload = payload;
-            }
-            Ok(verdict)
-        })
+        Box::pin(async move { message_on_worker(msg, |m| self.pool.run_message(m)).await })
     }
 }

@@ -7,8 +7,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::bin;
 use support::plugin_server::PluginServer;
+use support::{bin, plugin_api_with};
 use weir_testkit::{Gateway, HttpUpstream, free_port};
 
 fn conf(server: &PluginServer) -> Value {
@@ -16,13 +16,7 @@ fn conf(server: &PluginServer) -> Value {
 }
 
 fn api(id: &str, target: &str, middleware: Value) -> Value {
-    json!({
-        "api_id": id, "name": id, "org_id": "1", "use_keyless": true, "active": true,
-        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
-        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
-        "config_data": {"greeting": "hi"},
-        "custom_middleware": middleware
-    })
+    plugin_api_with(id, target, middleware, json!({"greeting": "hi"}))
 }
 
 fn hooks(kind: &str, name: &str) -> Value {

@@ -10,26 +10,16 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{bin, json_of, send};
-use vision::{enricher_config, grpc_call, stream_middleware, vision_api};
+use support::{bin, json_of, plugin_api, plugin_example, send};
+use vision::{check_enricher, enricher_config, stream_middleware, vision_api};
 use weir_testkit::{Gateway, HttpUpstream, VisionUpstream};
 
 fn example(file: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/plugins/js"
-    ))
-    .join(file)
+    plugin_example("js", file)
 }
 
 fn api(id: &str, target: &str, middleware: Value) -> Value {
-    json!({
-        "api_id": id, "name": id, "org_id": "1", "use_keyless": true,
-        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
-        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
-        "config_data": {"header_name": "X-Hello", "header_value": "from config"},
-        "custom_middleware": middleware
-    })
+    plugin_api(id, target, middleware)
 }
 
 fn js(kind: &str, name: &str, path: &Path) -> Value {
@@ -246,42 +236,7 @@ async fn stream_hook_enriches_the_vision_stream() {
     let mw = stream_middleware("otto", Some(&script));
     let def = vision_api(&up.url(), mw, enricher_config());
     let gw = Gateway::start(bin(), &[("vision.json", def)], jsvm());
-    let base = gw.url("");
-
-    let got = grpc_call(
-        &base,
-        "cam-1,cam-2,cam-9",
-        &[("x-count", "6"), ("x-enrich-tag", "t7")],
-    )
-    .await;
-    assert_eq!(got.status, 0, "{got:?}");
-    assert_eq!(got.events.len(), 6);
-    assert_eq!(got.events[0]["camera_location"], "Assembly line 1 #t7");
-    assert_eq!(got.events[0]["camera_status"], "active");
-    assert_eq!(got.events[0]["install_date"], "2023-04-01");
-    assert_eq!(got.events[4]["camera_status"], "maintenance");
-    assert_eq!(
-        got.events[2]["camera_location"], "",
-        "unknown camera untouched"
-    );
-    assert_eq!(got.events[3]["timestamp_ms"], 3, "order kept");
-    assert_eq!(got.events[3]["labels"], json!(["person"]), "objects kept");
-
-    // Toward the upstream: the camera alias is rewritten before it arrives.
-    let got = grpc_call(&base, "front-door", &[("x-count", "2")]).await;
-    assert_eq!(got.cameras(), ["cam-1", "cam-1"], "{got:?}");
-    let asked = up.requested_cameras();
-    assert!(!asked.iter().any(|c| c.contains("front-door")), "{asked:?}");
-
-    // Dropped messages vanish; a blocked camera ends the call with the hook's status.
-    let got = grpc_call(&base, "cam-1,cam-drop", &[("x-count", "5")]).await;
-    assert_eq!(
-        (got.status, got.cameras()),
-        (0, vec!["cam-1".to_string(); 3])
-    );
-    let got = grpc_call(&base, "cam-1,cam-blocked", &[("x-count", "5")]).await;
-    assert_eq!((got.status, got.events.len()), (7, 1), "{got:?}");
-    assert_eq!(got.message, "camera cam-blocked is blocked");
+    check_enricher(&gw, &up).await;
 }
 
 const KEY_DATA: &str = r#"

@@ -8,25 +8,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{bin, bundles, json_of, send};
+use support::{bin, bundles, json_of, plugin_api, plugin_example, send};
 use weir_testkit::{Gateway, HttpUpstream};
 
 fn example(file: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/plugins/lua"
-    ))
-    .join(file)
+    plugin_example("lua", file)
 }
 
 fn api(id: &str, target: &str, middleware: Value) -> Value {
-    json!({
-        "api_id": id, "name": id, "org_id": "1", "use_keyless": true,
-        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
-        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
-        "config_data": {"header_name": "X-Hello", "header_value": "from config"},
-        "custom_middleware": middleware
-    })
+    plugin_api(id, target, middleware)
 }
 
 fn lua(kind: &str, name: &str, path: &Path) -> Value {

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{bin, json_of, send};
+use support::{bin, json_of, plugin_api, send};
 use weir_testkit::{Gateway, HttpUpstream};
 
 fn repo() -> PathBuf {
@@ -61,13 +61,7 @@ fn c_plugin(dir: &Path, name: &str, build: &str) -> PathBuf {
 }
 
 fn api(id: &str, target: &str, middleware: Value) -> Value {
-    json!({
-        "api_id": id, "name": id, "org_id": "1", "use_keyless": true, "active": true,
-        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
-        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
-        "config_data": {"header_name": "X-Hello", "header_value": "from config"},
-        "custom_middleware": middleware
-    })
+    plugin_api(id, target, middleware)
 }
 
 fn hook(driver: &str, kind: &str, name: &str, path: &Path) -> Value {

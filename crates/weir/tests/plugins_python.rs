@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{bin, json_of, send};
-use vision::{enricher_config, grpc_call, stream_middleware, vision_api};
+use support::{bin, json_of, plugin_api, send};
+use vision::{check_enricher, enricher_config, stream_middleware, vision_api};
 use weir_testkit::{Gateway, HttpUpstream, VisionUpstream};
 
 fn repo() -> PathBuf {
@@ -20,12 +20,7 @@ fn repo() -> PathBuf {
 }
 
 fn api(id: &str, target: &str, middleware: Value) -> Value {
-    json!({
-        "api_id": id, "name": id, "org_id": "1", "use_keyless": true, "active": true,
-        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
-        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
-        "custom_middleware": middleware
-    })
+    plugin_api(id, target, middleware)
 }
 
 fn pre(name: &str, path: &Path) -> Value {
@@ -255,44 +250,7 @@ async fn the_vision_enricher_runs_as_a_python_stream_hook() {
     );
     let def = vision_api(&up.url(), mw, enricher_config());
     let gw = Gateway::start(bin(), &[("vision.json", def)], json!({}));
-    let base = gw.url("");
-    let got = grpc_call(
-        &base,
-        "cam-1,cam-2,cam-9",
-        &[("x-count", "6"), ("x-enrich-tag", "t7")],
-    )
-    .await;
-    assert_eq!(got.status, 0, "{got:?}");
-    assert_eq!(got.events.len(), 6);
-    assert_eq!(got.events[0]["camera_location"], "Assembly line 1 #t7");
-    assert_eq!(got.events[0]["camera_status"], "active");
-    assert_eq!(got.events[0]["install_date"], "2023-04-01");
-    assert_eq!(got.events[4]["camera_status"], "maintenance");
-    assert_eq!(
-        got.events[2]["camera_location"], "",
-        "unknown camera untouched"
-    );
-    assert_eq!(got.events[3]["timestamp_ms"], 3, "order kept");
-    assert_eq!(got.events[3]["labels"], json!(["person"]), "objects kept");
-
-    // Toward the upstream: the alias is rewritten before it arrives.
-    let got = grpc_call(&base, "front-door", &[("x-count", "2")]).await;
-    assert_eq!(got.cameras(), ["cam-1", "cam-1"], "{got:?}");
-    assert!(
-        !up.requested_cameras()
-            .iter()
-            .any(|c| c.contains("front-door"))
-    );
-
-    // Dropped messages vanish; a blocked camera ends the call with the hook's status.
-    let got = grpc_call(&base, "cam-1,cam-drop", &[("x-count", "5")]).await;
-    assert_eq!(
-        (got.status, got.cameras()),
-        (0, vec!["cam-1".to_string(); 3])
-    );
-    let got = grpc_call(&base, "cam-1,cam-blocked", &[("x-count", "5")]).await;
-    assert_eq!((got.status, got.events.len()), (7, 1), "{got:?}");
-    assert_eq!(got.message, "camera cam-blocked is blocked");
+    check_enricher(&gw, &up).await;
 }
 
 #[tokio::test]

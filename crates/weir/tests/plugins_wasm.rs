@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{bin, json_of, send};
+use support::{bin, json_of, plugin_api_with, send};
 use weir_testkit::{Gateway, HttpUpstream};
 
 fn repo() -> PathBuf {
@@ -52,13 +52,7 @@ fn wasm(name: &str) -> PathBuf {
 }
 
 fn api(id: &str, target: &str, middleware: Value, config: Value) -> Value {
-    json!({
-        "api_id": id, "name": id, "org_id": "1", "use_keyless": true, "active": true,
-        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
-        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
-        "config_data": config,
-        "custom_middleware": middleware
-    })
+    plugin_api_with(id, target, middleware, config)
 }
 
 #[tokio::test]

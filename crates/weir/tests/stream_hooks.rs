@@ -10,14 +10,12 @@ use serde_json::{Value, json};
 use support::bin;
 use support::plugin_server::PluginServer;
 use vision::{
-    enricher_config, grpc_call, grpc_call_gzip, native_enricher, node_call, stream_middleware,
-    vision_api, wasm_enricher, wasm_example,
+    CLIENTS, check_enricher, enricher_config, grpc_call, grpc_call_gzip, native_enricher,
+    node_call, stream_middleware, vision_api, wasm_enricher, wasm_example,
 };
 use weir_testkit::{Gateway, VisionUpstream};
 
 const STREAM_DETECTIONS: &str = "/vision.VisionService/StreamDetections";
-const CLIENTS: [&str; 3] = ["connect-binary", "grpcweb-text", "grpcweb-binary"];
-
 #[tokio::test]
 async fn without_hooks_the_stream_passes_unchanged() {
     let up = VisionUpstream::start();
@@ -39,72 +37,6 @@ async fn without_hooks_the_stream_passes_unchanged() {
         assert_eq!(got.events[2]["timestamp_ms"], 2, "{client}");
         assert_eq!(got.events[0]["labels"], json!(["person"]), "{client}");
     }
-}
-
-/// What every driver's enricher must do to the vision stream (same plugin behaviour in
-/// native, Wasm and gRPC; see docs/stream-hooks-*.md).
-async fn check_enricher(gw: &Gateway, up: &VisionUpstream) {
-    let base = gw.url("");
-    // gRPC: enrichment from the table, the request header seen by the hook, unknown cameras
-    // untouched.
-    let got = grpc_call(
-        &base,
-        "cam-1,cam-2,cam-9",
-        &[("x-count", "6"), ("x-enrich-tag", "t7")],
-    )
-    .await;
-    assert_eq!(got.status, 0, "{got:?}");
-    assert_eq!(got.events.len(), 6);
-    assert_eq!(got.events[0]["camera_location"], "Assembly line 1 #t7");
-    assert_eq!(got.events[0]["camera_status"], "active");
-    assert_eq!(got.events[0]["install_date"], "2023-04-01");
-    assert_eq!(got.events[4]["camera_status"], "maintenance");
-    assert_eq!(
-        got.events[2]["camera_location"], "",
-        "unknown camera untouched"
-    );
-    assert_eq!(got.events[3]["timestamp_ms"], 3, "order kept");
-    assert_eq!(got.events[3]["labels"], json!(["person"]), "objects kept");
-
-    // gRPC-Web, binary and text: the same enriched events.
-    for client in CLIENTS {
-        let got = node_call(&base, "cam-1,cam-9", client, &[("x-count", "4")]);
-        assert_eq!((got.status, got.events.len()), (0, 4), "{client}: {got:?}");
-        assert_eq!(
-            got.events[0]["camera_location"], "Assembly line 1",
-            "{client}"
-        );
-        assert_eq!(got.events[2]["install_date"], "2023-04-01", "{client}");
-        assert_eq!(got.events[1]["camera_location"], "", "{client}");
-    }
-
-    // Toward the upstream: the request's camera alias is rewritten before it arrives.
-    let got = grpc_call(&base, "front-door", &[("x-count", "2")]).await;
-    assert_eq!(got.cameras(), ["cam-1", "cam-1"], "{got:?}");
-    assert_eq!(got.events[1]["camera_status"], "active");
-    let asked = up.requested_cameras();
-    assert!(asked.contains(&"cam-1".to_string()), "{asked:?}");
-    assert!(!asked.iter().any(|c| c.contains("front-door")), "{asked:?}");
-
-    // Dropped messages vanish; the stream goes on.
-    let got = grpc_call(&base, "cam-1,cam-drop", &[("x-count", "5")]).await;
-    assert_eq!(
-        (got.status, got.cameras()),
-        (0, vec!["cam-1".to_string(); 3])
-    );
-
-    // A blocked camera ends the call with the hook's status, over gRPC and gRPC-Web.
-    let got = grpc_call(&base, "cam-1,cam-blocked", &[("x-count", "5")]).await;
-    assert_eq!((got.status, got.events.len()), (7, 1), "{got:?}");
-    assert_eq!(got.message, "camera cam-blocked is blocked");
-    let got = node_call(
-        &base,
-        "cam-1,cam-blocked",
-        "grpcweb-text",
-        &[("x-count", "5")],
-    );
-    assert_eq!((got.status, got.events.len()), (7, 1), "{got:?}");
-    assert_eq!(got.message, "camera cam-blocked is blocked");
 }
 
 #[tokio::test]

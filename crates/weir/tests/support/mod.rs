@@ -9,11 +9,37 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use weir_testkit::{Gateway, SECRET};
 
 pub mod bundles;
 pub mod plugin_server;
+
+/// A keyless classic API at `/<id>/` with the plugin block `middleware` and a `config_data`
+/// naming a header to set (the plugin examples read it).
+pub fn plugin_api(id: &str, target: &str, middleware: Value) -> Value {
+    let config = json!({"header_name": "X-Hello", "header_value": "from config"});
+    plugin_api_with(id, target, middleware, config)
+}
+
+/// A keyless classic API at `/<id>/` with the plugin block `middleware` and `config_data`.
+pub fn plugin_api_with(id: &str, target: &str, middleware: Value, config_data: Value) -> Value {
+    json!({
+        "api_id": id, "name": id, "org_id": "1", "use_keyless": true, "active": true,
+        "proxy": {"listen_path": format!("/{id}/"), "target_url": target, "strip_listen_path": true},
+        "version_data": {"not_versioned": true, "versions": {"Default": {"name": "Default"}}},
+        "config_data": config_data,
+        "custom_middleware": middleware
+    })
+}
+
+/// A file of `examples/plugins/<language>/`.
+pub fn plugin_example(language: &str, file: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/plugins")
+        .join(language)
+        .join(file)
+}
 
 /// The weir binary cargo built for these tests.
 pub fn bin() -> &'static Path {

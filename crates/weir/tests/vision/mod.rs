@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tonic::metadata::MetadataValue;
 use weir_testkit::vision_pb::DetectionRequest;
 use weir_testkit::vision_pb::vision_service_client::VisionServiceClient;
+use weir_testkit::{Gateway, VisionUpstream};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -252,4 +253,73 @@ pub fn stream_middleware(driver: &str, path: Option<&std::path::Path>) -> Value 
         "driver": driver,
         "driver_specific_middleware": {format!("{driver}_streams"): [entry]}
     })
+}
+
+/// The gRPC-Web clients [`node_call`] runs.
+pub const CLIENTS: [&str; 3] = ["connect-binary", "grpcweb-text", "grpcweb-binary"];
+
+/// What every driver's enricher must do to the vision stream (the same plugin behaviour in
+/// every driver; see docs/stream-hooks-*.md), over gRPC and the gRPC-Web [`CLIENTS`].
+pub async fn check_enricher(gw: &Gateway, up: &VisionUpstream) {
+    let base = gw.url("");
+    // gRPC: enrichment from the table, the request header seen by the hook, unknown cameras
+    // untouched.
+    let got = grpc_call(
+        &base,
+        "cam-1,cam-2,cam-9",
+        &[("x-count", "6"), ("x-enrich-tag", "t7")],
+    )
+    .await;
+    assert_eq!(got.status, 0, "{got:?}");
+    assert_eq!(got.events.len(), 6);
+    assert_eq!(got.events[0]["camera_location"], "Assembly line 1 #t7");
+    assert_eq!(got.events[0]["camera_status"], "active");
+    assert_eq!(got.events[0]["install_date"], "2023-04-01");
+    assert_eq!(got.events[4]["camera_status"], "maintenance");
+    assert_eq!(
+        got.events[2]["camera_location"], "",
+        "unknown camera untouched"
+    );
+    assert_eq!(got.events[3]["timestamp_ms"], 3, "order kept");
+    assert_eq!(got.events[3]["labels"], json!(["person"]), "objects kept");
+
+    // gRPC-Web, binary and text: the same enriched events.
+    for client in CLIENTS {
+        let got = node_call(&base, "cam-1,cam-9", client, &[("x-count", "4")]);
+        assert_eq!((got.status, got.events.len()), (0, 4), "{client}: {got:?}");
+        assert_eq!(
+            got.events[0]["camera_location"], "Assembly line 1",
+            "{client}"
+        );
+        assert_eq!(got.events[2]["install_date"], "2023-04-01", "{client}");
+        assert_eq!(got.events[1]["camera_location"], "", "{client}");
+    }
+
+    // Toward the upstream: the request's camera alias is rewritten before it arrives.
+    let got = grpc_call(&base, "front-door", &[("x-count", "2")]).await;
+    assert_eq!(got.cameras(), ["cam-1", "cam-1"], "{got:?}");
+    assert_eq!(got.events[1]["camera_status"], "active");
+    let asked = up.requested_cameras();
+    assert!(asked.contains(&"cam-1".to_string()), "{asked:?}");
+    assert!(!asked.iter().any(|c| c.contains("front-door")), "{asked:?}");
+
+    // Dropped messages vanish; the stream goes on.
+    let got = grpc_call(&base, "cam-1,cam-drop", &[("x-count", "5")]).await;
+    assert_eq!(
+        (got.status, got.cameras()),
+        (0, vec!["cam-1".to_string(); 3])
+    );
+
+    // A blocked camera ends the call with the hook's status, over gRPC and gRPC-Web.
+    let got = grpc_call(&base, "cam-1,cam-blocked", &[("x-count", "5")]).await;
+    assert_eq!((got.status, got.events.len()), (7, 1), "{got:?}");
+    assert_eq!(got.message, "camera cam-blocked is blocked");
+    let got = node_call(
+        &base,
+        "cam-1,cam-blocked",
+        "grpcweb-text",
+        &[("x-count", "5")],
+    );
+    assert_eq!((got.status, got.events.len()), (7, 1), "{got:?}");
+    assert_eq!(got.message, "camera cam-blocked is blocked");
 }
