@@ -63,11 +63,13 @@ pub fn parse_api_definition(text: &str, file: &Path) -> Result<ApiDefinition, Ve
 }
 
 /// Applies the gateway settings that change what a definition means: without
-/// `enable_custom_domains` (Tyk's default) an API's `domain` is ignored, as in Tyk.
+/// `enable_custom_domains` (Tyk's default) an API's `domain` is ignored, as in Tyk; with
+/// `trust_x_forwarded_headers` the IP lists judge the client the forwarded headers name.
 pub fn apply_gateway_settings(api: &mut ApiDefinition, gateway: &GatewayConfig) {
     if !gateway.enable_custom_domains {
         api.domain = None;
     }
+    api.ip_access.trust_forwarded = gateway.trust_x_forwarded_headers;
 }
 
 /// The api_id to use when the document has none: the file name without its extension.

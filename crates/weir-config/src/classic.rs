@@ -23,9 +23,7 @@ use crate::api::{check_listen_path, id_from_file, normalise_domain, parse_target
 use crate::compat::{self, Form};
 use crate::document::{typed, without_nulls};
 use crate::errors::ConfigError;
-use crate::model::{
-    ApiDefinition, CorsConfig, DefinitionFormat, EndpointTimeout, HeaderRules, Transport,
-};
+use crate::model::{ApiDefinition, CorsConfig, DefinitionFormat, HeaderRules, Transport};
 use crate::plugins::{
     HookDeclaration, HookEntry, HookPhase, PluginDeclaration, flag, has_custom_auth, seconds,
 };
@@ -101,19 +99,8 @@ struct RawVersion {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawExtendedPaths {
-    hard_timeouts: Vec<RawHardTimeout>,
     #[serde(rename = "virtual")]
     virtual_endpoints: Vec<crate::virtual_endpoints::RawVirtual>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawHardTimeout {
-    path: String,
-    method: String,
-    /// Seconds; Tyk writes an integer, a float is accepted too.
-    timeout: f64,
-    disabled: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -208,7 +195,7 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         if !proxy.enable_load_balancing {
             errors.push(ConfigError::new(file, "proxy.target_url", "is required"));
         }
-    } else {
+    } else if !crate::looping::is_loop_url(&proxy.target_url) {
         match parse_target(&proxy.target_url) {
             Ok(t) if !proxy.enable_load_balancing => targets.push(t),
             Ok(_) => {}
@@ -216,16 +203,31 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         }
     }
 
-    let (headers, hard_timeouts, virtual_endpoints) =
-        version_rules(&raw.version_data, file, &mut errors);
+    let (headers, virtual_endpoints) = version_rules(&raw.version_data, file, &mut errors);
     let api_id = if raw.api_id.trim().is_empty() {
         id_from_file(file)
     } else {
         raw.api_id.clone()
     };
     let plugins = plugin_declaration(&raw, &doc, &api_id, file, &mut errors);
+    // Each per-endpoint feature reads its own list (crate::endpoints).
+    let mut endpoints = crate::endpoints::EndpointRules {
+        ignore_case: crate::endpoints::ignores_endpoint_case(&doc),
+        ..Default::default()
+    };
+    if let Some((base, paths)) = crate::endpoints::classic_extended_paths(&doc) {
+        endpoints.url_rewrites = crate::url_rewrites::classic(paths, &base, file, &mut errors);
+    }
+    crate::endpoint_lists::classic(&doc, &mut endpoints, file, &mut errors);
+    crate::looping::classic_internal(&doc, &mut endpoints, file, &mut errors);
+    let limits = crate::limits::classic(&doc, file, &mut endpoints, &mut errors);
+    crate::request_schema::classic(&doc, file, &mut endpoints, &mut errors);
+    let context_vars = crate::transforms::classic(&doc, file, &mut endpoints, &mut errors);
     let plugin_auth = plugins.as_ref().is_some_and(|p| p.custom_auth);
     let auth = crate::auth::classic(&doc, plugin_auth, file, &mut errors);
+    let ip_access = crate::ip_access::classic(&doc, file, &mut errors);
+    let looping = crate::looping::classic(&doc, file, &mut errors);
+    let error_overrides = crate::error_overrides::classic(&doc, file, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -254,8 +256,13 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         enable_grpc_web: raw.proxy.enable_grpc_web,
         headers,
         cors: raw.cors.into_model(),
-        hard_timeouts,
+        limits,
         virtual_endpoints,
+        endpoints,
+        context_vars,
+        ip_access,
+        looping,
+        error_overrides,
         plugins,
         format: DefinitionFormat::Classic,
         file: file.to_path_buf(),
@@ -278,7 +285,7 @@ impl RawCors {
     }
 }
 
-/// Picks the version whose rules apply and reads its header rules and hard timeouts.
+/// Picks the version whose rules apply and reads its header rules and virtual endpoints.
 ///
 /// As Tyk does for an API that is not versioned: the only version, else the one named
 /// `Default`, `default` or `` (versioned APIs and other cases are refused by the
@@ -287,7 +294,7 @@ fn version_rules(
     data: &RawVersionData,
     file: &Path,
     errors: &mut Vec<ConfigError>,
-) -> (HeaderRules, Vec<EndpointTimeout>, Vec<VirtualEndpointDecl>) {
+) -> (HeaderRules, Vec<VirtualEndpointDecl>) {
     let chosen = if data.versions.len() == 1 {
         data.versions.iter().next()
     } else {
@@ -309,44 +316,6 @@ fn version_rules(
         headers.response_set = pairs(&version.global_response_headers);
         headers.response_remove = version.global_response_headers_remove.clone();
     }
-    let mut timeouts = Vec::new();
-    // Tyk reads extended_paths only with use_extended_paths.
-    let hard_timeouts: &[RawHardTimeout] = if version.use_extended_paths {
-        &version.extended_paths.hard_timeouts
-    } else {
-        &[]
-    };
-    for (i, t) in hard_timeouts.iter().enumerate() {
-        let field = format!("version_data.versions.{vname}.extended_paths.hard_timeouts[{i}]");
-        if t.disabled {
-            continue;
-        }
-        if t.path.is_empty() {
-            errors.push(ConfigError::new(
-                file,
-                format!("{field}.path"),
-                "is required",
-            ));
-            continue;
-        }
-        match Duration::try_from_secs_f64(t.timeout) {
-            // 0 means "no hard timeout" in Tyk; the gateway default then applies.
-            Ok(d) if d.is_zero() => {}
-            Ok(timeout) => timeouts.push(EndpointTimeout {
-                path: t.path.clone(),
-                method: t.method.trim().to_ascii_uppercase(),
-                timeout,
-            }),
-            Err(_) => errors.push(ConfigError::new(
-                file,
-                format!("{field}.timeout"),
-                format!(
-                    "expected a number of seconds that is not negative, found {}",
-                    t.timeout
-                ),
-            )),
-        }
-    }
     let virtual_endpoints = if version.use_extended_paths {
         let field = format!("version_data.versions.{vname}.extended_paths.virtual");
         crate::virtual_endpoints::declare(
@@ -358,7 +327,7 @@ fn version_rules(
     } else {
         Vec::new()
     };
-    (headers, timeouts, virtual_endpoints)
+    (headers, virtual_endpoints)
 }
 
 fn pairs(map: &BTreeMap<String, String>) -> Vec<(String, String)> {

@@ -68,6 +68,7 @@ fn defaults_document() -> Value {
     });
     merge(&mut doc, crate::keys::defaults());
     merge(&mut doc, crate::plugin_settings::defaults());
+    merge(&mut doc, crate::error_overrides::defaults());
     doc
 }
 
@@ -204,6 +205,10 @@ pub fn gateway_config_from_str(
             match crate::plugin_settings::read(&doc, file, base_dir) {
                 Ok(plugins) => config.plugins = plugins,
                 Err(e) => errors.push(e),
+            }
+            match crate::error_overrides::gateway(&doc, file, base_dir) {
+                Ok(pages) => config.errors = pages,
+                Err(e) => errors.extend(e),
             }
             Some(config)
         }
@@ -442,6 +447,7 @@ fn convert(
         coprocess_options: raw.coprocess_options,
         keys: crate::keys::KeySettings::default(),
         plugins: crate::plugin_settings::PluginSettings::default(),
+        errors: crate::error_overrides::GatewayErrors::default(),
     }
 }
 

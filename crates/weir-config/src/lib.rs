@@ -25,16 +25,25 @@ pub mod auth;
 mod classic;
 pub mod compat;
 mod document;
+pub mod endpoint_lists;
+pub mod endpoints;
 mod env;
+pub mod error_overrides;
 mod errors;
 pub mod fuzzing;
 mod gateway;
+pub mod ip_access;
 pub mod keys;
+pub mod limits;
+pub mod looping;
 pub mod model;
 mod oas;
 pub mod plugin_settings;
 mod plugins;
+pub mod request_schema;
 mod set;
+pub mod transforms;
+pub mod url_rewrites;
 pub mod virtual_endpoints;
 
 pub use api::{

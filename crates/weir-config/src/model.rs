@@ -37,7 +37,8 @@ pub struct GatewayConfig {
     pub enable_custom_domains: bool,
     /// `trust_x_forwarded_headers` (Weir, default false): keep a client's X-Forwarded-Proto and
     /// X-Forwarded-Host (set it when Weir sits behind a proxy that sets them); otherwise they are
-    /// replaced by what Weir saw. X-Forwarded-For is always appended to.
+    /// replaced by what Weir saw. X-Forwarded-For is always appended to. The IP lists then judge
+    /// the client `X-Real-IP`, else the first `X-Forwarded-For` entry, names (else the peer).
     pub trust_x_forwarded_headers: bool,
     /// `proxy_ssl_ca_cert_file` (Weir): extra PEM roots trusted for https upstreams, besides the system's.
     pub proxy_ssl_ca_cert_file: Option<PathBuf>,
@@ -80,6 +81,8 @@ pub struct GatewayConfig {
     pub keys: crate::keys::KeySettings,
     /// The JavaScript engine's switch and deadline, and plugin bundles.
     pub plugins: crate::plugin_settings::PluginSettings,
+    /// `override_messages`, `error_overrides` and the `template_path` templates.
+    pub errors: crate::error_overrides::GatewayErrors,
 }
 
 /// `http_server_options`.
@@ -165,10 +168,22 @@ pub struct ApiDefinition {
     pub headers: HeaderRules,
     /// `CORS` (OAS: `middleware.global.cors`), when enabled.
     pub cors: Option<CorsConfig>,
-    /// `version_data.versions.<default>.extended_paths.hard_timeouts`.
-    pub hard_timeouts: Vec<EndpointTimeout>,
+    /// API-wide request size limit and enforced timeout (see [`crate::limits`]).
+    pub limits: crate::limits::ApiLimits,
     /// `version_data.versions.<default>.extended_paths.virtual`: JSVM virtual endpoints.
     pub virtual_endpoints: Vec<crate::virtual_endpoints::VirtualEndpointDecl>,
+    /// Per-endpoint middleware (classic `extended_paths`, OAS `operations`).
+    pub endpoints: crate::endpoints::EndpointRules,
+    /// `enable_context_vars` (OAS `middleware.global.contextVariables.enabled`): the request
+    /// is captured for `$tyk_context.*` placeholders.
+    pub context_vars: bool,
+    /// IP allow and block lists (classic `allowed_ips` / `blacklisted_ips`, OAS
+    /// `server.ipAccessControl`).
+    pub ip_access: crate::ip_access::IpAccess,
+    /// `internal` and a `tyk://` loop target (see [`crate::looping`]).
+    pub looping: crate::looping::LoopSettings,
+    /// `error_overrides` (OAS `errorOverrides.value`), when set and not disabled.
+    pub error_overrides: Option<crate::error_overrides::ErrorOverrides>,
     /// Plugins the definition asks for (`custom_middleware` / OAS `pluginConfig` and the hook
     /// lists): when it names a driver, lists a hook or enables a plugin bundle (OAS: when it
     /// enables a hook or custom authentication), or when any hook is on.
@@ -240,15 +255,4 @@ pub struct CorsConfig {
     pub max_age: u64,
     /// `options_passthrough`: forward preflights upstream instead of answering them.
     pub options_passthrough: bool,
-}
-
-/// One `hard_timeouts` entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EndpointTimeout {
-    /// Path (after the listen path) that this applies to: exact, or a prefix when it ends in '/'.
-    pub path: String,
-    /// Method, upper-case; empty = any.
-    pub method: String,
-    /// The time allowed for the upstream's response head.
-    pub timeout: Duration,
 }

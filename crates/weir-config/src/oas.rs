@@ -349,7 +349,7 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
                 "loadBalancing is enabled but no target has a weight above 0",
             ));
         }
-    } else if !up.url.trim().is_empty() {
+    } else if !up.url.trim().is_empty() && !crate::looping::is_loop_url(&up.url) {
         match parse_target(&up.url) {
             Ok(t) => targets.push(t),
             Err(reason) => errors.push(ConfigError::new(
@@ -377,8 +377,31 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         options_passthrough: global.cors.options_passthrough,
     });
     let plugins = plugin_declaration(&gw, &doc, file, &mut errors);
+    // Each per-endpoint feature reads its own operations (crate::endpoints::Operations).
+    let mut endpoints = crate::endpoints::EndpointRules {
+        ignore_case: crate::endpoints::ignores_endpoint_case(&doc),
+        ..Default::default()
+    };
+    let operations = crate::endpoints::Operations::of(&doc);
+    endpoints.url_rewrites = crate::url_rewrites::oas(&doc, file, &mut errors);
+    // A middleware block for an operation that `paths` does not declare would never apply.
+    for id in operations.middleware(&doc).1 {
+        errors.push(ConfigError::new(
+            file,
+            format!("x-tyk-api-gateway.middleware.operations.{id}"),
+            "no operation in `paths` has this operationId",
+        ));
+    }
+    crate::endpoint_lists::oas(&doc, &operations, &mut endpoints, file, &mut errors);
+    crate::looping::oas_internal(&doc, &operations, &mut endpoints, file, &mut errors);
+    let limits = crate::limits::oas(&doc, &operations, file, &mut endpoints, &mut errors);
+    crate::request_schema::oas(&doc, &operations, file, &mut endpoints, &mut errors);
+    let context_vars = crate::transforms::oas(&doc, &operations, file, &mut endpoints, &mut errors);
     let plugin_auth = plugins.as_ref().is_some_and(|p| p.custom_auth);
     let auth = crate::auth::oas(&doc, plugin_auth, file, &mut errors);
+    let ip_access = crate::ip_access::oas(&doc, file, &mut errors);
+    let looping = crate::looping::oas(&doc, file, &mut errors);
+    let error_overrides = crate::error_overrides::oas(&doc, file, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -421,8 +444,13 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         headers,
         cors,
         // OAS timeouts are per operation (`enforceTimeout`), not read yet.
-        hard_timeouts: Vec::new(),
+        limits,
         virtual_endpoints: Vec::new(),
+        endpoints,
+        context_vars,
+        ip_access,
+        looping,
+        error_overrides,
         plugins,
         format: DefinitionFormat::Oas,
         file: file.to_path_buf(),

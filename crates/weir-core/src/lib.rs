@@ -5,6 +5,7 @@
 //! that every error a client sees has the same shape.
 
 pub mod errors;
+pub mod escape;
 pub mod grpc;
 pub mod headers;
 pub mod plugin;

@@ -38,11 +38,11 @@ pub struct Target {
 #[derive(Default)]
 pub struct CompiledHeaders {
     /// Set on the upstream request.
-    pub request_set: Vec<(HeaderName, HeaderValue)>,
+    pub request_set: Vec<(HeaderName, crate::transforms::HeaderText)>,
     /// Removed from the upstream request.
     pub request_remove: Vec<HeaderName>,
     /// Set on the response.
-    pub response_set: Vec<(HeaderName, HeaderValue)>,
+    pub response_set: Vec<(HeaderName, crate::transforms::HeaderText)>,
     /// Removed from the response.
     pub response_remove: Vec<HeaderName>,
 }
@@ -69,22 +69,32 @@ pub struct CompiledApi {
     next_target: AtomicUsize,
     /// Header rules.
     pub headers: CompiledHeaders,
+    /// Per-path header rules, method transforms and context variables.
+    pub transforms: crate::transforms::CompiledTransforms,
     /// CORS, when enabled.
     pub cors: Option<CorsConfig>,
-    /// Per-endpoint response-head timeouts.
-    pub hard_timeouts: Vec<(String, String, Duration)>,
+    /// Size limits, request validation and enforced timeouts.
+    pub limits: crate::limits::CompiledLimits,
     /// Metric handles.
     pub metrics: ApiMetrics,
     /// The API's plugins, loaded by the plugin host.
     pub plugins: Option<PluginChain>,
     /// JSVM virtual endpoints, their paths compiled.
     pub virtual_endpoints: Vec<CompiledVirtual>,
+    /// URL rewrites, when the API has any.
+    pub url_rewrites: Option<crate::phases::url_rewrite::CompiledRewrites>,
     /// The phases a request of this API goes through, in order.
     pub lifecycle: Lifecycle,
     /// The API's `x-tyk-streaming` streams, served after the request phases.
     pub streams: Option<Arc<ApiStreams>>,
     /// Authentication and limits (absent on a keyless API without `global_rate_limit`).
     pub auth: Option<CompiledAuth>,
+    /// `error_overrides`, compiled (see [`crate::error_overrides`]).
+    pub error_overrides: Option<crate::error_overrides::CompiledOverrides>,
+    /// Endpoint lists and OAS mock responses, when the API has any.
+    pub endpoint_lists: Option<crate::phases::endpoint_lists::CompiledLists>,
+    /// Internal endpoints: only `tyk://` loops reach them.
+    pub internal_endpoints: crate::endpoint::EndpointList<()>,
 }
 
 impl CompiledApi {
@@ -149,11 +159,6 @@ impl CompiledApi {
             response_remove: header_names(&def.headers.response_remove)
                 .map_err(|r| err(&format!("{base}.global_response_headers_remove"), r))?,
         };
-        let hard_timeouts = def
-            .hard_timeouts
-            .iter()
-            .map(|t| (t.path.clone(), t.method.to_ascii_uppercase(), t.timeout))
-            .collect();
         let streams = crate::streams::compile(&def, streaming)?;
         let match_prefix = def.listen_path.trim_end_matches('/').to_string();
         let needs_auth = def.auth.method != weir_config::auth::AuthMethod::Keyless
@@ -166,6 +171,10 @@ impl CompiledApi {
             virtual_endpoints,
             matching,
         } = plugins;
+        let matching = EndpointMatching {
+            ignore_case: matching.ignore_case || def.endpoints.ignore_case,
+            ..matching
+        };
         let virtual_endpoints = virtual_endpoints
             .into_iter()
             .enumerate()
@@ -174,17 +183,46 @@ impl CompiledApi {
                     .map_err(|reason| err(&format!("extended_paths.virtual[{i}].path"), reason))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let limits = crate::limits::CompiledLimits::compile(&def, matching)
+            .map_err(|(field, reason)| err(&field, reason))?;
+        let internal_endpoints = crate::phases::internal_endpoints::compile(&def, matching)
+            .map_err(|(field, reason)| err(&field, reason))?;
+        let endpoint_lists = crate::phases::endpoint_lists::CompiledLists::compile(&def, matching)
+            .map_err(|(field, reason)| err(&field, reason))?;
+        let url_rewrites = crate::phases::url_rewrite::CompiledRewrites::compile(
+            &def.endpoints.url_rewrites,
+            matching,
+        )
+        .map_err(|(field, reason)| err(&field, reason))?;
+        let transforms = crate::transforms::CompiledTransforms::compile(&def, matching)
+            .map_err(|(field, reason)| err(&field, reason))?;
         let lifecycle = Lifecycle::compile(&Features {
+            transforms: Some(&transforms),
+            endpoint_lists: endpoint_lists.as_ref().is_some_and(|l| l.has_lists()),
+            internal_endpoints: !internal_endpoints.is_empty(),
+            mock_responses: endpoint_lists.as_ref().is_some_and(|l| l.has_mocks()),
             grpc_web: def.enable_grpc_web,
             cors: def.cors.as_ref(),
             plugins: plugins.as_ref(),
             headers: &headers,
             auth: auth.as_ref(),
+            url_rewrites: url_rewrites.is_some(),
             virtual_endpoints: !virtual_endpoints.is_empty(),
+            size_limit: limits.size.is_some(),
+            ip_access: def.ip_access.is_on(),
+            validation: !limits.validation.is_empty(),
         });
         Ok(CompiledApi {
+            transforms,
+            url_rewrites,
+            endpoint_lists,
+            internal_endpoints,
             virtual_endpoints,
             auth,
+            error_overrides: def
+                .error_overrides
+                .as_ref()
+                .map(crate::error_overrides::CompiledOverrides::compile),
             lifecycle,
             streams,
             metrics: metrics.for_api(&def.api_id),
@@ -193,7 +231,7 @@ impl CompiledApi {
             targets,
             next_target: AtomicUsize::new(0),
             headers,
-            hard_timeouts,
+            limits,
             plugins,
             def,
         })
@@ -210,28 +248,22 @@ impl CompiledApi {
 
     /// The response-head timeout for a request path (after the listen path) and method.
     pub fn timeout_for(&self, path: &str, method: &str, default: Duration) -> Duration {
-        for (p, m, t) in &self.hard_timeouts {
-            let path_hit = if p.ends_with('/') {
-                path.starts_with(p.as_str())
-            } else {
-                path == p
-            };
-            if path_hit && (m.is_empty() || m == method) {
-                return *t;
-            }
-        }
-        default
+        self.limits.timeout_for(path, method, default)
     }
 }
 
-fn header_pairs(pairs: &[(String, String)]) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+fn header_pairs(
+    pairs: &[(String, String)],
+) -> Result<Vec<(HeaderName, crate::transforms::HeaderText)>, String> {
     pairs
         .iter()
         .map(|(k, v)| {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|_| format!("`{k}` is not a valid header name"))?;
-            let value = HeaderValue::from_str(v)
+            HeaderValue::from_str(v)
                 .map_err(|_| format!("the value of `{k}` is not a valid header value"))?;
+            // Placeholders are filled per request (`$tyk_context.*`, `$tyk_meta.*`).
+            let value = crate::transforms::HeaderText::compile(v)?;
             Ok((name, value))
         })
         .collect()

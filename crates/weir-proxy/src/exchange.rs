@@ -40,6 +40,18 @@ pub struct Exchange<'a> {
     pub stream_call: Option<HookedCall>,
     /// Who the request was authenticated as (protected APIs).
     pub caller: Option<Caller>,
+    /// On an `ignored` endpoint (Tyk's `StatusOkAndIgnore`): authentication, the auth plugin
+    /// and the key checks do not run; the request is served as on a keyless API.
+    pub skip_auth: bool,
+    /// Context variables captured for this request (see [`crate::context_vars`]).
+    pub context: Option<Box<crate::context_vars::ContextData>>,
+    /// The endpoint path and method before the URL rewrite or the method transform changed
+    /// them; per-path rules after those match these, as Tyk's do (see
+    /// [`Exchange::original_endpoint`]).
+    pub before_rewrite: Option<(String, String)>,
+    /// Where a `tyk://` loop may take this request (set by the gateway; see
+    /// [`crate::looping::loop_to`]).
+    pub looping: Option<crate::looping::Looping>,
 }
 
 impl<'a> Exchange<'a> {
@@ -67,6 +79,54 @@ impl<'a> Exchange<'a> {
             grpc_max_message_size,
             stream_call: None,
             caller: None,
+            skip_auth: false,
+            context: None,
+            before_rewrite: None,
+            looping: None,
+        }
+    }
+
+    /// The request's path and query as they are now (the hooks' copy while hooks hold it).
+    pub fn current_url(&self) -> String {
+        match (&self.hooks, self.in_hook_form) {
+            (Some(ctx), true) => ctx.request.url.clone(),
+            _ => self
+                .parts
+                .uri
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str())
+                .to_string(),
+        }
+    }
+
+    /// The request's method as it is now (the hooks' copy while hooks hold it).
+    pub fn current_method(&self) -> String {
+        match (&self.hooks, self.in_hook_form) {
+            (Some(ctx), true) => ctx.request.method.clone(),
+            _ => self.parts.method.as_str().to_string(),
+        }
+    }
+
+    /// The path Tyk matches endpoints against: the current path without its query, with the
+    /// listen path removed.
+    pub fn endpoint_path(&self) -> String {
+        endpoint_path_of(&self.current_url(), &self.api.match_prefix).to_string()
+    }
+
+    /// Records the endpoint path and method as they are, once: call it before changing the
+    /// request's URL (URL rewrite) or method (method transform).
+    pub fn remember_original_endpoint(&mut self) {
+        if self.before_rewrite.is_none() {
+            self.before_rewrite = Some((self.endpoint_path(), self.current_method()));
+        }
+    }
+
+    /// The endpoint path and method before any URL rewrite or method transform (the current
+    /// ones when neither ran): what Tyk's per-path rules after the rewrite match.
+    pub fn original_endpoint(&self) -> (String, String) {
+        match &self.before_rewrite {
+            Some(pm) => pm.clone(),
+            None => (self.endpoint_path(), self.current_method()),
         }
     }
 
@@ -146,4 +206,10 @@ impl<'a> Exchange<'a> {
         );
         (parts, body)
     }
+}
+
+/// `url` (path and query) without its query and without the listen path `prefix`.
+fn endpoint_path_of<'u>(url: &'u str, prefix: &str) -> &'u str {
+    let path = url.split('?').next().unwrap_or("/");
+    path.strip_prefix(prefix).unwrap_or(path)
 }

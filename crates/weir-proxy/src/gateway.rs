@@ -20,9 +20,11 @@ use weir_core::GatewayError;
 
 use crate::api::CompiledApi;
 use crate::body::{ProxyBody, RequestBody, UpstreamBody};
+use crate::error_overrides::ErrorFormat;
 use crate::exchange::Exchange;
 use crate::grpc_web;
 use crate::headers::{add_forwarded, is_websocket_upgrade, strip_hop_by_hop};
+use crate::looping::{LoopFuture, Looping};
 use crate::metrics::{ApiMetrics, Metrics};
 use crate::respond::{error_response, gateway_error};
 use crate::router::RoutingTable;
@@ -66,6 +68,8 @@ pub struct Gateway {
     pub streams: Option<weir_streams::Engine>,
     /// Keys, policies and limits: in memory, or shared through Redis (`storage`).
     pub keys: Arc<weir_auth::service::KeyService>,
+    /// `override_messages`, gateway `error_overrides` and the error templates.
+    pub error_pages: crate::error_overrides::ErrorPages,
 }
 
 impl Gateway {
@@ -79,6 +83,7 @@ impl Gateway {
             .then(|| weir_streams::Engine::new(metrics.registry(), config.stream_idle_timeout));
         let keys = Arc::new(crate::auth::key_service(&config.keys)?);
         Ok(Arc::new(Gateway {
+            error_pages: crate::error_overrides::ErrorPages::new(&config.errors),
             keys,
             streams,
             config: Arc::new(config),
@@ -140,7 +145,11 @@ impl Gateway {
     }
 
     /// Routes a request and runs its API's lifecycle around the upstream call.
-    async fn proxy(&self, mut req: Request<Incoming>, conn: ConnInfo) -> Response<ProxyBody> {
+    async fn proxy(
+        self: &Arc<Self>,
+        mut req: Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         let grpc = req
             .headers()
@@ -155,7 +164,7 @@ impl Gateway {
             return resp;
         }
         let host = request_host(&req);
-        let table = self.table.load();
+        let table = self.table.load_full();
         let path = req.uri().path();
         let Some(route) = table.route(&host_without_port(&host), path) else {
             let resp = gateway_error(&GatewayError::NoRoute, grpc);
@@ -167,8 +176,48 @@ impl Gateway {
         };
         let api = route.api.clone();
         let rest = route.rest.to_string();
-        drop(table);
+        // Loops land in the table this request was routed with, whatever reloads meanwhile.
+        let looping = Looping::new(self.clone(), table.clone(), host);
+        let req = req.map(RequestBody::Streaming);
+        self.serve(api, rest, req, conn, grpc, started, looping)
+            .await
+    }
 
+    /// Serves a request that a `tyk://` loop hands to `api` (see [`crate::looping`]).
+    pub(crate) fn serve_looped(
+        self: Arc<Self>,
+        api: Arc<CompiledApi>,
+        req: Request<RequestBody>,
+        conn: ConnInfo,
+        looping: Looping,
+    ) -> LoopFuture<'static> {
+        Box::pin(async move {
+            let grpc = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| weir_core::grpc::is_grpc_content_type(v.as_bytes()));
+            let path = req.uri().path();
+            let rest = path
+                .strip_prefix(api.match_prefix.as_str())
+                .unwrap_or(path)
+                .to_string();
+            self.serve(api, rest, req, conn, grpc, Instant::now(), looping)
+                .await
+        })
+    }
+
+    /// Runs an API's lifecycle around the upstream call (or around its loop to another API).
+    #[allow(clippy::too_many_arguments)]
+    async fn serve(
+        self: &Arc<Self>,
+        api: Arc<CompiledApi>,
+        rest: String,
+        req: Request<RequestBody>,
+        conn: ConnInfo,
+        grpc: bool,
+        started: Instant,
+        looping: Looping,
+    ) -> Response<ProxyBody> {
         let web = if api.def.enable_grpc_web {
             grpc_web::grpc_web_mode(req.headers())
         } else {
@@ -178,6 +227,8 @@ impl Gateway {
             let mut v = Request::new(());
             *v.method_mut() = req.method().clone();
             *v.uri_mut() = req.uri().clone();
+            let format = ErrorFormat::of(req.headers(), grpc || web.is_some());
+            v.extensions_mut().insert(format);
             v
         };
         let timeout = api.timeout_for(
@@ -185,8 +236,8 @@ impl Gateway {
             req.method().as_str(),
             self.config.proxy_default_timeout,
         );
-        let req = req.map(RequestBody::Streaming);
         let grpc = grpc || web.is_some();
+        let host = looping.host.clone();
         let mut ex = Exchange::new(
             &api,
             req,
@@ -195,14 +246,21 @@ impl Gateway {
             web,
             self.config.grpc_max_message_size,
         );
+        ex.looping = Some(looping);
         if let Some(answer) = api.lifecycle.run_request(&mut ex).await {
-            return self.finish(&api, &view, answer, started, None);
+            return self.finish(&api, &view, answer, started, None).await;
         }
         if let Some(streams) = api.streams.as_ref().filter(|s| s.owns(&rest)) {
             let (parts, body) = ex.take_request();
             let claims = ex.caller.as_ref().and_then(|c| c.claims.as_deref());
             let resp = crate::streams::serve(streams, parts, body, &rest, conn, claims).await;
-            return self.finish(&api, &view, resp, started, None);
+            return self.finish(&api, &view, resp, started, None).await;
+        }
+        if let Some(target) = &api.def.looping.target {
+            // The target API's answer is the answer: this API's response phases do not run.
+            let url = crate::looping::target_url(&ex, target);
+            let resp = crate::looping::loop_to(&mut ex, &url).await;
+            return self.finish(&api, &view, resp, started, None).await;
         }
         let (parts, body) = ex.take_request();
         let (resp, upstream_time) = self
@@ -212,10 +270,10 @@ impl Gateway {
         if let Some(t) = upstream_time {
             api.metrics.upstream_duration.observe(t.as_secs_f64());
         }
-        self.finish(&api, &view, resp, started, upstream_time)
+        self.finish(&api, &view, resp, started, upstream_time).await
     }
 
-    fn finish<B>(
+    async fn finish<B>(
         &self,
         api: &CompiledApi,
         req: &Request<B>,
@@ -223,6 +281,11 @@ impl Gateway {
         started: Instant,
         upstream: Option<Duration>,
     ) -> Response<ProxyBody> {
+        // Tyk's error handling: overrides and templates on errors, before metrics and logs.
+        let format = req.extensions().get::<ErrorFormat>().copied();
+        let format = format.unwrap_or_default();
+        let overrides = api.error_overrides.as_ref();
+        let resp = self.error_pages.apply(overrides, format, resp).await;
         api.metrics.count(resp.status().as_u16());
         api.metrics
             .request_duration
@@ -245,7 +308,16 @@ impl Gateway {
         grpc: bool,
         timeout: Duration,
     ) -> (Response<ProxyBody>, Option<Duration>) {
-        if api.targets.is_empty() {
+        // A URL rewrite to a full URL names the one upstream to use.
+        let rewritten: Option<crate::api::Target> = parts
+            .extensions
+            .remove::<crate::phases::url_rewrite::RewrittenUpstream>()
+            .map(Into::into);
+        let targets = match &rewritten {
+            Some(t) => std::slice::from_ref(t),
+            None => &api.targets[..],
+        };
+        if targets.is_empty() {
             return (gateway_error(&GatewayError::NoUpstream, grpc), None);
         }
 
@@ -283,10 +355,14 @@ impl Gateway {
 
         let (up_body, slot) = UpstreamBody::new(body);
         let mut up_body = Some(up_body);
-        let first = api.first_target();
+        let first = if rewritten.is_some() {
+            0
+        } else {
+            api.first_target()
+        };
         let upstream_started = Instant::now();
-        for attempt in 0..api.targets.len() {
-            let target = &api.targets[(first + attempt) % api.targets.len()];
+        for attempt in 0..targets.len() {
+            let target = &targets[(first + attempt) % targets.len()];
             let path = join_paths(&target.base_path, sub_path, api.def.disable_strip_slash);
             let pq = match &query {
                 Some(q) => format!("{path}?{q}"),
@@ -305,7 +381,7 @@ impl Gateway {
 
             let h2_only = matches!(target.scheme, UpstreamScheme::H2c | UpstreamScheme::H2Tls);
             // Only a request that may still go to another target needs its own copy.
-            let mut headers = if attempt + 1 < api.targets.len() {
+            let mut headers = if attempt + 1 < targets.len() {
                 parts.headers.clone()
             } else {
                 std::mem::take(&mut parts.headers)
@@ -355,7 +431,7 @@ impl Gateway {
                 Err(_) => {
                     return (gateway_error(&GatewayError::UpstreamTimeout, grpc), None);
                 }
-                Ok(Err(e)) if e.is_connect() && attempt + 1 < api.targets.len() => {
+                Ok(Err(e)) if e.is_connect() && attempt + 1 < targets.len() => {
                     tracing::warn!(api_id = %api.def.api_id, target = %target.authority, error = %e, "upstream refused the connection; trying the next target");
                     continue;
                 }

@@ -4,9 +4,10 @@
 //! (reference/tyk.md §2.2):
 //!
 //! ```text
-//! route → [gRPC-Web preflight] [CORS preflight] [pre plugins]
-//!       [authenticate | auth plugin → plugin caller] [post-auth plugins] [key checks]
-//!       [global rate limit] [request headers] [virtual endpoints] [post plugins] [gRPC-Web]
+//! route → [gRPC-Web preflight] [CORS preflight] [internal endpoints] [endpoint lists] [pre plugins] [IP lists] [size limit]
+//!       [context vars] [authenticate | auth plugin → plugin caller] [post-auth plugins] [key checks]
+//!       [global rate limit] [validate] [request headers] [URL rewrite] [method transform]
+//!       [mock response] [virtual endpoints] [post plugins] [gRPC-Web]
 //!       [stream hooks]
 //!       → upstream →
 //!       [stream hooks] [gRPC-Web] [response headers] [response plugins] [rate limit headers]
@@ -25,7 +26,10 @@ use crate::api::CompiledHeaders;
 use crate::auth::CompiledAuth;
 use crate::body::ProxyBody;
 use crate::exchange::Exchange;
-use crate::phases::{auth, cors, grpc_web, headers, plugins, stream_hooks, virtual_endpoints};
+use crate::phases::{
+    auth, context_vars, cors, endpoint_lists, grpc_web, headers, internal_endpoints, ip_access,
+    method_transform, plugins, size_limit, stream_hooks, validate, virtual_endpoints,
+};
 
 /// One step before the upstream call. A step may answer the request itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +38,19 @@ pub enum RequestPhase {
     GrpcWebPreflight,
     /// Answers CORS preflights (unless `options_passthrough`).
     CorsPreflight,
+    /// Internal endpoints: forbidden unless the request came through a loop.
+    InternalEndpoints,
+    /// Endpoint lists (Tyk's `VersionCheck`): allow and block lists, `ignored` endpoints,
+    /// classic mock replies.
+    EndpointLists,
     /// `pre` plugins.
     PrePlugins,
+    /// IP allow and block lists.
+    IpAccess,
+    /// Request size limits (`global_size_limit`, `size_limits`, OAS `requestSizeLimit`).
+    SizeLimit,
+    /// Context variables (`enable_context_vars`): the request captured for `$tyk_context.*`.
+    ContextVars,
     /// Built-in authentication: an auth token, basic auth or a JWT.
     Authenticate,
     /// The custom authentication plugin (`auth_check`).
@@ -48,8 +63,16 @@ pub enum RequestPhase {
     KeyChecks,
     /// `global_rate_limit`, for every caller of the API (keyless APIs too).
     GlobalRateLimit,
+    /// `validate_json` / OAS `validateRequest`: the body read and checked.
+    Validate,
     /// `global_headers` / `transformRequestHeaders`: before `post` plugins, which see them.
     RequestHeaders,
+    /// URL rewrites (`url_rewrites` / `urlRewrite`): a new URL, another host, or a loop.
+    UrlRewrite,
+    /// Method transforms (`method_transforms` / `transformRequestMethod`).
+    MethodTransform,
+    /// OAS `mockResponse`: answered without the upstream, through the response phases.
+    MockResponse,
     /// JSVM virtual endpoints (`extended_paths.virtual`): a matching request is answered by
     /// its JavaScript function.
     VirtualEndpoints,
@@ -99,8 +122,53 @@ pub struct Features<'a> {
     pub headers: &'a CompiledHeaders,
     /// Authentication and limits.
     pub auth: Option<&'a CompiledAuth>,
+    /// True when the API has URL rewrites.
+    pub url_rewrites: bool,
     /// True when the API has virtual endpoints.
     pub virtual_endpoints: bool,
+    /// True when the API has endpoint lists.
+    pub endpoint_lists: bool,
+    /// True when the API has internal endpoints.
+    pub internal_endpoints: bool,
+    /// True when the API has OAS mock responses.
+    pub mock_responses: bool,
+    /// True when the API limits request sizes.
+    pub size_limit: bool,
+    /// True when the API has IP allow or block lists.
+    pub ip_access: bool,
+    /// True when the API validates requests.
+    pub validation: bool,
+    /// Per-path header rules, method transforms and context variables.
+    pub transforms: Option<&'a crate::transforms::CompiledTransforms>,
+}
+
+static NO_HEADERS: CompiledHeaders = CompiledHeaders {
+    request_set: Vec::new(),
+    request_remove: Vec::new(),
+    response_set: Vec::new(),
+    response_remove: Vec::new(),
+};
+
+impl Default for Features<'_> {
+    /// An API that switches nothing on.
+    fn default() -> Self {
+        Features {
+            grpc_web: false,
+            cors: None,
+            plugins: None,
+            headers: &NO_HEADERS,
+            auth: None,
+            url_rewrites: false,
+            virtual_endpoints: false,
+            endpoint_lists: false,
+            internal_endpoints: false,
+            mock_responses: false,
+            size_limit: false,
+            ip_access: false,
+            validation: false,
+            transforms: None,
+        }
+    }
 }
 
 impl Lifecycle {
@@ -110,10 +178,18 @@ impl Lifecycle {
         use ResponsePhase as Rs;
         let chain = f.plugins;
         let has = |pick: fn(&PluginChain) -> bool| chain.is_some_and(pick);
-        let request_headers =
-            !f.headers.request_set.is_empty() || !f.headers.request_remove.is_empty();
-        let response_headers =
-            !f.headers.response_set.is_empty() || !f.headers.response_remove.is_empty();
+        let t = f.transforms;
+        let per_path_response = t.is_some_and(|t| !t.response_headers.is_empty());
+        // Per-path response rules need the request's original path, recorded on the way in.
+        let request_headers = !f.headers.request_set.is_empty()
+            || !f.headers.request_remove.is_empty()
+            || t.is_some_and(|t| !t.request_headers.is_empty())
+            || per_path_response;
+        let response_headers = !f.headers.response_set.is_empty()
+            || !f.headers.response_remove.is_empty()
+            || per_path_response;
+        let context_vars = t.is_some_and(|t| t.context_vars);
+        let method_transforms = t.is_some_and(|t| !t.methods.is_empty());
         let stream_hooks = has(|c| !c.grpc_message.is_empty());
         let built_in = f.auth.is_some_and(CompiledAuth::built_in);
         let plugin_auth = has(|c| c.auth.is_some());
@@ -122,14 +198,23 @@ impl Lifecycle {
         let steps = [
             (f.grpc_web && f.cors.is_none(), Rq::GrpcWebPreflight),
             (f.cors.is_some(), Rq::CorsPreflight),
+            (f.internal_endpoints, Rq::InternalEndpoints),
+            (f.endpoint_lists, Rq::EndpointLists),
             (has(|c| !c.pre.is_empty()), Rq::PrePlugins),
+            (f.ip_access, Rq::IpAccess),
+            (f.size_limit, Rq::SizeLimit),
+            (context_vars, Rq::ContextVars),
             (built_in, Rq::Authenticate),
             (plugin_auth, Rq::AuthPlugin),
             (plugin_auth, Rq::PluginCaller),
             (has(|c| !c.post_key_auth.is_empty()), Rq::PostAuthPlugins),
             (callers, Rq::KeyChecks),
             (global_limit, Rq::GlobalRateLimit),
+            (f.validation, Rq::Validate),
             (request_headers, Rq::RequestHeaders),
+            (f.url_rewrites, Rq::UrlRewrite),
+            (method_transforms, Rq::MethodTransform),
+            (f.mock_responses, Rq::MockResponse),
             (f.virtual_endpoints, Rq::VirtualEndpoints),
             (has(|c| !c.post.is_empty()), Rq::PostPlugins),
             (f.grpc_web, Rq::GrpcWebRequest),
@@ -163,17 +248,29 @@ impl Lifecycle {
             let answer = match phase {
                 RequestPhase::GrpcWebPreflight => grpc_web::preflight(ex),
                 RequestPhase::CorsPreflight => cors::preflight(ex),
+                RequestPhase::InternalEndpoints => internal_endpoints::check(ex),
+                RequestPhase::EndpointLists => endpoint_lists::check(ex),
                 RequestPhase::PrePlugins => plugins::pre(ex).await,
+                RequestPhase::IpAccess => ip_access::check(ex),
+                RequestPhase::SizeLimit => size_limit::check(ex),
+                RequestPhase::ContextVars => context_vars::capture(ex).await,
                 RequestPhase::Authenticate => auth::authenticate(ex).await,
                 RequestPhase::AuthPlugin => plugins::auth(ex).await,
                 RequestPhase::PluginCaller => auth::plugin_caller(ex),
                 RequestPhase::PostAuthPlugins => plugins::post_auth(ex).await,
                 RequestPhase::KeyChecks => auth::key_checks(ex).await,
                 RequestPhase::GlobalRateLimit => auth::global_rate_limit(ex).await,
+                RequestPhase::Validate => validate::check(ex).await,
                 RequestPhase::RequestHeaders => {
                     headers::request(ex);
                     None
                 }
+                RequestPhase::UrlRewrite => crate::phases::url_rewrite::rewrite(ex).await,
+                RequestPhase::MethodTransform => {
+                    method_transform::transform(ex);
+                    None
+                }
+                RequestPhase::MockResponse => endpoint_lists::mock(ex).await,
                 RequestPhase::VirtualEndpoints => virtual_endpoints::answer(ex).await,
                 RequestPhase::PostPlugins => plugins::post(ex).await,
                 RequestPhase::GrpcWebRequest => plugins::leave_hook_form(ex).or_else(|| {
@@ -219,16 +316,10 @@ mod tests {
 
     #[test]
     fn an_api_without_features_has_no_phases() {
-        let headers = CompiledHeaders::default();
-        let f = Features {
-            grpc_web: false,
-            cors: None,
-            plugins: None,
-            headers: &headers,
-            auth: None,
-            virtual_endpoints: false,
-        };
-        assert_eq!(Lifecycle::compile(&f), Lifecycle::default());
+        assert_eq!(
+            Lifecycle::compile(&Features::default()),
+            Lifecycle::default()
+        );
     }
 
     #[test]
@@ -236,7 +327,7 @@ mod tests {
         let headers = CompiledHeaders {
             request_set: vec![(
                 HeaderName::from_static("x-a"),
-                HeaderValue::from_static("1"),
+                crate::transforms::HeaderText::Fixed(HeaderValue::from_static("1")),
             )],
             response_remove: vec![HeaderName::from_static("server")],
             ..CompiledHeaders::default()
@@ -245,10 +336,8 @@ mod tests {
         let f = Features {
             grpc_web: true,
             cors: Some(&cors),
-            plugins: None,
             headers: &headers,
-            auth: None,
-            virtual_endpoints: false,
+            ..Features::default()
         };
         let l = Lifecycle::compile(&f);
         assert_eq!(

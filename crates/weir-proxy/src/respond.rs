@@ -16,6 +16,12 @@ pub fn error_response(status: StatusCode, message: &str) -> Response<ProxyBody> 
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    // The mark lets error overrides and templates find the gateway's own errors.
+    resp.extensions_mut()
+        .insert(crate::error_overrides::ErrorMark {
+            message: message.to_string(),
+            id: None,
+        });
     resp
 }
 

@@ -1,17 +1,31 @@
 //! The routing table: host first, then the longest listen path. Immutable once built; a reload
 //! builds a new one and swaps it in whole.
+//!
+//! As in Tyk (api_loader.go `loadHTTPService`), every routed API is also served at
+//! `/<api_id>/`, on the same host; such a request keeps its whole path (Tyk strips only the
+//! listen path). Internal APIs are not routed at all: only `tyk://` loops reach them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::api::CompiledApi;
 
-/// APIs by domain, each list sorted longest listen path first.
+/// One way into an API: its listen path, or `/<api_id>/`.
+struct Entry {
+    /// The path prefix, without a trailing '/'.
+    prefix: String,
+    /// The API.
+    api: Arc<CompiledApi>,
+    /// True for the `/<api_id>/` route, which needs the '/' after the prefix.
+    by_id: bool,
+}
+
+/// APIs by domain, each list sorted longest prefix first.
 #[derive(Default)]
 pub struct RoutingTable {
-    exact_domains: HashMap<String, Vec<Arc<CompiledApi>>>,
-    wildcard_domains: Vec<(String, Vec<Arc<CompiledApi>>)>,
-    any_domain: Vec<Arc<CompiledApi>>,
+    exact_domains: HashMap<String, Vec<Entry>>,
+    wildcard_domains: Vec<(String, Vec<Entry>)>,
+    any_domain: Vec<Entry>,
     strict: bool,
     /// Every loaded API, active or not, by api_id (for the control API).
     pub apis: Vec<Arc<CompiledApi>>,
@@ -33,32 +47,23 @@ impl RoutingTable {
             ..Default::default()
         };
         for api in &apis {
-            if !api.def.active {
+            if !api.def.active || api.def.looping.internal {
                 continue;
             }
-            match api.def.domain.as_deref() {
-                None | Some("") => table.any_domain.push(api.clone()),
-                Some(d) if d.starts_with("*.") => {
-                    let suffix = d[1..].to_string();
-                    match table
-                        .wildcard_domains
-                        .iter_mut()
-                        .find(|(s, _)| *s == suffix)
-                    {
-                        Some((_, list)) => list.push(api.clone()),
-                        None => table.wildcard_domains.push((suffix, vec![api.clone()])),
-                    }
-                }
-                Some(d) => table
-                    .exact_domains
-                    .entry(d.to_string())
-                    .or_default()
-                    .push(api.clone()),
+            for by_id in [false, true] {
+                let prefix = match by_id {
+                    false => api.match_prefix.clone(),
+                    true => format!("/{}", api.def.api_id),
+                };
+                let entry = Entry {
+                    prefix,
+                    api: api.clone(),
+                    by_id,
+                };
+                table.add(entry);
             }
         }
-        let by_len = |a: &Arc<CompiledApi>, b: &Arc<CompiledApi>| {
-            b.match_prefix.len().cmp(&a.match_prefix.len())
-        };
+        let by_len = |a: &Entry, b: &Entry| b.prefix.len().cmp(&a.prefix.len());
         table.any_domain.sort_by(by_len);
         for list in table.exact_domains.values_mut() {
             list.sort_by(by_len);
@@ -71,6 +76,24 @@ impl RoutingTable {
             .sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
         table.apis = apis;
         table
+    }
+
+    fn add(&mut self, entry: Entry) {
+        match entry.api.def.domain.as_deref() {
+            None | Some("") => self.any_domain.push(entry),
+            Some(d) if d.starts_with("*.") => {
+                let suffix = d[1..].to_string();
+                match self.wildcard_domains.iter_mut().find(|(s, _)| *s == suffix) {
+                    Some((_, list)) => list.push(entry),
+                    None => self.wildcard_domains.push((suffix, vec![entry])),
+                }
+            }
+            Some(d) => self
+                .exact_domains
+                .entry(d.to_string())
+                .or_default()
+                .push(entry),
+        }
     }
 
     /// Finds the API for a host (lower-case, no port) and path.
@@ -90,9 +113,20 @@ impl RoutingTable {
         self.match_in(&self.any_domain, path)
     }
 
-    fn match_in<'a>(&self, list: &'a [Arc<CompiledApi>], path: &'a str) -> Option<Route<'a>> {
-        for api in list {
-            let prefix = api.match_prefix.as_str();
+    fn match_in<'a>(&self, list: &'a [Entry], path: &'a str) -> Option<Route<'a>> {
+        for Entry { prefix, api, by_id } in list {
+            let prefix = prefix.as_str();
+            if *by_id {
+                // Tyk's `/<api_id>/` prefix: the path goes on as it came, bar a listen path.
+                if path
+                    .strip_prefix(prefix)
+                    .is_some_and(|r| r.starts_with('/'))
+                {
+                    let rest = path.strip_prefix(api.match_prefix.as_str()).unwrap_or(path);
+                    return Some(Route { api, rest });
+                }
+                continue;
+            }
             if let Some(rest) = path.strip_prefix(prefix) {
                 // Tyk matches listen paths as plain prefixes ("/app" serves "/apple") unless
                 // strict routes are on.

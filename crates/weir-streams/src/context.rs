@@ -135,21 +135,9 @@ fn substitute_in(value: &Value, ctx: &RequestContext, bloblang: bool) -> Value {
     }
 }
 
-/// The inside of a Bloblang double-quoted string holding `s`.
+/// The inside of a Bloblang double-quoted string holding `s` (escaped as in JSON).
 fn escape_bloblang(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
+    weir_core::escape::json_string(s)
 }
 
 fn env_reference() -> &'static Regex {

@@ -605,8 +605,8 @@ async fn protected_apis_are_never_served_open() {
 }
 
 /// Settings Weir does not build yet are refused, never served without them (the lesson of
-/// the real-definition run): an internal API is not served publicly, an IP allow list and a
-/// rate limit are not ignored, seed 001's streams are not "OK then 502". Each refusal names
+/// the real-definition run): batch requests and a listener of the API's own are not
+/// ignored, seed 001's streams are not "OK then 502". Each refusal names
 /// its file and field; the API that switches nothing on serves.
 #[tokio::test]
 async fn apis_that_switch_on_unbuilt_settings_are_refused_naming_the_field() {
@@ -624,11 +624,8 @@ async fn apis_that_switch_on_unbuilt_settings_are_refused_naming_the_field() {
     ))
     .unwrap();
     let files = [
-        with("internal", json!({"internal": true})),
-        with(
-            "allowlist",
-            json!({"enable_ip_whitelisting": true, "allowed_ips": ["10.1.2.3"]}),
-        ),
+        with("batch", json!({"enable_batch_request_support": true})),
+        with("own-port", json!({"listen_port": 9999})),
         with(
             "lifetime",
             json!({"use_keyless": false, "session_lifetime": 60}),
@@ -640,8 +637,8 @@ async fn apis_that_switch_on_unbuilt_settings_are_refused_naming_the_field() {
     let gw = Gateway::start(bin(), &files, json!({}));
     assert_eq!(status_of(&gw.url("/open/echo")).await, 200);
     for path in [
-        "/internal/echo",
-        "/allowlist/echo",
+        "/batch/echo",
+        "/own-port/echo",
         "/lifetime/echo",
         "/stream-demo/get-event",
     ] {
@@ -666,12 +663,12 @@ async fn apis_that_switch_on_unbuilt_settings_are_refused_naming_the_field() {
     let lines = stderr_lines(&out);
     // Streams are built, but off unless tyk.conf switches them on, as in Tyk.
     for (file, field, why) in [
-        ("internal.json", ": internal: ", "not built in Weir yet"),
         (
-            "allowlist.json",
-            ": enable_ip_whitelisting: ",
+            "batch.json",
+            ": enable_batch_request_support: ",
             "not built in Weir yet",
         ),
+        ("own-port.json", ": listen_port: ", "not built in Weir yet"),
         (
             "lifetime.json",
             ": session_lifetime: ",

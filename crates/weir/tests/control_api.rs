@@ -2,43 +2,25 @@
 //! (classic) and `/tyk/apis/oas` CRUD taking effect on reload, validation,
 //! a separate `control_api_port`, and `/hello`, `/ready`, `/metrics`.
 
+mod common;
 mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use common::{api, oas_api, start};
 use serde_json::{Value, json};
-use support::{DENIED, admin, bin, client, control_url, reload, status_of};
+use support::{DENIED, admin, client, control_url, reload, status_of};
 use weir_testkit::{Gateway, HttpUpstream, free_port};
 
+/// A keyless classic API (as `common::api`, listen path stripped).
 fn keyless(id: &str, listen_path: &str, target: &str) -> Value {
-    json!({
-        "api_id": id, "name": id.to_uppercase(), "org_id": "1", "use_keyless": true, "active": true,
-        "proxy": { "listen_path": listen_path, "target_url": target, "strip_listen_path": true },
-        "version_data": { "not_versioned": true, "versions": { "Default": { "name": "Default" } } }
-    })
+    api(id, listen_path, target, true)
 }
 
+/// A keyless OAS API (as `common::oas_api`, nothing more in `x-tyk-api-gateway`).
 fn oas(id: &str, listen_path: &str, target: &str) -> Value {
-    json!({
-        "openapi": "3.0.3",
-        "info": { "title": id, "version": "1.0.0" },
-        "paths": {},
-        "x-tyk-api-gateway": {
-            "info": { "name": id, "id": id, "state": { "active": true } },
-            "upstream": { "url": target },
-            "server": { "listenPath": { "value": listen_path, "strip": true } }
-        }
-    })
-}
-
-fn start(apis: &[Value], extra: Value) -> Gateway {
-    let files: Vec<(String, Value)> = apis
-        .iter()
-        .map(|a| (format!("{}.json", a["api_id"].as_str().unwrap()), a.clone()))
-        .collect();
-    let refs: Vec<(&str, Value)> = files.iter().map(|(f, a)| (f.as_str(), a.clone())).collect();
-    Gateway::start(bin(), &refs, extra)
+    oas_api(id, listen_path, target, json!({}))
 }
 
 fn app_files(gw: &Gateway) -> BTreeSet<String> {
@@ -162,7 +144,8 @@ async fn classic_api_lifecycle_takes_effect_on_reload() {
     );
     reload(&gw).await;
     assert_eq!(status_of(&gw.url("/b2/echo")).await, 200);
-    assert_eq!(status_of(&gw.url("/b1/echo")).await, 404);
+    // The old listen path is the API's id: Tyk serves every API at `/<api_id>/` too.
+    assert_eq!(status_of(&gw.url("/b1/echo")).await, 200);
 
     // Deleted: the file goes, and after a reload so does the route.
     let (status, body) = admin(&gw, "DELETE", "/tyk/apis/b1", None).await;
@@ -176,6 +159,7 @@ async fn classic_api_lifecycle_takes_effect_on_reload() {
     assert!(!file.exists());
     reload(&gw).await;
     assert_eq!(status_of(&gw.url("/b2/echo")).await, 404);
+    assert_eq!(status_of(&gw.url("/b1/echo")).await, 404);
     let (status, body) = admin(&gw, "GET", "/tyk/apis/b1", None).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["status"], "error");
@@ -241,7 +225,8 @@ async fn oas_api_lifecycle_takes_effect_on_reload() {
     );
     reload(&gw).await;
     assert_eq!(status_of(&gw.url("/o2/echo")).await, 200);
-    assert_eq!(status_of(&gw.url("/o1/echo")).await, 404);
+    // The old listen path is the API's id: Tyk serves every API at `/<api_id>/` too.
+    assert_eq!(status_of(&gw.url("/o1/echo")).await, 200);
 
     let (status, body) = admin(&gw, "DELETE", "/tyk/apis/oas/o1", None).await;
     assert_eq!(
@@ -253,6 +238,7 @@ async fn oas_api_lifecycle_takes_effect_on_reload() {
     );
     reload(&gw).await;
     assert_eq!(status_of(&gw.url("/o2/echo")).await, 404);
+    assert_eq!(status_of(&gw.url("/o1/echo")).await, 404);
     assert_eq!(app_files(&gw), BTreeSet::from(["a1.json".to_string()]));
 }
 

@@ -251,44 +251,37 @@ pub(crate) const ROWS: &[Row] = &[
         "version_data.versions.*.expires",
         "checked by Tyk only for versioned APIs, which are refused",
     ),
-    refused(
+    honoured(
         "version_data.versions.*.paths.ignored",
-        When::Rule(p::legacy_entries),
-        "legacy endpoint lists (`paths`, read without `use_extended_paths`)",
+        "legacy endpoint lists (plain paths, any method), read without `use_extended_paths`",
     ),
-    refused(
+    honoured(
         "version_data.versions.*.paths.white_list",
-        When::Rule(p::legacy_entries),
-        "legacy endpoint lists (`paths`, read without `use_extended_paths`)",
+        "legacy endpoint lists (plain paths, any method), read without `use_extended_paths`",
     ),
-    refused(
+    honoured(
         "version_data.versions.*.paths.black_list",
-        When::Rule(p::legacy_entries),
-        "legacy endpoint lists (`paths`, read without `use_extended_paths`)",
+        "legacy endpoint lists (plain paths, any method), read without `use_extended_paths`",
     ),
     honoured(
         "version_data.versions.*.use_extended_paths",
         "false switches every `extended_paths` entry off, as in Tyk",
     ),
-    refused(
+    honoured(
         ep!("ignored"),
-        When::Rule(p::extended_entries),
-        "endpoints that skip authentication (`ignored`)",
+        "endpoints served without authentication or key checks (`method_actions` replies too)",
     ),
-    refused(
+    honoured(
         ep!("white_list"),
-        When::Rule(p::extended_entries),
-        "endpoint allow lists (`white_list`)",
+        "endpoint allow lists: any other endpoint is 403 (`method_actions` replies too)",
     ),
-    refused(
+    honoured(
         ep!("black_list"),
-        When::Rule(p::extended_entries),
-        "endpoint block lists (`black_list`)",
+        "endpoint block lists: 403 (`method_actions` replies too)",
     ),
-    refused(
+    honoured(
         ep!("mock_response"),
-        When::Rule(p::extended_entries),
-        "mock responses (`mock_response`)",
+        "mock replies, before authentication, without the upstream",
     ),
     refused(
         ep!("cache"),
@@ -320,60 +313,52 @@ pub(crate) const ROWS: &[Row] = &[
         When::Rule(p::extended_entries),
         "jq response transforms (`transform_jq_response`)",
     ),
-    refused(
+    honoured(
         ep!("transform_headers"),
-        When::Rule(p::extended_entries),
-        "per-path request header transforms (`transform_headers`)",
+        "per-path request headers removed then set (after `global_headers`, matched on the path before the URL rewrite); values may hold `$tyk_context.` and `$tyk_meta.` placeholders; an entry needs its `method`",
     ),
-    refused(
+    honoured(
         ep!("transform_response_headers"),
-        When::Rule(p::extended_entries),
-        "per-path response header transforms (`transform_response_headers`)",
+        "per-path response headers removed then set (before `global_response_headers`, matched on the request's original path and method); placeholders as in `transform_headers`",
     ),
     honoured(
         ep!("hard_timeouts"),
-        "per-path time allowed for the upstream's response head (504 after it)",
+        "per-path time allowed for the upstream's response head (`duration`, else `timeout` seconds; 504 `Upstream service reached hard timeout.`), never beyond `proxy_default_timeout`",
     ),
     refused(
         ep!("circuit_breakers"),
         When::Rule(p::extended_entries),
         "circuit breakers (`circuit_breakers`)",
     ),
-    refused(
+    honoured(
         ep!("url_rewrites"),
-        When::Rule(p::extended_entries),
-        "URL rewrites (`url_rewrites`)",
+        "URL rewrites: `match_pattern` over the URL (listen path and query included) with `$1`… groups; triggers (`any`/`all`) on headers, query values, path parts, session meta data, request context and body, their matches as `$tyk_context.trigger-<n>-…`; a full URL changes the upstream host; `tyk://` loops",
     ),
     honoured(
         ep!("virtual"),
         "JSVM virtual endpoints: the JavaScript function answers the path and method (Tyk's path patterns, `proxy_on_error`, file or blob code; `use_session` is refused)",
     ),
-    refused(
+    honoured(
         ep!("size_limits"),
-        When::Rule(p::extended_entries),
-        "per-path request size limits (`size_limits`)",
+        "per-path request size limits: 400 `Request is too large` by Content-Length, 411 without one; GET, DELETE, TRACE, OPTIONS and HEAD are not checked",
     ),
-    refused(
+    honoured(
         ep!("method_transforms"),
-        When::Rule(p::extended_entries),
-        "method transforms (`method_transforms`)",
+        "the request goes upstream with `to_method` (GET, POST, PUT, DELETE, OPTIONS or PATCH; after the URL rewrite, matched on the original path and method)",
     ),
     no_effect(ep!("track_endpoints"), "analytics only"),
     no_effect(ep!("do_not_track_endpoints"), "analytics only"),
-    refused(
+    honoured(
         ep!("validate_json"),
-        When::Rule(p::extended_entries),
-        "JSON Schema validation (`validate_json`)",
+        "the body against a JSON Schema: 422 (or `error_response_code`) with the schema errors, 400 `JSON parsing error: …` for a body that is not JSON",
     ),
-    refused(
+    no_effect(
         ep!("validate_request"),
-        When::Rule(p::extended_entries),
-        "request validation (`validate_request`)",
+        "Tyk runs it for OAS APIs only (OAS `validateRequest` is honoured)",
     ),
-    refused(
+    honoured(
         ep!("internal"),
-        When::Rule(p::extended_entries),
-        "internal-only endpoints (`extended_paths.internal`)",
+        "internal endpoints: 403 unless reached through a `tyk://` loop (refused with an allow list)",
     ),
     refused(
         ep!("go_plugin"),
@@ -414,23 +399,21 @@ pub(crate) const ROWS: &[Row] = &[
         "version_data.versions.*.global_response_headers_disabled",
         "switches the response header rules off",
     ),
-    no_effect(
+    honoured(
         "version_data.versions.*.ignore_endpoint_case",
-        "case of endpoint matching; endpoint lists are refused",
+        "every per-path entry of the API matches whatever the case",
     ),
-    refused(
+    honoured(
         "version_data.versions.*.global_size_limit",
-        When::Rule(p::size_limit_on),
-        "a request size limit (`global_size_limit`)",
+        "a request size limit for every endpoint, checked before the per-path `size_limits`",
     ),
     honoured(
         "version_data.versions.*.global_size_limit_disabled",
         "switches `global_size_limit` off",
     ),
-    refused(
+    honoured(
         "version_data.versions.*.global_enforce_timeout",
-        When::Rule(p::enforce_timeout_on),
-        "an API-wide enforced timeout (`global_enforce_timeout`)",
+        "the response-head timeout of endpoints without a `hard_timeouts` entry (a duration such as \"5s\")",
     ),
     honoured(
         "version_data.versions.*.global_enforce_timeout_disabled",
@@ -458,7 +441,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         "proxy.target_url",
-        "the upstream (http, https, h2c, grpc, grpcs, ws, wss)",
+        "the upstream (http, https, h2c, grpc, grpcs, ws, wss), or another API (`tyk://`)",
     ),
     honoured(
         "proxy.disable_strip_slash",
@@ -568,10 +551,9 @@ pub(crate) const ROWS: &[Row] = &[
         "keys removed from storage after a lifetime (`session_lifetime`); `expires` is honoured",
     ),
     honoured("active", "false: loaded but not routed"),
-    refused(
+    honoured(
         "internal",
-        When::Rule(p::is_true),
-        "internal APIs (reachable only through `tyk://` looping)",
+        "true: not routed from outside (404), reached only through `tyk://` loops",
     ),
     no_effect("auth_provider", "the Dashboard's auth provider metadata"),
     no_effect(
@@ -588,25 +570,26 @@ pub(crate) const ROWS: &[Row] = &[
         When::Set,
         "batch requests (`/tyk/batch/`)",
     ),
-    refused(
+    honoured(
         "enable_ip_whitelisting",
-        When::Rule(p::ip_list_on),
-        "IP allow lists",
+        "keeps `allowed_ips` on when `ip_access_control_disabled` is true, as in Tyk",
     ),
-    no_effect(
+    honoured(
         "allowed_ips",
-        "used only with `enable_ip_whitelisting`, which is refused",
+        "IPs and CIDR ranges allowed to call (403 otherwise); acts when not empty",
     ),
-    refused(
+    honoured(
         "enable_ip_blacklisting",
-        When::Rule(p::ip_list_on),
-        "IP block lists",
+        "keeps `blacklisted_ips` on when `ip_access_control_disabled` is true, as in Tyk",
     ),
-    no_effect(
+    honoured(
         "blacklisted_ips",
-        "used only with `enable_ip_blacklisting`, which is refused",
+        "IPs and CIDR ranges refused (403); acts when not empty",
     ),
-    honoured("ip_access_control_disabled", "switches both IP lists off"),
+    honoured(
+        "ip_access_control_disabled",
+        "switches off each IP list whose `enable_ip_*` switch is off",
+    ),
     no_effect(
         "dont_set_quota_on_create",
         "Weir never resets a quota when a key is written (as Tyk with this on)",
@@ -629,10 +612,9 @@ pub(crate) const ROWS: &[Row] = &[
         "per-API server certificates (`certificates`)",
     ),
     no_effect("do_not_track", "analytics only"),
-    refused(
+    honoured(
         "enable_context_vars",
-        When::Rule(p::context_vars_used),
-        "context variables (`$tyk_context.` in a header value)",
+        "context variables: `$tyk_context.<name>` in header rules and URL rewrites (off: they print as \"\", as in Tyk)",
     ),
     no_effect("tag_headers", "analytics tags only"),
     honoured(
@@ -673,15 +655,15 @@ pub(crate) const ROWS: &[Row] = &[
         "security_requirement_scopes",
         "OAS security requirement bookkeeping; used only with built-in auth, which is refused",
     ),
-    refused(
+    honoured_unless(
         "error_overrides",
-        When::Rule(p::error_overrides_on),
-        "error overrides",
+        When::Rule(p::error_override_flag),
+        "error-override rules matching on Tyk's error classification (`match.flag`)",
     ),
     honoured("error_overrides_disabled", "switches `error_overrides` off"),
     honoured_unless(
         "version_data.versions.*",
         When::Rule(p::header_placeholders),
-        "`$tyk_meta.` or `$secret_…` placeholders in header values",
+        "`$secret_…` placeholders in header values",
     ),
 ];

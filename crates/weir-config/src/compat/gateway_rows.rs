@@ -1,7 +1,7 @@
 //! Gateway config fields (tyk.conf, `config.Config`), plus the keys Weir adds.
 
 use super::predicates as p;
-use super::{Row, When, honoured, no_effect, refused};
+use super::{Row, When, honoured, honoured_unless, no_effect, refused};
 
 /// Every tyk.conf field, and Weir's own keys (marked "Weir").
 pub(crate) const ROWS: &[Row] = &[
@@ -72,11 +72,11 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         "http_server_options.enable_path_prefix_matching",
-        "virtual endpoint paths must start the path after the listen path (other endpoint lists are refused; `hard_timeouts` paths match exactly, or as a prefix when they end in /)",
+        "virtual endpoint paths must start the path after the listen path (other endpoint lists are refused; `hard_timeouts`, `size_limits` and `validate_json` (OAS: their operations) too)",
     ),
     honoured(
         "http_server_options.enable_path_suffix_matching",
-        "virtual endpoint paths must end the path (other endpoint lists are refused; `hard_timeouts` as above)",
+        "virtual endpoint paths must end the path (other endpoint lists are refused; `hard_timeouts`, `size_limits` and `validate_json` too)",
     ),
     refused(
         "http_server_options.ssl_insecure_skip_verify",
@@ -193,10 +193,9 @@ pub(crate) const ROWS: &[Row] = &[
         When::Set,
         "refusing keys shorter than a minimum (`min_token_length`)",
     ),
-    refused(
+    honoured(
         "template_path",
-        When::Rule(p::custom_templates),
-        "custom error templates (`template_path` other than Tyk's default; Weir answers Tyk's default JSON error bodies)",
+        "the folder's `error*` templates; only `{{.Message}}` and `{{.StatusCode}}` are supported, anything else is refused naming the file",
     ),
     honoured(
         "policies",
@@ -395,7 +394,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         "ignore_endpoint_case",
-        "virtual endpoint paths match whatever the case (other endpoint lists are refused; `hard_timeouts` as above)",
+        "virtual endpoint paths match whatever the case (other endpoint lists are refused; `hard_timeouts`, `size_limits` and `validate_json` too)",
     ),
     no_effect(
         "ignore_canonical_mime_header_key",
@@ -467,11 +466,14 @@ pub(crate) const ROWS: &[Row] = &[
         "kv",
         "secret stores for `$secret_` placeholders, which are refused",
     ),
-    refused("error_overrides", When::Set, "gateway-wide error overrides"),
-    refused(
+    honoured_unless(
+        "error_overrides",
+        When::Rule(p::error_override_flag),
+        "error-override rules matching on Tyk's error classification (`match.flag`)",
+    ),
+    honoured(
         "override_messages",
-        When::Set,
-        "overridden error messages (`override_messages`)",
+        "Tyk's error ids; Weir raises `auth.auth_field_missing` and `auth.key_not_found` (the others belong to refused features); an unknown id is refused",
     ),
     no_effect("cloud", "Tyk Cloud"),
     refused(
@@ -601,7 +603,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         "trust_x_forwarded_headers",
-        "Weir: keep a client's X-Forwarded-Proto and -Host (behind a trusted proxy); X-Forwarded-For is always appended to",
+        "Weir: keep a client's X-Forwarded-Proto and -Host (behind a trusted proxy); X-Forwarded-For is always appended to; IP lists judge X-Real-IP / the first X-Forwarded-For entry",
     ),
     honoured(
         "http_server_options.idle_timeout",

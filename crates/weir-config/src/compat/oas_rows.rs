@@ -29,10 +29,9 @@ pub(crate) const ROWS: &[Row] = &[
         "API expiry (`info.expiration`)",
     ),
     honoured(gw!("info.state.active"), "false: loaded but not routed"),
-    refused(
+    honoured(
         gw!("info.state.internal"),
-        When::Rule(p::is_true),
-        "internal APIs (reachable only through `tyk://` looping)",
+        "true: not routed from outside (404), reached only through `tyk://` loops",
     ),
     refused(
         gw!("info.versioning"),
@@ -41,7 +40,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         gw!("upstream.url"),
-        "the upstream (http, https, h2c, grpc, grpcs, ws, wss)",
+        "the upstream (http, https, h2c, grpc, grpcs, ws, wss), or another API (`tyk://`)",
     ),
     refused(
         gw!("upstream.serviceDiscovery"),
@@ -99,10 +98,9 @@ pub(crate) const ROWS: &[Row] = &[
         When::Enabled,
         "an outbound HTTP proxy toward the upstream (`upstream.proxy`)",
     ),
-    refused(
+    honoured(
         gw!("upstream.enforceTimeout"),
-        When::Enabled,
-        "an API-wide enforced timeout (`upstream.enforceTimeout`)",
+        "the response-head timeout of operations without their own `enforceTimeout` (`duration`)",
     ),
     honoured_unless(
         gw!("server.listenPath.value"),
@@ -194,10 +192,9 @@ pub(crate) const ROWS: &[Row] = &[
         When::Rule(p::context_vars_used),
         "context variables (`$tyk_context.` in a header value)",
     ),
-    refused(
+    honoured(
         gw!("server.ipAccessControl"),
-        When::Enabled,
-        "IP allow and block lists (`ipAccessControl`)",
+        "IP allow and block lists (IPs and CIDR ranges; block wins; 403)",
     ),
     refused(
         gw!("server.batchProcessing"),
@@ -277,27 +274,25 @@ pub(crate) const ROWS: &[Row] = &[
     honoured_unless(
         gw!("middleware.global.transformRequestHeaders"),
         When::Rule(p::header_placeholders),
-        "`$tyk_meta.` or `$secret_…` placeholders in header values (request headers are set before `post` plugins)",
+        "`$secret_…` placeholders in header values (request headers are set before `post` plugins)",
     ),
     honoured_unless(
         gw!("middleware.global.transformResponseHeaders"),
         When::Rule(p::header_placeholders),
-        "`$tyk_meta.` or `$secret_…` placeholders in header values (response headers are set before `response` plugins)",
+        "`$secret_…` placeholders in header values (response headers are set before `response` plugins)",
     ),
-    refused(
+    honoured(
         gw!("middleware.global.contextVariables"),
-        When::Rule(p::context_vars_used),
-        "context variables (`$tyk_context.` in a header value)",
+        "context variables: `$tyk_context.<name>` in header rules and URL rewrites (off: they print as \"\", as in Tyk)",
     ),
-    no_effect(
+    honoured(
         gw!("middleware.global.ignoreCase"),
-        "case of endpoint matching; operation middleware is refused",
+        "every operation's middleware matches whatever the case",
     ),
     no_effect(gw!("middleware.global.trafficLogs"), "analytics only"),
-    refused(
+    honoured(
         gw!("middleware.global.requestSizeLimit"),
-        When::Enabled,
-        "a request size limit (`requestSizeLimit`)",
+        "a request size limit for every operation (400 `Request is too large`, 411 without Content-Length)",
     ),
     no_effect(
         gw!("middleware.global.skipRateLimit"),
@@ -311,26 +306,22 @@ pub(crate) const ROWS: &[Row] = &[
         gw!("middleware.global.skipQuotaReset"),
         "per-key quotas; keys are refused",
     ),
-    refused(
+    honoured(
         op!("allow"),
-        When::Enabled,
-        "operation allow lists (`allow`)",
+        "operation allow lists: any other endpoint is 403",
     ),
-    refused(
-        op!("block"),
-        When::Enabled,
-        "operation block lists (`block`)",
-    ),
-    refused(
+    honoured(op!("block"), "operation block lists: 403"),
+    honoured(
         op!("ignoreAuthentication"),
-        When::Enabled,
-        "operations that skip authentication",
+        "operations served without authentication or key checks",
     ),
-    refused(op!("internal"), When::Enabled, "internal-only operations"),
-    refused(
+    honoured(
+        op!("internal"),
+        "internal operations: 403 unless reached through a `tyk://` loop (refused with `allow`)",
+    ),
+    honoured(
         op!("transformRequestMethod"),
-        When::Enabled,
-        "method transforms",
+        "the request goes upstream with `toMethod` (GET, POST, PUT, DELETE, OPTIONS or PATCH), after the URL rewrite",
     ),
     refused(
         op!("transformRequestBody"),
@@ -342,21 +333,22 @@ pub(crate) const ROWS: &[Row] = &[
         When::Enabled,
         "response body templates",
     ),
-    refused(
+    honoured(
         op!("transformRequestHeaders"),
-        When::Enabled,
-        "per-operation request header transforms",
+        "per-operation request headers removed then set, after the API's; `$tyk_context.` and `$tyk_meta.` placeholders",
     ),
-    refused(
+    honoured(
         op!("transformResponseHeaders"),
-        When::Enabled,
-        "per-operation response header transforms",
+        "per-operation response headers removed then set, before the API's; `$tyk_context.` and `$tyk_meta.` placeholders",
     ),
     refused(op!("virtualEndpoint"), When::Enabled, "virtual endpoints"),
     no_effect(op!("trackEndpoint"), "analytics only"),
     no_effect(op!("doNotTrackEndpoint"), "analytics only"),
     refused(op!("circuitBreaker"), When::Enabled, "circuit breakers"),
-    refused(op!("urlRewrite"), When::Enabled, "URL rewrites"),
+    honoured(
+        op!("urlRewrite"),
+        "URL rewrites: `pattern` over the URL (listen path and query included) with `$1`… groups; triggers with `condition` any/all and rules `in` header, query, path, sessionMetadata, requestContext, requestBody (`negate`); a full URL changes the upstream host; `tyk://` loops",
+    ),
     refused(
         op!("postPlugins"),
         When::Rule(p::oas_enabled_entries),
@@ -367,26 +359,31 @@ pub(crate) const ROWS: &[Row] = &[
         When::Enabled,
         "per-operation response caching",
     ),
-    refused(
+    honoured(
         op!("enforceTimeout"),
-        When::Enabled,
-        "per-operation enforced timeouts",
+        "per-operation time allowed for the upstream's response head (`duration`, else `value` seconds)",
     ),
-    refused(
+    honoured(
         op!("validateRequest"),
-        When::Enabled,
-        "request validation against the operation's schema",
+        "the operation's parameters and JSON request body against the OpenAPI document (`$ref`s resolved): 422 (or `errorResponseCode`) `request validation error: …`; a schema on a non-JSON media type is refused",
     ),
-    refused(op!("mockResponse"), When::Enabled, "mock responses"),
-    refused(
+    honoured_unless(
+        op!("mockResponse"),
+        When::Rule(p::oas_mock_from_examples),
+        "mock responses from `code`, `body` and `headers`; answers built from the OpenAPI examples (`fromOASExamples.enabled`)",
+    ),
+    honoured(
         op!("requestSizeLimit"),
-        When::Enabled,
-        "per-operation request size limits",
+        "per-operation request size limits (400 `Request is too large`, 411 without Content-Length)",
     ),
     refused(op!("rateLimit"), When::Enabled, "per-operation rate limits"),
     refused(op!("scopeCheck"), When::Set, "per-operation scope checks"),
     refused(op!("exchange"), When::Set, "per-operation token exchange"),
-    refused(gw!("errorOverrides"), When::Enabled, "error overrides"),
+    honoured_unless(
+        gw!("errorOverrides"),
+        When::Rule(p::error_override_flag),
+        "error-override rules matching on Tyk's error classification (`match.flag`)",
+    ),
     refused(
         gw!("middleware.mcpTools"),
         When::Set,

@@ -83,11 +83,6 @@ pub(crate) fn extended_entries(site: &Site<'_>) -> bool {
     bool_of(site.up(2).get("use_extended_paths")) && has_active_entries(site.value)
 }
 
-/// Classic `paths.<list>` (the legacy lists): read only without `use_extended_paths`.
-pub(crate) fn legacy_entries(site: &Site<'_>) -> bool {
-    !bool_of(site.up(2).get("use_extended_paths")) && is_set(site.value)
-}
-
 /// Classic `extended_paths.cache` / `advance_cache_config`: cached paths cache only when
 /// `cache_options.enable_cache` is on.
 pub(crate) fn cached_paths(site: &Site<'_>) -> bool {
@@ -121,14 +116,24 @@ pub(crate) fn pinned_public_keys(site: &Site<'_>) -> bool {
     certificate_map(site, "certificate_pinning_disabled")
 }
 
-/// Classic `ip_access_control_disabled` switches both IP lists off.
-pub(crate) fn ip_list_on(site: &Site<'_>) -> bool {
-    is_set(site.value) && !bool_of(site.root.get("ip_access_control_disabled"))
-}
-
-/// Classic `error_overrides`, unless `error_overrides_disabled`.
-pub(crate) fn error_overrides_on(site: &Site<'_>) -> bool {
-    is_set(site.value) && !bool_of(site.root.get("error_overrides_disabled"))
+/// Error overrides in use (classic and tyk.conf `error_overrides` unless
+/// `error_overrides_disabled`; OAS `errorOverrides` when `enabled`) with a rule matching on
+/// Tyk's error classification `match.flag`.
+pub(crate) fn error_override_flag(site: &Site<'_>) -> bool {
+    let (map, on) = match (site.value.get("enabled"), site.value.get("value")) {
+        (Some(enabled), Some(map)) => (map, bool_of(Some(enabled))),
+        _ => (
+            site.value,
+            !bool_of(site.root.get("error_overrides_disabled")),
+        ),
+    };
+    let flag = |rule: &Value| {
+        let flag = rule.get("match").and_then(|m| m.get("flag"));
+        flag.and_then(Value::as_str).is_some_and(|f| !f.is_empty())
+    };
+    on && map
+        .as_object()
+        .is_some_and(|m| m.values().filter_map(Value::as_array).flatten().any(flag))
 }
 
 /// Classic `protocol`: the main listener speaks HTTP/1.1, h2 and h2c, with or without TLS.
@@ -162,16 +167,10 @@ fn mentions(value: &Value, needle: &str) -> bool {
     }
 }
 
-/// Header values Tyk rewrites whatever the API's settings: session metadata and secrets.
+/// Header values with secrets placeholders (`$secret_env.`, `$secret_conf.`, vault, consul),
+/// which Tyk fills whatever the API's settings; `$tyk_meta.` is filled (crate::transforms).
 pub(crate) fn header_placeholders(site: &Site<'_>) -> bool {
-    ["$tyk_meta.", "$secret_"]
-        .iter()
-        .any(|needle| mentions(site.value, needle))
-}
-
-/// OAS `info.state.internal` / classic `internal`: true.
-pub(crate) fn is_true(site: &Site<'_>) -> bool {
-    site.value.as_bool() == Some(true)
+    mentions(site.value, "$secret_")
 }
 
 /// OAS `server.authentication.*`: an `enabled: true` block on a protected API.
@@ -222,20 +221,6 @@ pub(crate) fn no_single_version(site: &Site<'_>) -> bool {
     map.len() != 1 && defaults != 1
 }
 
-fn positive_unless(site: &Site<'_>, disabled_key: &str) -> bool {
-    site.value.as_f64().is_some_and(|n| n > 0.0) && !bool_of(site.sibling(disabled_key))
-}
-
-/// Classic `global_size_limit`, unless `global_size_limit_disabled`.
-pub(crate) fn size_limit_on(site: &Site<'_>) -> bool {
-    positive_unless(site, "global_size_limit_disabled")
-}
-
-/// Classic `global_enforce_timeout`, unless `global_enforce_timeout_disabled`.
-pub(crate) fn enforce_timeout_on(site: &Site<'_>) -> bool {
-    positive_unless(site, "global_enforce_timeout_disabled")
-}
-
 /// Classic `uptime_tests`: checks listed and not disabled.
 pub(crate) fn uptime_checks(site: &Site<'_>) -> bool {
     !bool_of(site.value.get("disabled")) && site.value.get("check_list").is_some_and(is_set)
@@ -273,6 +258,11 @@ pub(crate) fn oas_enabled_entries(site: &Site<'_>) -> bool {
         .is_some_and(|items| items.iter().any(is_enabled))
 }
 
+/// OAS `mockResponse`: enabled, built from the OpenAPI examples.
+pub(crate) fn oas_mock_from_examples(site: &Site<'_>) -> bool {
+    is_enabled(site.value) && site.value.get("fromOASExamples").is_some_and(is_enabled)
+}
+
 /// OAS `middleware.global.cache`: `enabled` with `cacheAllSafeRequests`.
 pub(crate) fn oas_caches_safe_requests(site: &Site<'_>) -> bool {
     is_enabled(site.value) && bool_of(site.value.get("cacheAllSafeRequests"))
@@ -288,15 +278,6 @@ pub(crate) fn any_certificate(site: &Site<'_>) -> bool {
     site.value
         .as_object()
         .is_some_and(|m| m.values().any(is_set))
-}
-
-/// tyk.conf `template_path`: a folder other than Tyk's default templates.
-pub(crate) fn custom_templates(site: &Site<'_>) -> bool {
-    let path = site.value.as_str().unwrap_or("").trim_end_matches('/');
-    !matches!(
-        path,
-        "" | "templates" | "./templates" | "/opt/tyk-gateway/templates"
-    )
 }
 
 /// tyk.conf `monitor`: `enable_trigger_monitors`.

@@ -121,9 +121,10 @@ fn headers_cors_timeouts_and_defaults() {
     assert_eq!(h.request_remove, ["Cookie"]);
     assert_eq!(h.response_set, [("X-Served-By".into(), "weir".into())]);
     assert_eq!(h.response_remove, ["Server"]);
-    assert_eq!(api.hard_timeouts[0].path, "/slow");
-    assert_eq!(api.hard_timeouts[0].method, "GET");
-    assert_eq!(api.hard_timeouts[0].timeout, Duration::from_secs(3));
+    let timeouts = &api.endpoints.hard_timeouts;
+    assert_eq!(timeouts[0].key.path, "/slow");
+    assert_eq!(timeouts[0].key.method, "GET");
+    assert_eq!(timeouts[0].timeout, Duration::from_secs(3));
     let cors = api.cors.unwrap();
     assert_eq!(cors.allowed_origins, ["*"]);
     assert_eq!(cors.max_age, 60);
@@ -154,7 +155,10 @@ fn extended_paths_need_use_extended_paths_and_header_rules_can_be_disabled() {
               "extended_paths": {"hard_timeouts": [{"path": "/slow", "timeout": 3}]}}}}}"#,
     )
     .unwrap();
-    assert!(api.hard_timeouts.is_empty(), "extended_paths are off");
+    assert!(
+        api.endpoints.hard_timeouts.is_empty(),
+        "extended_paths are off"
+    );
     assert!(
         api.headers.request_set.is_empty(),
         "global_headers_disabled"

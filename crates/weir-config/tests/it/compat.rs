@@ -84,29 +84,9 @@ fn refused_fields(doc: &Value) -> Vec<String> {
 fn settings_that_change_the_wire_refuse_the_api() {
     let ep = |list: &str, entry: Value| json!({"version_data": {"versions": {"Default": {"extended_paths": {list: [entry]}}}}});
     let cases = [
-        (json!({"internal": true}), "internal"),
-        (
-            json!({"enable_ip_whitelisting": true, "allowed_ips": ["10.0.0.0/8"]}),
-            "enable_ip_whitelisting",
-        ),
-        (
-            json!({"enable_ip_blacklisting": true, "blacklisted_ips": ["1.2.3.4"]}),
-            "enable_ip_blacklisting",
-        ),
         (
             json!({"use_keyless": false, "session_lifetime": 3600}),
             "session_lifetime",
-        ),
-        (
-            ep("white_list", json!({"path": "/x", "method_actions": {}})),
-            "version_data.versions.Default.extended_paths.white_list",
-        ),
-        (
-            ep(
-                "url_rewrites",
-                json!({"path": "/x", "match_pattern": "/x", "rewrite_to": "/y"}),
-            ),
-            "version_data.versions.Default.extended_paths.url_rewrites",
         ),
         (
             ep("rate_limit", json!({"path": "/x", "rate": 1, "per": 1})),
@@ -142,11 +122,7 @@ fn settings_that_change_the_wire_refuse_the_api() {
             "event_handlers",
         ),
         (
-            json!({"enable_context_vars": true, "version_data": {"versions": {"Default": {"global_headers": {"X-Id": "$tyk_context.request_id"}}}}}),
-            "enable_context_vars",
-        ),
-        (
-            json!({"version_data": {"versions": {"Default": {"global_headers": {"X-User": "$tyk_meta.user"}}}}}),
+            json!({"version_data": {"versions": {"Default": {"global_headers": {"X-User": "$secret_env.user"}}}}}),
             "version_data.versions.Default",
         ),
         (
@@ -154,7 +130,7 @@ fn settings_that_change_the_wire_refuse_the_api() {
             "jwt_jwks_uris",
         ),
         (
-            json!({"error_overrides": {"500": [{"response": {"status_code": 503}}]}}),
+            json!({"error_overrides": {"500": [{"match": {"flag": "UCF"}, "response": {}}]}}),
             "error_overrides",
         ),
         (json!({"expiration": "2020-01-01 00:00"}), "expiration"),
@@ -183,6 +159,9 @@ fn settings_without_effect_in_tyk_do_not_refuse() {
         json!({"enable_ip_whitelisting": true, "allowed_ips": ["1.2.3.4"], "ip_access_control_disabled": true}),
         json!({"enable_jwt": true, "jwt_source": "abc", "use_standard_auth": true}),
         json!({"enable_context_vars": true}),
+        // Context variables and session metadata in header values are filled in.
+        json!({"enable_context_vars": true, "version_data": {"versions": {"Default": {"global_headers": {
+            "X-Id": "$tyk_context.request_id", "X-User": "$tyk_meta.user"}}}}}),
         json!({"expiration": "-1", "do_not_track": true, "tags": ["a"], "enable_detailed_recording": true}),
         json!({"uptime_tests": {"check_list": [], "config": {"expire_utime_after": 0}}}),
     ];
@@ -198,7 +177,8 @@ fn settings_without_effect_in_tyk_do_not_refuse() {
 #[test]
 fn oas_settings_refuse_and_deprecated_plugins_are_read() {
     let oas = |gw: Value| {
-        let mut doc = json!({"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {},
+        let mut doc = json!({"openapi": "3.0.3", "info": {"title": "t", "version": "1"},
+            "paths": {"/x": {"get": {"operationId": "getX"}}},
             "x-tyk-api-gateway": {"info": {"name": "t", "state": {"active": true}},
             "upstream": {"url": "http://127.0.0.1:9"}, "server": {"listenPath": {"value": "/t/"}}}});
         merge(&mut doc["x-tyk-api-gateway"], gw);
@@ -206,19 +186,12 @@ fn oas_settings_refuse_and_deprecated_plugins_are_read() {
     };
     for (gw, field) in [
         (
-            json!({"info": {"state": {"internal": true}}}),
-            "x-tyk-api-gateway.info.state.internal",
+            json!({"upstream": {"proxy": {"enabled": true, "url": "http://127.0.0.1:3128"}}}),
+            "x-tyk-api-gateway.upstream.proxy",
         ),
         (
-            json!({"server": {"ipAccessControl": {"enabled": true, "allow": ["1.2.3.4"]}}}),
-            "x-tyk-api-gateway.server.ipAccessControl",
-        ),
-        (
-            json!({"upstream": {"enforceTimeout": {"enabled": true, "value": 5}}}),
-            "x-tyk-api-gateway.upstream.enforceTimeout",
-        ),
-        (
-            json!({"middleware": {"operations": {"getX": {"mockResponse": {"enabled": true, "code": 200}}}}}),
+            json!({"middleware": {"operations": {"getX": {"mockResponse": {"enabled": true,
+                "fromOASExamples": {"enabled": true}}}}}}),
             "x-tyk-api-gateway.middleware.operations.getX.mockResponse",
         ),
         (
@@ -286,8 +259,8 @@ fn gateway_settings_that_change_the_wire_refuse_the_config() {
             "streaming.allow_unsafe",
         ),
         (
-            r#"{"override_messages": {"auth.key_not_found": {"code": 401, "message": "no"}}}"#,
-            "override_messages",
+            r#"{"override_messages": {"auth.no_such_id": {"code": 401, "message": "no"}}}"#,
+            "override_messages.auth.no_such_id",
         ),
         (r#"{"close_connections": true}"#, "close_connections"),
         (

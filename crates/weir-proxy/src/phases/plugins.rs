@@ -41,7 +41,7 @@ pub async fn post(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
 
 /// The custom authentication hook.
 pub async fn auth(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
-    let chain = ex.api.plugins.as_ref()?;
+    let chain = ex.api.plugins.as_ref().filter(|_| !ex.skip_auth)?;
     let hook = chain.auth.as_ref()?;
     let answer = match enter_hook_form(ex, chain).await {
         Err(resp) => Some(resp),
@@ -111,13 +111,8 @@ async fn enter_hook_form<'e>(
 ) -> Result<&'e mut HookContext, Response<ProxyBody>> {
     if !ex.in_hook_form {
         let body = std::mem::replace(&mut ex.body, RequestBody::Buffered(Full::new(Bytes::new())));
-        let RequestBody::Streaming(incoming) = body else {
-            return Err(error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Middleware error",
-            ));
-        };
-        let bytes = match Limited::new(incoming, MAX_HOOK_BODY).collect().await {
+        // Streaming, or already read by request validation.
+        let bytes = match Limited::new(body, MAX_HOOK_BODY).collect().await {
             Ok(c) => c.to_bytes(),
             Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
                 return Err(error_response(

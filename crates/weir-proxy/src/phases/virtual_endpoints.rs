@@ -6,74 +6,46 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use regex::Regex;
 use weir_config::plugin_settings::EndpointMatching;
 use weir_core::virtual_endpoint::{VirtualEndpoint, VirtualRequest};
 
 use crate::body::{ProxyBody, RequestBody};
+use crate::endpoint::EndpointMatcher;
 use crate::exchange::Exchange;
 use crate::phases::plugins::MAX_HOOK_BODY;
 use crate::respond::error_response;
 
 /// A virtual endpoint with its path compiled as Tyk compiles endpoint paths.
 pub struct CompiledVirtual {
-    pattern: Regex,
-    method: String,
+    matcher: EndpointMatcher,
     endpoint: VirtualEndpoint,
 }
 
 impl CompiledVirtual {
-    /// Tyk's endpoint path as a regular expression: `{name}` (or `{name:regex}`) segments
-    /// match one path segment; the pattern is found anywhere in the path unless prefix or
-    /// suffix matching anchors it; `ignore_case` (the entry's or the gateway's) folds case.
+    /// Compiles the endpoint's path (see [`crate::endpoint`]); the entry's `ignore_case`
+    /// adds to the gateway's.
     pub fn compile(endpoint: VirtualEndpoint, matching: EndpointMatching) -> Result<Self, String> {
-        let params = Regex::new(r"\{[^}/]*\}").map_err(|e| e.to_string())?;
-        let mut pattern = params.replace_all(&endpoint.path, "([^/]+)").into_owned();
-        if matching.prefix && !pattern.starts_with('^') {
-            pattern.insert(0, '^');
-        }
-        if matching.suffix && !pattern.ends_with('$') {
-            pattern.push('$');
-        }
-        if matching.ignore_case || endpoint.ignore_case {
-            pattern.insert_str(0, "(?i)");
-        }
-        let compiled = Regex::new(&pattern)
-            .map_err(|e| format!("path `{}` is not a valid pattern: {e}", endpoint.path))?;
-        Ok(CompiledVirtual {
-            pattern: compiled,
-            method: endpoint.method.clone(),
-            endpoint,
-        })
-    }
-
-    fn matches(&self, path: &str, method: &str) -> bool {
-        (self.method.is_empty() || self.method == method) && self.pattern.is_match(path)
+        let matcher = EndpointMatcher::compile(
+            &endpoint.path,
+            &endpoint.method,
+            endpoint.ignore_case,
+            matching,
+        )?;
+        Ok(CompiledVirtual { matcher, endpoint })
     }
 }
 
 /// Answers the request when a virtual endpoint matches it.
 pub async fn answer(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
-    let (url, method) = match &ex.hooks {
-        Some(ctx) if ex.in_hook_form => (ctx.request.url.clone(), ctx.request.method.clone()),
-        _ => (
-            ex.parts
-                .uri
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_string(),
-            ex.parts.method.as_str().to_string(),
-        ),
-    };
-    let path = url.split('?').next().unwrap_or("/");
-    let relative = path
-        .strip_prefix(ex.api.match_prefix.as_str())
-        .unwrap_or(path);
+    // As Tyk's rules after the URL rewrite, the endpoint matches the request as it came in;
+    // the function sees the request as it is now.
+    let (relative, method) = ex.original_endpoint();
     let compiled = ex
         .api
         .virtual_endpoints
         .iter()
-        .find(|v| v.matches(relative, &method))?;
+        .find(|v| v.matcher.matches(&relative, &method))?;
+    let url = ex.current_url();
     let request = match request_of(ex, url).await {
         Ok(r) => r,
         Err(answer) => return Some(answer),

@@ -81,6 +81,27 @@ pub async fn admin(gw: &Gateway, method: &str, path: &str, body: Option<String>)
     (status, json)
 }
 
+/// Makes a key through `POST /tyk/keys` in org `org1`, with no rate limit or
+/// quota, giving access to the `Default` version of each API of `apis`, and
+/// `meta_data` unless it is null. Asserts a 200 answer; returns the key.
+pub async fn create_key(gw: &Gateway, apis: &[&str], meta_data: Value) -> String {
+    let rights: serde_json::Map<String, Value> = apis
+        .iter()
+        .map(|id| {
+            let right = json!({"api_id": id, "api_name": id, "versions": ["Default"]});
+            (id.to_string(), right)
+        })
+        .collect();
+    let mut session =
+        json!({"org_id": "org1", "rate": 0, "quota_max": -1, "access_rights": rights});
+    if !meta_data.is_null() {
+        session["meta_data"] = meta_data;
+    }
+    let (status, body) = admin(gw, "POST", "/tyk/keys", Some(session.to_string())).await;
+    assert_eq!(status, 200, "{body}");
+    body["key"].as_str().unwrap().to_string()
+}
+
 /// `GET /tyk/reload?block=true` through [`admin`], asserting `{"status":"ok"}`.
 /// Returns the message (the reload's problems, if any).
 pub async fn reload(gw: &Gateway) -> String {

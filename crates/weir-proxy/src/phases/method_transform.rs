@@ -1,0 +1,20 @@
+//! Method transforms (`method_transforms`, OAS `transformRequestMethod`): a matching request
+//! goes upstream with another method. As in Tyk (mw_method_transform.go) it runs after the URL
+//! rewrite and matches the path and method the request had before it; response header rules
+//! keep matching the original method.
+
+use crate::exchange::Exchange;
+
+/// Changes the method of a request whose endpoint has a method transform.
+pub fn transform(ex: &mut Exchange<'_>) {
+    let api = ex.api;
+    let (path, method) = ex.original_endpoint();
+    let Some((_, to)) = api.transforms.methods.find(&path, &method) else {
+        return;
+    };
+    ex.remember_original_endpoint();
+    match (&mut ex.hooks, ex.in_hook_form) {
+        (Some(ctx), true) => ctx.request.method = to.as_str().to_string(),
+        _ => ex.parts.method = to.clone(),
+    }
+}
