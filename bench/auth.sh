@@ -33,122 +33,33 @@
 # Tools: nginx and wrk (bench/install.sh), redis-server, redis-cli, openssl, taskset, curl, ss.
 set -euo pipefail
 
-ROUNDS=3
-DURATION=10
-WARMUP=2
-CONNS=64
-BUILD=1
-WRITE_MD=1
-WEIR_BIN=""
-WEIR_COMMIT=""
 # The fixed number of requests over which Redis commands per request are counted.
 RT_REQUESTS=1000
 VARIANTS=(nginx keyless token-memory token-redis token-redis-lf jwt-rs256)
 # Local-first limits for the token-redis-lf variant (Weir's `local_first_limits`).
 LF_BATCH=${LF_BATCH:-100}
 LF_LEASE_MS=${LF_LEASE_MS:-100}
-INVOCATION="bench/auth.sh $*"
-INVOCATION=${INVOCATION% }
-
 usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
-
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --rounds) ROUNDS=$2; shift 2 ;;
-        --duration) DURATION=$2; shift 2 ;;
-        --warmup) WARMUP=$2; shift 2 ;;
-        --weir) WEIR_BIN=$2; BUILD=0; shift 2 ;;
-        --weir-commit) WEIR_COMMIT=$2; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
-        --no-markdown) WRITE_MD=0; shift ;;
-        -h | --help) usage; exit 0 ;;
-        *) echo "auth.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
-    esac
-done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "auth.sh: --rounds must be a positive integer" >&2; exit 2; }
-[[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "auth.sh: --duration must be a positive integer" >&2; exit 2; }
-[[ $WARMUP =~ ^[0-9]+$ ]] || { echo "auth.sh: --warmup must be an integer" >&2; exit 2; }
 
 die() { echo "auth.sh: error: $*" >&2; exit 1; }
 log() { echo "auth.sh: $*" >&2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$REPO/bench/results/auth-$STAMP
-mkdir -p "$OUT"/{conf,raw,logs,origin,proxy,redis,jwt,weir-mem/apps,weir-redis/apps,weir-lf/apps}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$REPO/bench/lib.sh"
+# ROUNDS=3, DURATION=10, WARMUP=2, CONNS=64 unless the options say otherwise (bench_start, lib.sh).
+bench_start auth "$@"
+mkdir -p "$OUT"/{redis,jwt,weir-mem/apps,weir-redis/apps,weir-lf/apps}
 
-# ---------------------------------------------------------------- tools
-missing=()
-for tool in nginx wrk redis-server redis-cli openssl taskset curl ss awk sort base64; do
-    command -v "$tool" >/dev/null 2>&1 || [[ -x /usr/sbin/$tool ]] || missing+=("$tool")
-done
-if [[ $BUILD -eq 1 ]]; then command -v cargo >/dev/null 2>&1 || missing+=(cargo); fi
-[[ ${#missing[@]} -eq 0 ]] || die "missing tools: ${missing[*]} (bench/install.sh installs nginx and wrk)"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-taskset -c 1 true 2>/dev/null || die "cannot pin to CPU 1: this benchmark needs at least 2 CPUs"
-CLK_TCK=$(getconf CLK_TCK)
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-
-# ---------------------------------------------------------------- weir binary
-if [[ $BUILD -eq 1 ]]; then
-    log "building weir (release)"
-    (cd "$REPO" && cargo build --release -p weir) || die "cargo build of weir failed"
-    target=$(cd "$REPO" && cargo metadata --no-deps --format-version 1 |
-        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-    WEIR_BIN=${target:-$REPO/target}/release/weir
-    WEIR_COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-    if [[ -n $(git -C "$REPO" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then
-        WEIR_COMMIT+=" (with uncommitted changes under crates/)"
-    fi
-elif [[ -z $WEIR_BIN ]]; then
-    WEIR_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/weir
-fi
-[[ -x $WEIR_BIN ]] || die "weir binary not found at $WEIR_BIN (build it, or give --weir PATH)"
-if [[ -z $WEIR_COMMIT && -f $WEIR_BIN.commit ]]; then read -r WEIR_COMMIT _ <"$WEIR_BIN.commit"; fi
-WEIR_COMMIT=${WEIR_COMMIT:-unknown}
-WEIR_SHA=$(sha256sum "$WEIR_BIN" | cut -c1-12)
+# ---------------------------------------------------------------- tools, weir binary
+bench_tools nginx wrk redis-server redis-cli openssl taskset curl ss awk sort base64
+weir_binary
 
 # ---------------------------------------------------------------- processes
-source "$REPO/bench/lib.sh"
+ports ORIGIN NGX REDIS WEIR_MEM WEIR_REDIS WEIR_LF
 
-# Like wait_until (lib.sh), for up to 10 s, and a failure ends the run.
-ready() { wait_until "$1" "$2" 10 "${@:3}" || die "$1 did not start; see $OUT/logs"; }
-
-free_port; ORIGIN_PORT=$PORT
-free_port; NGX_PORT=$PORT
-free_port; REDIS_PORT=$PORT
-free_port; WEIR_MEM_PORT=$PORT
-free_port; WEIR_REDIS_PORT=$PORT
-free_port; WEIR_LF_PORT=$PORT
-
-{ nginx_preamble origin; cat <<EOF
-    default_type text/plain;
-    server {
-        listen 127.0.0.1:$ORIGIN_PORT;
-        location / { return 200 "hello world\n"; }
-    }
-}
-EOF
-} >"$OUT/conf/origin.conf"
-
-{ nginx_preamble proxy; cat <<EOF
-    upstream origin {
-        server 127.0.0.1:$ORIGIN_PORT;
-        keepalive 64;
-        keepalive_requests 100000000;
-        keepalive_timeout 300s;
-    }
-    server {
-        listen 127.0.0.1:$NGX_PORT;
-        location /bench/ {
-            proxy_pass http://origin/;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-EOF
-} >"$OUT/conf/proxy.conf"
+nginx_origin_conf "" >"$OUT/conf/origin.conf"
+nginx_proxy_conf "$NGX_PORT" >"$OUT/conf/proxy.conf"
 
 # ---- the RSA key and the JWT (RS256), made with openssl
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
@@ -170,24 +81,6 @@ if [[ ${JWT: -1} == A ]]; then BAD_JWT+=B; else BAD_JWT+=A; fi
 echo "$JWT" >"$OUT/jwt/token.jwt"
 
 # ---- weir: one gateway on the memory store (keyless, token, jwt), one on Redis (token)
-gateway_conf() { # PORT EXTRA-JSON-MEMBERS
-    cat <<EOF
-{
-  "listen_address": "127.0.0.1",
-  "listen_port": $1,
-  "secret": "bench",
-  "app_path": "apps",
-  "access_logs": { "enabled": false }$2
-}
-EOF
-}
-api_def() { # ID USE_KEYLESS EXTRA-JSON-MEMBERS
-    cat <<EOF
-{"api_id":"$1","name":"$1","org_id":"o","use_keyless":$2,"active":true,
- "proxy":{"listen_path":"/$1/","target_url":"http://127.0.0.1:$ORIGIN_PORT","strip_listen_path":true},
- "version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}}$3}
-EOF
-}
 gateway_conf "$WEIR_MEM_PORT" ',
   "policies": { "policy_source": "file", "policy_path": "policies.json" }' >"$OUT/weir-mem/weir.json"
 gateway_conf "$WEIR_REDIS_PORT" ",
@@ -217,20 +110,8 @@ cp "$OUT/weir-lf/weir.json" "$OUT/conf/weir-lf.json"
 cp "$OUT/weir-mem/policies.json" "$OUT/conf/"
 for f in "$OUT"/weir-mem/apps/*.json; do cp "$f" "$OUT/conf/mem-$(basename "$f")"; done
 
-"$NGINX" -t -q -c "$OUT/conf/origin.conf" -e "$OUT/logs/origin-error.log" || die "origin nginx config invalid"
-"$NGINX" -t -q -c "$OUT/conf/proxy.conf" -e "$OUT/logs/proxy-error.log" || die "proxy nginx config invalid"
-
-log "starting origin nginx on :$ORIGIN_PORT (CPU 0)"
-taskset -c 0 "$NGINX" -c "$OUT/conf/origin.conf" -e "$OUT/logs/origin-error.log" >"$OUT/logs/origin.out" 2>&1 &
-ORIGIN_PID=$!
-PIDS+=("$ORIGIN_PID")
-ready "origin nginx" "$ORIGIN_PID" curl -fsS "http://127.0.0.1:$ORIGIN_PORT/"
-
-log "starting nginx proxy on :$NGX_PORT (CPU 1)"
-taskset -c 1 "$NGINX" -c "$OUT/conf/proxy.conf" -e "$OUT/logs/proxy-error.log" >"$OUT/logs/proxy.out" 2>&1 &
-NGX_PID=$!
-PIDS+=("$NGX_PID")
-ready "nginx proxy" "$NGX_PID" curl -fsS "http://127.0.0.1:$NGX_PORT/bench/"
+start_nginx origin "origin nginx" 0 "$ORIGIN_PORT" /
+start_peer_proxy "$NGX_PORT"
 
 log "starting redis-server on :$REDIS_PORT (CPU 0)"
 taskset -c 0 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
@@ -241,26 +122,16 @@ rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 ready "redis-server" "$REDIS_PID" rcli ping
 
 log "starting weir (memory store) on :$WEIR_MEM_PORT and weir (Redis store) on :$WEIR_REDIS_PORT (CPU 1)"
-(cd "$OUT/weir-mem" && exec taskset -c 1 "$WEIR_BIN" run --conf weir.json) \
-    >"$OUT/logs/weir-mem.out" 2>"$OUT/logs/weir-mem.err" &
-WEIR_MEM_PID=$!
-PIDS+=("$WEIR_MEM_PID")
-(cd "$OUT/weir-redis" && exec taskset -c 1 "$WEIR_BIN" run --conf weir.json) \
-    >"$OUT/logs/weir-redis.out" 2>"$OUT/logs/weir-redis.err" &
-WEIR_REDIS_PID=$!
-PIDS+=("$WEIR_REDIS_PID")
+start_weir weir-mem
+WEIR_MEM_PID=$STARTED
+start_weir weir-redis
+WEIR_REDIS_PID=$STARTED
 ready "weir (memory)" "$WEIR_MEM_PID" curl -fsS "http://127.0.0.1:$WEIR_MEM_PORT/hello"
 ready "weir (Redis)" "$WEIR_REDIS_PID" curl -fsS "http://127.0.0.1:$WEIR_REDIS_PORT/hello"
 log "starting weir (Redis store, local-first limits) on :$WEIR_LF_PORT (CPU 1)"
-(cd "$OUT/weir-lf" && exec taskset -c 1 "$WEIR_BIN" run --conf weir.json) \
-    >"$OUT/logs/weir-lf.out" 2>"$OUT/logs/weir-lf.err" &
-WEIR_LF_PID=$!
-PIDS+=("$WEIR_LF_PID")
+start_weir weir-lf
+WEIR_LF_PID=$STARTED
 ready "weir (local-first)" "$WEIR_LF_PID" curl -fsS "http://127.0.0.1:$WEIR_LF_PORT/hello"
-
-mapfile -t NGX_WORKERS < <(pgrep -P "$NGX_PID")
-[[ ${#NGX_WORKERS[@]} -ge 1 ]] || die "nginx proxy has no worker process"
-NGX_ALL=("$NGX_PID" "${NGX_WORKERS[@]}")
 
 # ---- the keys, made through each gateway's control API
 make_key() { # PORT → the key
@@ -366,28 +237,17 @@ for v in token-memory token-redis; do
     log "$v: quota counted (X-RateLimit-Remaining $r1 → $r2)"
 done
 
-WEIR_THREADS=$(cat /proc/"$WEIR_MEM_PID"/task/*/comm | sort | uniq -c | awk '{printf "%s%s×%s", sep, $2, $1; sep=", "}')
+WEIR_THREADS=$(threads_of "$WEIR_MEM_PID")
 log "weir threads: $WEIR_THREADS"
 
 # ---------------------------------------------------------------- measuring
 RESULTS=$OUT/results.tsv
 printf 'variant\tround\treq_per_s\tp50_ms\tp99_ms\tweir_cpu_s_per_10k\trequests\terrors\tredis_cpu_s_per_10k\n' >"$RESULTS"
 
-# Latency from wrk ("310.00us", "1.20ms", "2.00s") in ms.
-wrk_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
-        else { sub(/s$/, "", v); printf "%.3f", v * 1000 } }'
-}
-
-wrk_cmd() { # VARIANT SECONDS → the load command, one argument per line
+load_cmd() { # VARIANT SECONDS → the load command, one argument per line (for wrk_measure)
     local auth
     auth=$(auth_of "$1")
-    printf '%s\n' taskset -c 0 wrk -t1 "-c$CONNS" "-d${2}s" --latency
-    [[ -n $auth ]] && printf '%s\n' -H "Authorization: $auth"
-    printf '%s\n' "$(url_of "$1")"
+    wrk_args "$2" "$(url_of "$1")" ${auth:+"Authorization: $auth"}
 }
 shown_cmd() { # VARIANT → as BENCHMARKS.md shows it (PORT, KEY and JWT for the values)
     local auth
@@ -396,55 +256,20 @@ shown_cmd() { # VARIANT → as BENCHMARKS.md shows it (PORT, KEY and JWT for the
 }
 
 measure() { # VARIANT ROUND
-    local v=$1 round=$2 raw warm before after ticks rb=0 ra=0 rps p50 p99 requests errors
-    local redis10k=- cpu10k
-    local -a cmd pids
-    raw=$OUT/raw/$v-r$round.txt
-    warm=$OUT/raw/$v-r$round.warmup.txt
+    local v=$1 round=$2 redis10k=-
+    local -a pids
     case $v in
         nginx) pids=("${NGX_ALL[@]}") ;;
         token-redis) pids=("$WEIR_REDIS_PID") ;;
         token-redis-lf) pids=("$WEIR_LF_PID") ;;
         *) pids=("$WEIR_MEM_PID") ;;
     esac
-    if [[ $WARMUP -gt 0 ]]; then
-        mapfile -t cmd < <(wrk_cmd "$v" "$WARMUP")
-        "${cmd[@]}" >"$warm" 2>&1 || die "warm-up failed: $v (see $warm)"
-        sent "$v" "$(awk '/requests in/ {print $1}' "$warm")"
-    fi
-    mapfile -t cmd < <(wrk_cmd "$v" "$DURATION")
-    before=$(cpu_ticks "${pids[@]}")
-    rb=$(cpu_ticks "$REDIS_PID")
-    "${cmd[@]}" >"$raw" 2>&1 || die "load run failed: $v (see $raw)"
-    after=$(cpu_ticks "${pids[@]}")
-    ra=$(cpu_ticks "$REDIS_PID")
-    ticks=$((after - before))
-    rps=$(awk '/^Requests\/sec:/ {print $2}' "$raw")
-    p50=$(wrk_ms "$(awk '$1 == "50%" {print $2}' "$raw")")
-    p99=$(wrk_ms "$(awk '$1 == "99%" {print $2}' "$raw")")
-    requests=$(awk '/requests in/ {print $1}' "$raw")
-    errors=$(awk '/^ *Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
-                  /Non-2xx or 3xx responses:/ {e += $NF} END {print e + 0}' "$raw")
-    [[ -n $rps && -n $requests && $requests -gt 0 ]] || die "could not parse $raw"
-    sent "$v" "$requests"
-    cpu10k=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.4f", t / hz / n * 10000}')
-    if [[ $v == token-redis* ]]; then
-        redis10k=$(awk -v t="$((ra - rb))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.4f", t / hz / n * 10000}')
-    fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$v" "$round" "$rps" "$p50" "$p99" "$cpu10k" \
-        "$requests" "$errors" "$redis10k" >>"$RESULTS"
-    log "$(printf '%-12s round %s: %10s req/s  p50 %7s ms  p99 %7s ms  cpu %s s/10k  redis cpu %s  errors %s' \
-        "$v" "$round" "$rps" "$p50" "$p99" "$cpu10k" "$redis10k" "$errors")"
+    wrk_measure "$v" "$round" "${pids[@]}" -- "$REDIS_PID"
+    sent "$v" "$((WARM_REQUESTS + REQUESTS))"
+    if [[ $v == token-redis* ]]; then redis10k=$AUX10K; fi
+    record "$v" "$round" "$redis10k" "redis cpu"
 }
-
-for ((round = 1; round <= ROUNDS; round++)); do
-    order=("${VARIANTS[@]}")
-    if ((round % 2 == 0)); then
-        order=()
-        for ((i = ${#VARIANTS[@]} - 1; i >= 0; i--)); do order+=("${VARIANTS[i]}"); done
-    fi
-    for v in "${order[@]}"; do measure "$v" "$round"; done
-done
+each_round measure
 
 # ---------------------------------------------------------------- Redis round trips
 # commandstats counts commands a script runs too, MONITOR marks those "[0 lua]": the client's
@@ -490,37 +315,16 @@ for v in token-memory token-redis; do
 done
 
 # ---------------------------------------------------------------- report
-median() { # VARIANT COLUMN → median over rounds
-    awk -F'\t' -v p="$1" -v c="$2" 'NR > 1 && $1 == p {print $c}' "$RESULTS" |
-        sort -g | awk '{v[NR] = $1} END {
-            if (NR == 0) { print "nan"; exit }
-            if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-rounds_of() { # VARIANT COLUMN → "a / b / c"
-    awk -F'\t' -v p="$1" -v c="$2" 'NR > 1 && $1 == p {printf "%s%.0f", s, $c; s = " / "}' "$RESULTS"
-}
-errors_of() { awk -F'\t' -v p="$1" 'NR > 1 && $1 == p {e += $8} END {print e + 0}' "$RESULTS"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-fmt() { awk -v v="$1" -v d="$2" 'BEGIN { printf "%.*f", d, v }'; }
-
-DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-REPO_HEAD=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
+# (median, rounds_of, ratio, fmt, target_cell, run_paragraph, errors_line, raw_rows, finish: lib.sh)
 REDIS_VERSION=$(redis-server --version | awk '{print $3}' | sed 's/^v=//')
-WRK_VERSION=$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}' || true) # wrk -v exits 1
 
 verdict() { # VARIANT LIMIT-PERCENT VALUE BASELINE → the target cell; cost = 1 − VALUE / BASELINE
-    local cost
-    cost=$(awk -v r="$3" -v b="$4" 'BEGIN { printf "%+.1f %%", (r / b - 1) * 100 }')
     if [[ $1 == keyless ]]; then
         echo "baseline"
     elif [[ -z $2 ]]; then
         echo "—"
-    elif awk -v r="$3" -v b="$4" -v l="$2" 'BEGIN { exit !((1 - r / b) * 100 < l) }'; then
-        echo "< $2 %: met ($cost)"
     else
-        echo "< $2 %: **missed** ($cost)"
+        target_cell "$2" "$3" "$4"
     fi
 }
 
@@ -531,14 +335,7 @@ section() {
     base_cpu=$(median keyless 6)
     echo "## Auth: keyless vs auth token (memory, Redis) vs JWT RS256 — wrk → proxy → nginx origin"
     echo
-    echo "Run: \`$INVOCATION\` on $DATE."
-    echo "weir binary built from commit $WEIR_COMMIT (sha256 $WEIR_SHA…), release profile; repo at $REPO_HEAD."
-    echo "Load average (1/5/15 min) at start $LOAD_START, at end $LOAD_END (the benchmark itself adds ~2 on"
-    echo "2 CPUs; more means other work shared the CPUs and req/s is noisy — CPU-seconds per request is"
-    echo "the steadier column). Medians over $ROUNDS rounds of ${DURATION} s, each after a ${WARMUP} s warm-up run;"
-    echo "variant order $(IFS=,; echo "${VARIANTS[*]}") on odd rounds, reversed on even ones."
-    echo "weir threads: $WEIR_THREADS. $WRK_VERSION, nginx $NGINX_VERSION, Redis $REDIS_VERSION."
-    echo "Raw outputs: bench/results/auth-$STAMP/ (git-ignored)."
+    run_paragraph ", Redis $REDIS_VERSION"
     echo
     echo "Load command, one per variant per round (PORT, KEY and JWT filled in at run time):"
     echo
@@ -578,7 +375,6 @@ NOTE
     for v in "${VARIANTS[@]}"; do
         rps=$(median "$v" 3)
         cpu=$(median "$v" 6)
-        cost=$(awk -v r="$rps" -v b="$base" 'BEGIN { printf "%+.1f %%", (r / b - 1) * 100 }')
         limit=$(target_of "$v")
         verdict=$(verdict "$v" "$limit" "$rps" "$base")
         # Were weir CPU-bound, its req/s would scale as 1 / CPU per request.
@@ -588,9 +384,7 @@ NOTE
         echo "| $v | $(describe "$v") | $(fmt "$rps" 0) | $(ratio "$rps" "$base") | $(ratio "$rps" "$nrps") | $verdict | $(fmt "$(median "$v" 4)" 3) | $(fmt "$(median "$v" 5)" 3) | $(fmt "$cpu" 4) | $(ratio "$cpu" "$base_cpu") | $cpu_verdict | $r10k | $(rounds_of "$v" 3) |"
     done
     echo
-    local errs=""
-    for v in "${VARIANTS[@]}"; do errs+="$v $(errors_of "$v"), "; done
-    echo "Errors (socket errors or non-2xx/3xx from wrk, all rounds): ${errs%, }."
+    errors_line
     echo
     echo "Redis round trips per token-redis request, over $RT_REQUESTS sequential requests (one connection,"
     echo "curl) after the rounds: **$RT_PER_REQ** (the gateway's own commands, seen by \`MONITOR\`: $RT_TOP;"
@@ -601,32 +395,7 @@ NOTE
     echo "wrk and the checks; the gateway also counts requests still in flight when a wrk run stops:"
     for l in "${QUOTA_LINES[@]}"; do echo "- $l"; done
     echo
-    echo "Raw rows:"
-    echo
-    echo '```'
-    { column -t -s $'\t' "$RESULTS" 2>/dev/null || cat "$RESULTS"; }
-    echo '```'
+    raw_rows
 }
 
-{
-    echo "<!-- bench:auth -->"
-    section
-    echo "<!-- /bench:auth -->"
-} >"$OUT/auth.md"
-
-if [[ $WRITE_MD -eq 1 ]]; then
-    MD=$REPO/BENCHMARKS.md
-    # Replace only this section (markers included); append it when the file has none yet.
-    if [[ -f $MD ]] && grep -qxF '<!-- bench:auth -->' "$MD"; then
-        awk -v f="$OUT/auth.md" '
-            $0 == "<!-- bench:auth -->" { while ((getline l < f) > 0) print l; skip = 1; next }
-            skip && $0 == "<!-- /bench:auth -->" { skip = 0; next }
-            !skip { print }' "$MD" >"$OUT/BENCHMARKS.md"
-    else
-        { [[ -f $MD ]] && cat "$MD" && echo; cat "$OUT/auth.md"; } >"$OUT/BENCHMARKS.md"
-    fi
-    cp "$OUT/BENCHMARKS.md" "$MD"
-    log "wrote the auth section of $MD"
-fi
-log "results in $OUT"
-cat "$OUT/auth.md"
+finish section

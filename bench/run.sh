@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side proxy benchmark: weir vs nginx, in front of the same origin.
 #
-#   bench/run.sh [--rounds N] [--duration S] [--warmup S] [--only http,h2,grpc,plugins]
+#   bench/run.sh [--rounds N] [--duration S] [--warmup S] [--only http,h2,grpc,plugins,middleware]
 #                [--grpc-streams M] [--no-build] [--no-markdown]
 #
 # Benchmarks (each round measures weir and nginx back to back, order alternating):
@@ -11,6 +11,10 @@
 #   plugins  wrk as http → weir with a pre hook (none, native, wasm, gRPC over a Unix
 #            socket, gRPC over TCP, JavaScript, Python, Lua; bench/grpc-plugin on CPU 0)
 #            → nginx origin; no nginx
+#   middleware  only with --only: runs bench/middleware.sh (before the others) with --rounds,
+#            --duration, --warmup, --no-build (WEIR_BIN as --weir) and --no-markdown passed on:
+#            Tyk's built-in middleware (IP allow list, white list, URL rewrites, header
+#            transforms) against the same API without, and nginx; its own BENCHMARKS.md section
 #
 # Pinning: origin(s), gRPC plugin server and load generator on CPU 0, the proxy on CPU 1.
 # Everything listens on 127.0.0.1 on ports picked free at run time, and everything
@@ -35,7 +39,7 @@ BUILD=1
 WRITE_MD=1
 INVOCATION="bench/run.sh $*"
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -54,7 +58,10 @@ done
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --duration must be a positive integer" >&2; exit 2; }
 [[ $WARMUP =~ ^[0-9]+$ ]] || { echo "run.sh: --warmup must be an integer" >&2; exit 2; }
 for b in ${BENCHES//,/ }; do
-    case $b in http | h2 | grpc | plugins) ;; *) echo "run.sh: unknown benchmark '$b' (http, h2, grpc, plugins)" >&2; exit 2 ;; esac
+    case $b in
+        http | h2 | grpc | plugins | middleware) ;;
+        *) echo "run.sh: unknown benchmark '$b' (http, h2, grpc, plugins, middleware)" >&2; exit 2 ;;
+    esac
 done
 want() { [[ ",$BENCHES," == *",$1,"* ]]; }
 
@@ -63,6 +70,21 @@ log() { echo "run.sh: $*" >&2; }
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$REPO/bench
+
+# `middleware` is bench/middleware.sh's (it writes its own section); it runs first, the rest after.
+if want middleware; then
+    mw_args=(--rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP")
+    if [[ $BUILD -eq 0 ]]; then mw_args+=(--no-build); fi
+    if [[ -n ${WEIR_BIN:-} ]]; then mw_args+=(--weir "$WEIR_BIN"); fi
+    if [[ $WRITE_MD -eq 0 ]]; then mw_args+=(--no-markdown); fi
+    log "running bench/middleware.sh ${mw_args[*]}"
+    "$BENCH_DIR/middleware.sh" "${mw_args[@]}" || die "bench/middleware.sh failed"
+    rest=""
+    for b in ${BENCHES//,/ }; do [[ $b == middleware ]] || rest+="$b,"; done
+    BENCHES=${rest%,}
+    [[ -n $BENCHES ]] || exit 0
+fi
+
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH_DIR/results/$STAMP
 mkdir -p "$OUT"/{conf,raw,logs,origin,proxy,sections,weir/apps}
@@ -467,15 +489,6 @@ RESULTS=$OUT/results.tsv
 # plugin_cpu_s_per_10k: the gRPC plugin server's CPU (plugins bench, grpc-* rows; else "-").
 printf 'bench\tproxy\tround\treq_per_s\tp50_ms\tp99_ms\tcpu_s_per_10k\trequests\terrors\tplugin_cpu_s_per_10k\n' >"$RESULTS"
 
-# Latency from wrk ("310.00us", "1.20ms", "2.00s") in ms.
-wrk_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
-        else { sub(/s$/, "", v); printf "%.3f", v * 1000 } }'
-}
-
 # load_cmd BENCH PORT [DURATION [LOGFILE [PATH]]]: prints the load command, one argument per line.
 load_cmd() {
     local bench=$1 port=$2 dur=${3:-$DURATION} logfile=${4:-/dev/null} path=${5:-/bench/}
@@ -527,12 +540,8 @@ measure() {
     ticks=$((after - before))
 
     if [[ $bench == http || $bench == plugins ]]; then
-        rps=$(awk '/^Requests\/sec:/ {print $2}' "$raw")
-        p50=$(wrk_ms "$(awk '$1 == "50%" {print $2}' "$raw")")
-        p99=$(wrk_ms "$(awk '$1 == "99%" {print $2}' "$raw")")
-        requests=$(awk '/requests in/ {print $1}' "$raw")
-        errors=$(awk '/^ *Socket errors:/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
-                      /Non-2xx or 3xx responses:/ {e += $NF} END {print e + 0}' "$raw")
+        wrk_read "$raw" # lib.sh
+        rps=$RPS p50=$P50 p99=$P99 requests=$REQUESTS errors=$ERRORS
     else
         # req/s counts succeeded requests only (h2load's own figure includes failed ones).
         requests=$(awk '/^requests:/ {for (i = 1; i <= NF; i++) if ($(i) ~ /^succeeded/) {v = $(i - 1); print v}}' "$raw")

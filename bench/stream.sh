@@ -84,17 +84,13 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH_DIR/results/streams-$STAMP
 mkdir -p "$OUT"/{conf,raw,logs,nginx}
 
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 # ---------------------------------------------------------------- tools
 # bench/install.sh has no check-only mode (it installs), so check here and point to it.
-missing=()
-for tool in taskset curl ss awk sort; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
-if want nginx; then command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx); fi
-if [[ $BUILD -eq 1 ]]; then command -v cargo >/dev/null 2>&1 || missing+=(cargo); fi
-[[ ${#missing[@]} -eq 0 ]] || die "missing tools: ${missing[*]} (bench/install.sh installs nginx)"
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-taskset -c 1 true 2>/dev/null || die "cannot pin to CPU 1: this benchmark needs at least 2 CPUs"
-CLK_TCK=$(getconf CLK_TCK)
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+tools=(taskset curl ss awk sort)
+if want nginx; then tools+=(nginx); fi
+bench_tools "${tools[@]}" # lib.sh: also sets NGINX, CLK_TCK and LOAD_START
 
 # ---------------------------------------------------------------- build
 WEIR_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/weir
@@ -148,8 +144,6 @@ if want weir-grpc; then
 fi
 
 # ---------------------------------------------------------------- processes
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
 declare -A PORT_OF=() PROXY_PIDS=()
 free_port; ORIGIN_PORT=$PORT
 PORT_OF[direct]=$ORIGIN_PORT
@@ -478,20 +472,8 @@ NOTE
     echo "<!-- /bench:streams -->"
 } >"$OUT/streams.md"
 
-if [[ $WRITE_MD -eq 1 ]]; then
-    MD=$REPO/BENCHMARKS.md
-    # Replace only this section (markers included); append it when the file has none yet.
-    if [[ -f $MD ]] && grep -qxF '<!-- bench:streams -->' "$MD"; then
-        awk -v f="$OUT/streams.md" '
-            $0 == "<!-- bench:streams -->" { while ((getline l < f) > 0) print l; skip = 1; next }
-            skip && $0 == "<!-- /bench:streams -->" { skip = 0; next }
-            !skip { print }' "$MD" >"$OUT/BENCHMARKS.md"
-    else
-        { [[ -f $MD ]] && cat "$MD" && echo; cat "$OUT/streams.md"; } >"$OUT/BENCHMARKS.md"
-    fi
-    cp "$OUT/BENCHMARKS.md" "$MD"
-    log "wrote the streams section of $MD"
-fi
+# Replace only this section (markers included); append it when the file has none yet.
+if [[ $WRITE_MD -eq 1 ]]; then md_section streams "$OUT/streams.md"; fi
 log "results in $OUT"
 cat "$OUT/streams.md"
 for v in "${!SKIP[@]}"; do log "$v was SKIPPED: ${SKIP[$v]}"; done

@@ -302,18 +302,7 @@ NOTE
     echo "<!-- /bench:vision -->"
 } >"$OUT/vision.md"
 
-if [[ $WRITE_MD -eq 1 ]]; then
-    MD=$REPO/BENCHMARKS.md
-    if [[ -f $MD ]] && grep -qxF '<!-- bench:vision -->' "$MD"; then
-        awk -v f="$OUT/vision.md" '
-            $0 == "<!-- bench:vision -->" { while ((getline l < f) > 0) print l; skip = 1; next }
-            skip && $0 == "<!-- /bench:vision -->" { skip = 0; next }
-            !skip { print }' "$MD" >"$OUT/BENCHMARKS.md"
-    else
-        { [[ -f $MD ]] && cat "$MD" && echo; cat "$OUT/vision.md"; } >"$OUT/BENCHMARKS.md"
-    fi
-    cp "$OUT/BENCHMARKS.md" "$MD"
-    log "wrote the vision section of $MD"
-fi
+# Replace only this section (markers included); append it when the file has none yet.
+if [[ $WRITE_MD -eq 1 ]]; then md_section vision "$OUT/vision.md"; fi
 log "results in $OUT"
 cat "$OUT/vision.md"
