@@ -60,7 +60,7 @@ impl ContextData {
     pub fn capture(ex: &Exchange<'_>, form_body: Option<&[u8]>) -> Self {
         let authority = ex.parts.uri.authority().map(|a| a.as_str());
         Self::of_request(
-            &ex.current_url(),
+            ex.current_url(),
             current_headers(ex),
             authority,
             ex.conn.remote.ip(),

@@ -87,45 +87,48 @@ impl<'a> Exchange<'a> {
     }
 
     /// The request's path and query as they are now (the hooks' copy while hooks hold it).
-    pub fn current_url(&self) -> String {
+    pub fn current_url(&self) -> &str {
         match (&self.hooks, self.in_hook_form) {
-            (Some(ctx), true) => ctx.request.url.clone(),
+            (Some(ctx), true) => &ctx.request.url,
             _ => self
                 .parts
                 .uri
                 .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_string(),
+                .map_or("/", |pq| pq.as_str()),
         }
     }
 
     /// The request's method as it is now (the hooks' copy while hooks hold it).
-    pub fn current_method(&self) -> String {
+    pub fn current_method(&self) -> &str {
         match (&self.hooks, self.in_hook_form) {
-            (Some(ctx), true) => ctx.request.method.clone(),
-            _ => self.parts.method.as_str().to_string(),
+            (Some(ctx), true) => &ctx.request.method,
+            _ => self.parts.method.as_str(),
         }
     }
 
     /// The path Tyk matches endpoints against: the current path without its query, with the
     /// listen path removed.
-    pub fn endpoint_path(&self) -> String {
-        endpoint_path_of(&self.current_url(), &self.api.match_prefix).to_string()
+    pub fn endpoint_path(&self) -> &str {
+        endpoint_path_of(self.current_url(), &self.api.match_prefix)
     }
 
     /// Records the endpoint path and method as they are, once: call it before changing the
     /// request's URL (URL rewrite) or method (method transform).
     pub fn remember_original_endpoint(&mut self) {
         if self.before_rewrite.is_none() {
-            self.before_rewrite = Some((self.endpoint_path(), self.current_method()));
+            let original = (
+                self.endpoint_path().to_owned(),
+                self.current_method().to_owned(),
+            );
+            self.before_rewrite = Some(original);
         }
     }
 
     /// The endpoint path and method before any URL rewrite or method transform (the current
     /// ones when neither ran): what Tyk's per-path rules after the rewrite match.
-    pub fn original_endpoint(&self) -> (String, String) {
+    pub fn original_endpoint(&self) -> (&str, &str) {
         match &self.before_rewrite {
-            Some(pm) => pm.clone(),
+            Some((path, method)) => (path, method),
             None => (self.endpoint_path(), self.current_method()),
         }
     }

@@ -35,8 +35,7 @@ pub async fn capture(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
 /// put back. A streamed body without a Content-Length, or over 10 MB, is not read: its
 /// fields are not context variables (Weir's choice; Go would drain it).
 async fn form_body(ex: &mut Exchange<'_>) -> Result<Option<Bytes>, ()> {
-    let method = ex.current_method();
-    if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+    if !matches!(ex.current_method(), "POST" | "PUT" | "PATCH") {
         return Ok(None);
     }
     if let Some(ctx) = ex.hooks.as_ref().filter(|_| ex.in_hook_form) {

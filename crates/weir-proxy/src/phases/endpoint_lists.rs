@@ -199,7 +199,7 @@ pub fn check(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let lists = ex.api.endpoint_lists.as_ref()?;
     let path = ex.endpoint_path();
     let method = ex.current_method();
-    match lists.verdict(&path, &method)? {
+    match lists.verdict(path, method)? {
         Verdict::Allow => None,
         Verdict::Ignore => {
             ex.skip_auth = true;
@@ -219,7 +219,7 @@ pub async fn mock(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let lists = api.endpoint_lists.as_ref()?;
     // As Tyk's rules after the URL rewrite, the mock matches the request as it came in.
     let (path, method) = ex.original_endpoint();
-    let (_, reply) = lists.mocks.find(&path, &method)?;
+    let (_, reply) = lists.mocks.find(path, method)?;
     // Response hooks see the request as the request hooks left it.
     if let Some(answer) = leave_hook_form(ex) {
         return Some(answer);

@@ -28,7 +28,7 @@ pub fn request(ex: &mut Exchange<'_>) {
         return;
     }
     let (path, method) = ex.original_endpoint();
-    if let Some((_, ops)) = per_path.request_headers.find(&path, &method) {
+    if let Some((_, ops)) = per_path.request_headers.find(path, method) {
         apply_to_request(ex, &ops.remove, &ops.set);
     }
 }
@@ -39,7 +39,7 @@ pub fn response(ex: &mut Exchange<'_>, mut resp: Response<ProxyBody>) -> Respons
     let per_path = &api.transforms.response_headers;
     if !per_path.is_empty() {
         let (path, method) = ex.original_endpoint();
-        if let Some((_, ops)) = per_path.find(&path, &method) {
+        if let Some((_, ops)) = per_path.find(path, method) {
             apply(resp.headers_mut(), ex, &ops.remove, &ops.set);
         }
     }

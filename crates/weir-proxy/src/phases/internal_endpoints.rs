@@ -38,6 +38,6 @@ pub fn check(ex: &Exchange<'_>) -> Option<Response<ProxyBody>> {
     let (path, method) = (ex.endpoint_path(), ex.current_method());
     ex.api
         .internal_endpoints
-        .find(&path, &method)
+        .find(path, method)
         .map(|_| error_response(StatusCode::FORBIDDEN, FORBIDDEN))
 }

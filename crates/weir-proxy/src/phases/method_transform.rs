@@ -9,7 +9,7 @@ use crate::exchange::Exchange;
 pub fn transform(ex: &mut Exchange<'_>) {
     let api = ex.api;
     let (path, method) = ex.original_endpoint();
-    let Some((_, to)) = api.transforms.methods.find(&path, &method) else {
+    let Some((_, to)) = api.transforms.methods.find(path, method) else {
         return;
     };
     ex.remember_original_endpoint();

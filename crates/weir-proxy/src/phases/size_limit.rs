@@ -63,7 +63,7 @@ fn skipped(method: &str) -> bool {
 pub fn check(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let limits = ex.api.limits.size.as_ref()?;
     let method = ex.current_method();
-    if skipped(&method) {
+    if skipped(method) {
         return None;
     }
     if let Some(limit) = limits.global
@@ -72,7 +72,7 @@ pub fn check(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
         return Some(answer);
     }
     let path = ex.endpoint_path();
-    let (_, limit) = limits.paths.find(&path, &method)?;
+    let (_, limit) = limits.paths.find(path, method)?;
     over(ex, *limit)
 }
 

@@ -196,8 +196,9 @@ pub async fn rewrite(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let rewrites = api.url_rewrites.as_ref()?;
     let (_, rw) = rewrites
         .list
-        .find(&ex.endpoint_path(), &ex.current_method())?;
-    let url = ex.current_url();
+        .find(ex.endpoint_path(), ex.current_method())?;
+    // Owned: the triggers below may change the exchange.
+    let url = ex.current_url().to_owned();
     // Without a match the URL stays as it is, and (as Tyk documents) no trigger is checked.
     let caps = captures(&rw.pattern, &url)?;
     let mut target = &rw.target;

@@ -17,9 +17,8 @@ pub const MAX_VALIDATED_BODY: usize = 16 * 1024 * 1024;
 /// Answers a request that fails its endpoint's validation.
 pub async fn check(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let api = ex.api;
-    let path = ex.endpoint_path();
-    let method = ex.current_method();
-    let (matcher, check) = api.limits.validation.find(&path, &method)?;
+    let path = ex.endpoint_path().to_owned();
+    let (matcher, check) = api.limits.validation.find(&path, ex.current_method())?;
     let body = match read_body(ex).await {
         Ok(b) => b,
         Err(answer) => return Some(answer),

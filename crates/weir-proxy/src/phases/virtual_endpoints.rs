@@ -44,8 +44,8 @@ pub async fn answer(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
         .api
         .virtual_endpoints
         .iter()
-        .find(|v| v.matcher.matches(&relative, &method))?;
-    let url = ex.current_url();
+        .find(|v| v.matcher.matches(relative, method))?;
+    let url = ex.current_url().to_owned();
     let request = match request_of(ex, url).await {
         Ok(r) => r,
         Err(answer) => return Some(answer),
