@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{bin, client, eventually, reload, status_of};
+use support::{bin, client, eventually, logged, reload, status_of};
 use weir_testkit::{Gateway, HttpUpstream};
 
 const SIGHUP: i32 = 1;
@@ -134,6 +134,8 @@ async fn a_typo_keeps_the_last_good_version_and_logs_the_file() {
         Some("v2"),
         "other files reload"
     );
+    // The log is written asynchronously: the refusal may land after the reload's answer.
+    assert!(logged(&gw, &["API definition refused", "a1.json"]));
     let logs = gw.logs();
     let line = logs
         .lines()

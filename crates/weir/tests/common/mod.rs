@@ -226,7 +226,14 @@ pub async fn assert_refused<S: AsRef<str>>(gw: &Gateway, apis: &[&str], path: &s
         let status = get(&gw.url(&format!("/{api}{path}"))).await.status();
         assert_eq!(status, 404, "{api} is not served");
     }
-    let logs = gw.logs();
+    // The log is written asynchronously: a refusal may land after the gateway answers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut logs = gw.logs();
+    while !fields.iter().all(|f| logs.contains(f.as_ref())) && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        logs = gw.logs();
+    }
     for field in fields {
         let field = field.as_ref();
         assert!(logs.contains(field), "no error names {field}:\n{logs}");
