@@ -61,6 +61,8 @@ fn apply_to_request(
     for name in remove {
         ex.headers_mut().remove(name);
     }
+    // One growth of the map for all the headers set, not one per doubling.
+    ex.headers_mut().reserve(set.len());
     for (name, text) in set {
         // A value filled in with a control character is not a header value: not set.
         if let Some(value) = text.value(ex) {

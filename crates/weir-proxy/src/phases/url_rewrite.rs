@@ -15,10 +15,11 @@
 //! (`http://host/path`) sends the request to that host instead of the API's targets; a rewrite
 //! to `tyk://…` loops to another API ([`crate::looping`]).
 
+use bytes::Bytes;
 use http::header::HeaderValue;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{Response, StatusCode};
-use regex::Regex;
+use regex::{CaptureLocations, Regex};
 use weir_config::UpstreamScheme;
 use weir_config::plugin_settings::EndpointMatching;
 use weir_config::url_rewrites::UrlRewrite;
@@ -48,6 +49,48 @@ struct Rewrite {
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pieces: Vec<TargetPiece>,
+    /// True when a piece is a group: the pattern's groups are read only then.
+    uses_groups: bool,
+}
+
+/// The groups of a match, by number; a group that did not take part is `None`.
+pub(crate) trait Groups {
+    /// Group `n`'s text.
+    fn group(&self, n: usize) -> Option<&str>;
+}
+
+impl Groups for [Option<String>] {
+    fn group(&self, n: usize) -> Option<&str> {
+        self.get(n).and_then(|c| c.as_deref())
+    }
+}
+
+impl Groups for Vec<Option<String>> {
+    fn group(&self, n: usize) -> Option<&str> {
+        self.as_slice().group(n)
+    }
+}
+
+/// A match's groups as offsets into the text matched.
+struct Located<'a> {
+    haystack: &'a str,
+    locations: &'a CaptureLocations,
+}
+
+impl Groups for Located<'_> {
+    fn group(&self, n: usize) -> Option<&str> {
+        let (start, end) = self.locations.get(n)?;
+        self.haystack.get(start..end)
+    }
+}
+
+/// No groups: a target without `$N` references reads none.
+struct NoGroups;
+
+impl Groups for NoGroups {
+    fn group(&self, _: usize) -> Option<&str> {
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -155,27 +198,65 @@ impl Target {
         if !rest.is_empty() || pieces.is_empty() {
             pieces.push(TargetPiece::Text(Template::parse(rest)));
         }
-        Ok(Target { pieces })
+        let uses_groups = pieces.iter().any(|p| matches!(p, TargetPiece::Group(_)));
+        Ok(Target {
+            pieces,
+            uses_groups,
+        })
     }
 
     /// The target for this request: groups from `caps` (missing ones are ""), placeholders
     /// query-escaped as Tyk fills URLs.
-    fn render(&self, ex: &Exchange<'_>, caps: &[Option<String>]) -> String {
+    fn render(&self, ex: &Exchange<'_>, caps: &(impl Groups + ?Sized)) -> String {
         self.render_with(caps, |t| t.render_escaped(ex))
     }
 
+    /// The target when `pattern` matches `url` (or, as Tyk retries, the decoded URL);
+    /// `None` when it matches neither. Groups are read only when the target uses them.
+    fn render_match(&self, ex: &Exchange<'_>, pattern: &Regex, url: &str) -> Option<String> {
+        if !self.uses_groups {
+            let decoded_matches = || percent_decode(url).is_some_and(|d| pattern.is_match(&d));
+            let matched = pattern.is_match(url) || (url.contains('%') && decoded_matches());
+            return matched.then(|| self.render(ex, &NoGroups));
+        }
+        let mut locations = pattern.capture_locations();
+        if pattern.captures_read(&mut locations, url).is_some() {
+            return Some(self.render(
+                ex,
+                &Located {
+                    haystack: url,
+                    locations: &locations,
+                },
+            ));
+        }
+        if !url.contains('%') {
+            return None;
+        }
+        let decoded = percent_decode(url)?;
+        pattern.captures_read(&mut locations, &decoded)?;
+        Some(self.render(
+            ex,
+            &Located {
+                haystack: &decoded,
+                locations: &locations,
+            },
+        ))
+    }
+
     /// The target with groups from `caps` and placeholders filled by `fill`.
-    fn render_with(&self, caps: &[Option<String>], fill: impl Fn(&Template) -> String) -> String {
-        let mut out = String::new();
+    fn render_with(
+        &self,
+        caps: &(impl Groups + ?Sized),
+        fill: impl Fn(&Template) -> String,
+    ) -> String {
+        let mut out = String::with_capacity(64);
         for piece in &self.pieces {
             match piece {
                 TargetPiece::Text(t) => match t.literal() {
                     Some(s) => out.push_str(s),
                     None => out.push_str(&fill(t)),
                 },
-                TargetPiece::Group(n) => {
-                    out.push_str(caps.get(*n).and_then(|c| c.as_deref()).unwrap_or(""))
-                }
+                TargetPiece::Group(n) => out.push_str(caps.group(*n).unwrap_or("")),
             }
         }
         out
@@ -197,6 +278,11 @@ pub async fn rewrite(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let (_, rw) = rewrites
         .list
         .find(ex.endpoint_path(), ex.current_method())?;
+    if rw.triggers.is_empty() {
+        // Nothing changes the exchange before the target is made: the URL is borrowed.
+        let new_url = rw.target.render_match(ex, &rw.pattern, ex.current_url())?;
+        return apply(ex, new_url).await;
+    }
     // Owned: the triggers below may change the exchange.
     let url = ex.current_url().to_owned();
     // Without a match the URL stays as it is, and (as Tyk documents) no trigger is checked.
@@ -218,7 +304,7 @@ pub async fn rewrite(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
         }
     }
     let new_url = target.render(ex, &caps);
-    apply(ex, &new_url).await
+    apply(ex, new_url).await
 }
 
 /// The pattern's groups over the URL; when it does not match and the URL has escapes, over
@@ -258,13 +344,13 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// Puts the rewritten URL on the request: a loop, another host, or a new path and query.
-async fn apply(ex: &mut Exchange<'_>, new_url: &str) -> Option<Response<ProxyBody>> {
+async fn apply(ex: &mut Exchange<'_>, new_url: String) -> Option<Response<ProxyBody>> {
     ex.remember_original_endpoint();
-    if has_scheme(new_url, "tyk") {
-        return Some(crate::looping::loop_to(ex, new_url).await);
+    if has_scheme(&new_url, "tyk") {
+        return Some(crate::looping::loop_to(ex, &new_url).await);
     }
-    let pq = if has_scheme(new_url, "http") || has_scheme(new_url, "https") {
-        match upstream_of(new_url) {
+    let pq = if has_scheme(&new_url, "http") || has_scheme(&new_url, "https") {
+        match upstream_of(&new_url) {
             Some((upstream, pq)) => {
                 ex.parts.extensions.insert(upstream);
                 pq
@@ -283,8 +369,12 @@ async fn apply(ex: &mut Exchange<'_>, new_url: &str) -> Option<Response<ProxyBod
             StatusCode::INTERNAL_SERVER_ERROR,
             "There was a problem proxying the request",
         ));
+    } else if is_request_target(&new_url) {
+        // What path_and_query would make of it, without copying it.
+        PathAndQuery::from_maybe_shared(Bytes::from(new_url))
+            .unwrap_or_else(|_| PathAndQuery::from_static("/"))
     } else {
-        path_and_query(new_url)
+        path_and_query(&new_url)
     };
     set_url(ex, pq);
     None
@@ -341,19 +431,27 @@ fn path_and_query(url: &str) -> PathAndQuery {
         out.push('/');
     }
     for b in url.bytes() {
-        match b {
-            b'!'..=b'~'
-                if !matches!(
-                    b,
-                    b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
-                ) =>
-            {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
+        if is_target_byte(b) {
+            out.push(b as char)
+        } else {
+            out.push_str(&format!("%{b:02X}"))
         }
     }
     PathAndQuery::try_from(out).unwrap_or_else(|_| PathAndQuery::from_static("/"))
+}
+
+/// True when [`path_and_query`] would keep `url` as it is.
+fn is_request_target(url: &str) -> bool {
+    url.starts_with('/') && url.bytes().all(|b| b != b'#' && is_target_byte(b))
+}
+
+/// A byte a request line carries as it is.
+fn is_target_byte(b: u8) -> bool {
+    matches!(b, b'!'..=b'~')
+        && !matches!(
+            b,
+            b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+        )
 }
 
 /// Replaces the request's path and query (the hooks' copy while hooks hold the request).
