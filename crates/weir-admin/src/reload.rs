@@ -14,6 +14,12 @@ use weir_proxy::{ApiPlugins, CompiledApi, Gateway, RoutingTable};
 pub fn load_plugins(def: &ApiDefinition, host: &PluginHost) -> Result<ApiPlugins, ConfigError> {
     let chain = host.compile(def)?;
     let virtual_endpoints = host.compile_virtual(def)?;
+    // A versioned API: each version's own virtual endpoints.
+    let versions = def.versioning.as_ref().map_or(0, |v| v.versions.len());
+    let version_virtuals = (0..versions)
+        .filter_map(|i| def.version_variant(i))
+        .map(|version| host.compile_virtual(&version))
+        .collect::<Result<Vec<_>, _>>()?;
     let custom_auth = chain.as_ref().is_some_and(|c| c.auth.is_some());
     if def.auth.method == weir_config::auth::AuthMethod::Plugin && !custom_auth {
         return Err(ConfigError::new(
@@ -47,6 +53,7 @@ pub fn load_plugins(def: &ApiDefinition, host: &PluginHost) -> Result<ApiPlugins
         chain,
         virtual_endpoints,
         matching: host.endpoint_matching(),
+        version_virtuals,
     })
 }
 
@@ -212,6 +219,7 @@ impl Reloader {
             && old.def == def
             && old.plugins.is_none()
             && old.virtual_endpoints.is_empty()
+            && old.versions.is_none()
         {
             return Some(old.clone());
         }

@@ -27,6 +27,7 @@ use crate::model::{ApiDefinition, CorsConfig, DefinitionFormat, HeaderRules, Tra
 use crate::plugins::{
     HookDeclaration, HookEntry, HookPhase, PluginDeclaration, flag, has_custom_auth, seconds,
 };
+use crate::versioning::VersionRules;
 use crate::virtual_endpoints::VirtualEndpointDecl;
 
 #[derive(Deserialize, Default)]
@@ -83,7 +84,7 @@ struct RawVersionData {
     versions: BTreeMap<String, RawVersion>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(default)]
 struct RawVersion {
     use_extended_paths: bool,
@@ -96,7 +97,7 @@ struct RawVersion {
     extended_paths: RawExtendedPaths,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(default)]
 struct RawExtendedPaths {
     #[serde(rename = "virtual")]
@@ -203,31 +204,36 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         }
     }
 
-    let (headers, virtual_endpoints) = version_rules(&raw.version_data, file, &mut errors);
     let api_id = if raw.api_id.trim().is_empty() {
         id_from_file(file)
     } else {
         raw.api_id.clone()
     };
     let plugins = plugin_declaration(&raw, &doc, &api_id, file, &mut errors);
-    // Each per-endpoint feature reads its own list (crate::endpoints).
-    let mut endpoints = crate::endpoints::EndpointRules {
-        ignore_case: crate::endpoints::ignores_endpoint_case(&doc),
-        ..Default::default()
+    let (rules, context_vars, versioning) = if crate::versioning::is_versioned(&doc) {
+        let (rules, context_vars, versioning) =
+            versions(&doc, &raw.version_data, file, &mut errors);
+        (rules, context_vars, Some(versioning))
+    } else {
+        let (rules, context_vars) = rules_of(&doc, &raw.version_data, false, file, &mut errors);
+        (rules, context_vars, None)
     };
-    if let Some((base, paths)) = crate::endpoints::classic_extended_paths(&doc) {
-        endpoints.url_rewrites = crate::url_rewrites::classic(paths, &base, file, &mut errors);
+    if let Some(target) = rules.override_target.clone() {
+        targets = vec![target];
     }
-    crate::endpoint_lists::classic(&doc, &mut endpoints, file, &mut errors);
-    crate::looping::classic_internal(&doc, &mut endpoints, file, &mut errors);
-    let limits = crate::limits::classic(&doc, file, &mut endpoints, &mut errors);
-    crate::request_schema::classic(&doc, file, &mut endpoints, &mut errors);
-    let context_vars = crate::transforms::classic(&doc, file, &mut endpoints, &mut errors);
+    let crate::versioning::VersionRules {
+        headers,
+        virtual_endpoints,
+        endpoints,
+        limits,
+        ..
+    } = rules;
     let plugin_auth = plugins.as_ref().is_some_and(|p| p.custom_auth);
     let auth = crate::auth::classic(&doc, plugin_auth, file, &mut errors);
     let ip_access = crate::ip_access::classic(&doc, file, &mut errors);
     let looping = crate::looping::classic(&doc, file, &mut errors);
     let error_overrides = crate::error_overrides::classic(&doc, file, &mut errors);
+    let version_apis = crate::versioning::classic_version_apis(&doc, file, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -263,11 +269,112 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         ip_access,
         looping,
         error_overrides,
+        versioning,
+        version_apis,
         plugins,
         format: DefinitionFormat::Classic,
         file: file.to_path_buf(),
         document: doc,
     })
+}
+
+/// Reads the rules of the version Tyk applies in `doc` (its only version, else `Default`):
+/// global headers, virtual endpoints, every `extended_paths` feature, the size limit and
+/// timeouts, and with `versioned` its `override_target` (Tyk ignores that on an API that is
+/// not versioned). Also returns `enable_context_vars`.
+fn rules_of(
+    doc: &Value,
+    data: &RawVersionData,
+    versioned: bool,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> (VersionRules, bool) {
+    let (headers, virtual_endpoints) = version_rules(data, file, errors);
+    // Each per-endpoint feature reads its own list (crate::endpoints).
+    let mut endpoints = crate::endpoints::EndpointRules {
+        ignore_case: crate::endpoints::ignores_endpoint_case(doc),
+        ..Default::default()
+    };
+    if let Some((base, paths)) = crate::endpoints::classic_extended_paths(doc) {
+        endpoints.url_rewrites = crate::url_rewrites::classic(paths, &base, file, errors);
+    }
+    crate::endpoint_lists::classic(doc, &mut endpoints, file, errors);
+    crate::looping::classic_internal(doc, &mut endpoints, file, errors);
+    let limits = crate::limits::classic(doc, file, &mut endpoints, errors);
+    crate::request_schema::classic(doc, file, &mut endpoints, errors);
+    let context_vars = crate::transforms::classic(doc, file, &mut endpoints, errors);
+    let override_target = match crate::endpoints::classic_version(doc) {
+        Some((name, version)) if versioned => {
+            let text = version.get("override_target").and_then(Value::as_str);
+            let text = text.map(str::trim).unwrap_or("");
+            let field = format!("version_data.versions.{name}.override_target");
+            match text {
+                "" => None,
+                t => parse_target(t)
+                    .map_err(|reason| errors.push(ConfigError::new(file, field, reason)))
+                    .ok(),
+            }
+        }
+        _ => None,
+    };
+    let rules = VersionRules {
+        override_target,
+        headers,
+        virtual_endpoints,
+        endpoints,
+        limits,
+    };
+    (rules, context_vars)
+}
+
+/// Reads every version of a versioned definition and how a request picks one; the rules
+/// returned first are the default version's (else the first version's), which the API's own
+/// fields then hold.
+fn versions(
+    doc: &Value,
+    data: &RawVersionData,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> (VersionRules, bool, crate::versioning::Versioning) {
+    let names = crate::versioning::version_names(doc);
+    let mut versioning = crate::versioning::classic_selector(doc, &names, file, errors);
+    if names.is_empty() {
+        errors.push(ConfigError::new(
+            file,
+            "version_data.versions",
+            "a versioned API (`not_versioned` is not true) needs at least one version",
+        ));
+    }
+    let mut context_vars = false;
+    for name in &names {
+        let one = crate::versioning::single_version_doc(doc, name);
+        let one_data = RawVersionData {
+            versions: data
+                .versions
+                .iter()
+                .filter(|(k, _)| *k == name)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let (rules, vars) = rules_of(&one, &one_data, true, file, errors);
+        context_vars = vars;
+        let field = format!("version_data.versions.{name}.expires");
+        let version = &doc["version_data"]["versions"][name];
+        let expires = crate::versioning::expires(version, &field, file, errors);
+        versioning.versions.push(crate::versioning::ApiVersion {
+            name: name.clone(),
+            expires,
+            rules,
+        });
+    }
+    let base = versioning
+        .default
+        .as_ref()
+        .and_then(|d| versioning.versions.iter().find(|v| &v.name == d))
+        .or(versioning.versions.first())
+        .map(|v| v.rules.clone())
+        .unwrap_or_default();
+    (base, context_vars, versioning)
 }
 
 impl RawCors {

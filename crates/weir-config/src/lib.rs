@@ -44,6 +44,7 @@ pub mod request_schema;
 mod set;
 pub mod transforms;
 pub mod url_rewrites;
+pub mod versioning;
 pub mod virtual_endpoints;
 
 pub use api::{

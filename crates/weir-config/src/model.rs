@@ -184,6 +184,13 @@ pub struct ApiDefinition {
     pub looping: crate::looping::LoopSettings,
     /// `error_overrides` (OAS `errorOverrides.value`), when set and not disabled.
     pub error_overrides: Option<crate::error_overrides::ErrorOverrides>,
+    /// Classic versioning (`version_data.not_versioned: false`): the versions and how a
+    /// request picks one; the fields above then hold the default (else the first) version's
+    /// rules. See [`crate::versioning`].
+    pub versioning: Option<crate::versioning::Versioning>,
+    /// Versions as separate APIs (classic `definition.enabled`, OAS `info.versioning`): a
+    /// request naming another version is handed to that version's API.
+    pub version_apis: Option<crate::versioning::VersionApis>,
     /// Plugins the definition asks for (`custom_middleware` / OAS `pluginConfig` and the hook
     /// lists): when it names a driver, lists a hook or enables a plugin bundle (OAS: when it
     /// enables a hook or custom authentication), or when any hook is on.

@@ -402,6 +402,7 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
     let ip_access = crate::ip_access::oas(&doc, file, &mut errors);
     let looping = crate::looping::oas(&doc, file, &mut errors);
     let error_overrides = crate::error_overrides::oas(&doc, file, &mut errors);
+    let version_apis = crate::versioning::oas_version_apis(&doc, file, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -451,6 +452,8 @@ pub(crate) fn parse(doc: Value, file: &Path) -> Result<ApiDefinition, Vec<Config
         ip_access,
         looping,
         error_overrides,
+        versioning: None,
+        version_apis,
         plugins,
         format: DefinitionFormat::Oas,
         file: file.to_path_buf(),

@@ -35,7 +35,7 @@ pub enum VirtualCode {
 }
 
 /// `extended_paths.virtual[i]` as written.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(default)]
 pub(crate) struct RawVirtual {
     response_function_name: String,

@@ -2,6 +2,7 @@
 //! and method instead of the upstream. The JS driver loads them; the proxy matches the paths
 //! and calls them through [`VirtualHandler`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 
-use crate::plugin::{ApiSpecInfo, BoxFuture, PluginError};
+use crate::plugin::{ApiSpecInfo, BoxFuture, PluginError, Session};
 
 /// Where the function's code is (`function_source_type` / `function_source_uri`).
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +45,9 @@ pub struct VirtualRequest {
     pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
+    /// The session the function gets as its second argument (Tyk passes it when the
+    /// endpoint's `use_session` is on and the request has one); `None` gives it an empty one.
+    pub session: Option<Session>,
 }
 
 /// A virtual endpoint's answer.
@@ -55,6 +59,9 @@ pub struct VirtualAnswer {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Bytes,
+    /// `SessionMeta`, when the function returned an object there (Tyk writes it to the
+    /// session when `use_session` is on).
+    pub session_meta: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// A loaded virtual endpoint function.

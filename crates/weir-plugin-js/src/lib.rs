@@ -74,7 +74,7 @@ mod stream;
 mod virtual_endpoint;
 mod worker;
 
-pub use virtual_endpoint::{VirtualEndpoint, VirtualRequest, VirtualResponse, VirtualSource};
+pub use virtual_endpoint::VirtualEndpoint;
 
 #[cfg(test)]
 mod tests;
@@ -321,15 +321,10 @@ impl Driver for JsDriver {
         &self,
         spec: &weir_core::virtual_endpoint::VirtualSpec,
     ) -> Result<Arc<dyn weir_core::virtual_endpoint::VirtualHandler>, String> {
-        use weir_core::virtual_endpoint::VirtualCode;
-        let source = match &spec.code {
-            VirtualCode::File(path) => VirtualSource::File(path.clone()),
-            VirtualCode::Blob(code) => VirtualSource::Blob(code.clone()),
-        };
         let endpoint = self
             .load_virtual(
                 spec.api.clone(),
-                &source,
+                &spec.code,
                 &spec.function,
                 Some(spec.timeout),
             )
@@ -343,21 +338,7 @@ impl weir_core::virtual_endpoint::VirtualHandler for VirtualEndpoint {
         &self,
         request: weir_core::virtual_endpoint::VirtualRequest,
     ) -> BoxFuture<'_, Result<weir_core::virtual_endpoint::VirtualAnswer, PluginError>> {
-        Box::pin(async move {
-            let request = VirtualRequest {
-                url: request.url,
-                scheme: request.scheme,
-                headers: request.headers,
-                body: request.body,
-                session: None,
-            };
-            let answer = VirtualEndpoint::call(self, request).await?;
-            Ok(weir_core::virtual_endpoint::VirtualAnswer {
-                status: answer.status,
-                headers: answer.headers,
-                body: answer.body,
-            })
-        })
+        Box::pin(VirtualEndpoint::call(self, request))
     }
 }
 

@@ -221,12 +221,12 @@ function myVirtualHandler(request, session, config) {
 async fn virtual_endpoints_answer_from_a_file_or_a_blob() {
     use base64::Engine as _;
 
-    use crate::{VirtualRequest, VirtualSource};
+    use weir_core::virtual_endpoint::{VirtualCode, VirtualRequest};
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "virtual.js", VIRTUAL);
     let driver = JsDriver::new(options(1000, 16 << 20));
     let blob = base64::engine::general_purpose::STANDARD.encode(VIRTUAL);
-    for source in [VirtualSource::File(file), VirtualSource::Blob(blob)] {
+    for source in [VirtualCode::File(file), VirtualCode::Blob(blob)] {
         let endpoint = driver
             .load_virtual(api(), &source, "myVirtualHandler", None)
             .unwrap();
@@ -271,7 +271,7 @@ async fn virtual_endpoints_answer_from_a_file_or_a_blob() {
     }
     let missing = driver.load_virtual(
         api(),
-        &VirtualSource::Blob(base64::engine::general_purpose::STANDARD.encode("var x = 1;")),
+        &VirtualCode::Blob(base64::engine::general_purpose::STANDARD.encode("var x = 1;")),
         "myVirtualHandler",
         None,
     );

@@ -7,60 +7,21 @@
 //! values of a urlencoded body followed by the query's (Go's `r.Form`); the answer is the JSON
 //! text `{Response: {Body, Headers, Code}, SessionMeta}` (a returned object is accepted too).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http::HeaderMap;
 use http::header::CONTENT_TYPE;
 use rquickjs::{Function, Value};
 use serde_json::{Map, json};
-use weir_core::plugin::{ApiSpecInfo, PluginError, Session};
+use weir_core::plugin::{ApiSpecInfo, PluginError};
+use weir_core::virtual_endpoint::{VirtualAnswer, VirtualCode, VirtualRequest};
 
 use crate::engine::{self, Engine, Failure};
 use crate::worker::{Pool, Setup};
 use crate::{JsDriver, LoadError, convert};
-
-/// Where a virtual endpoint's code comes from (`function_source_type`).
-#[derive(Debug, Clone)]
-pub enum VirtualSource {
-    /// `file`: a path to a `.js` file.
-    File(PathBuf),
-    /// `blob`: the code, base64-encoded (`function_source_uri`).
-    Blob(String),
-}
-
-/// The request a virtual endpoint answers.
-#[derive(Debug, Clone, Default)]
-pub struct VirtualRequest {
-    /// Path and query (`request.URL`).
-    pub url: String,
-    /// `http` or `https`.
-    pub scheme: String,
-    /// Headers.
-    pub headers: HeaderMap,
-    /// The whole body.
-    pub body: Bytes,
-    /// The session, when the endpoint's `use_session` is on and the request has one.
-    pub session: Option<Session>,
-}
-
-/// The virtual endpoint's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VirtualResponse {
-    /// `Response.Code` (200 when the function leaves it 0).
-    pub status: u16,
-    /// `Response.Headers`, sorted by name.
-    pub headers: Vec<(String, String)>,
-    /// `Response.Body`.
-    pub body: Bytes,
-    /// `SessionMeta`, when the function returned an object there (Tyk writes it to the
-    /// session when `use_session` is on).
-    pub session_meta: Option<BTreeMap<String, serde_json::Value>>,
-}
 
 /// One call, as the worker runs it.
 pub(crate) struct VirtualCall {
@@ -71,7 +32,7 @@ pub(crate) struct VirtualCall {
 }
 
 /// A virtual endpoint call's outcome.
-pub(crate) type VirtualReply = Result<VirtualResponse, PluginError>;
+pub(crate) type VirtualReply = Result<VirtualAnswer, PluginError>;
 
 /// A loaded virtual endpoint: its source in a pool of worker runtimes.
 pub struct VirtualEndpoint {
@@ -86,7 +47,7 @@ impl JsDriver {
     pub fn load_virtual(
         &self,
         api: Arc<ApiSpecInfo>,
-        source: &VirtualSource,
+        source: &VirtualCode,
         function_name: &str,
         timeout: Option<Duration>,
     ) -> Result<VirtualEndpoint, LoadError> {
@@ -98,14 +59,14 @@ impl JsDriver {
             )));
         }
         let (name, text) = match source {
-            VirtualSource::File(path) => {
+            VirtualCode::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| LoadError::Read {
                     file: path.display().to_string(),
                     reason: e.to_string(),
                 })?;
                 (path.clone(), text)
             }
-            VirtualSource::Blob(b64) => {
+            VirtualCode::Blob(b64) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b64.trim())
                     .map_err(|e| LoadError::Compile {
@@ -139,7 +100,7 @@ impl JsDriver {
 impl VirtualEndpoint {
     /// Runs the function for one request. A thrown exception, a timeout or an answer that is
     /// not Tyk's shape fail only this request.
-    pub async fn call(&self, req: VirtualRequest) -> Result<VirtualResponse, PluginError> {
+    pub async fn call(&self, req: VirtualRequest) -> Result<VirtualAnswer, PluginError> {
         let call = VirtualCall {
             function: self.function.clone(),
             request: request_json(&req).to_string(),
@@ -180,7 +141,7 @@ fn request_json(req: &VirtualRequest) -> serde_json::Value {
 }
 
 /// Runs the call on a worker's engine.
-pub(crate) fn run(engine: &Engine, call: &VirtualCall) -> Result<VirtualResponse, Failure> {
+pub(crate) fn run(engine: &Engine, call: &VirtualCall) -> Result<VirtualAnswer, Failure> {
     let text = engine.bounded(|c| {
         let f = Function::from_value(engine::resolve(c, &call.function)?)?;
         let returned: Value = f.call((
@@ -205,7 +166,7 @@ pub(crate) fn run(engine: &Engine, call: &VirtualCall) -> Result<VirtualResponse
 }
 
 /// `{Response: {Body, Headers, Code}, SessionMeta}`.
-fn parse_answer(text: &str) -> Result<VirtualResponse, String> {
+fn parse_answer(text: &str) -> Result<VirtualAnswer, String> {
     let bad =
         |why: String| format!("the virtual endpoint's answer is not TykJsResponse JSON: {why}");
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
@@ -241,7 +202,7 @@ fn parse_answer(text: &str) -> Result<VirtualResponse, String> {
         .get("SessionMeta")
         .and_then(|m| m.as_object())
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
-    Ok(VirtualResponse {
+    Ok(VirtualAnswer {
         status,
         headers,
         body: Bytes::from(body),

@@ -56,14 +56,29 @@ pub struct ApiPlugins {
     pub virtual_endpoints: Vec<VirtualEndpoint>,
     /// How their paths match (the gateway's endpoint matching switches).
     pub matching: EndpointMatching,
+    /// A versioned API's virtual endpoints, per version (in the order of
+    /// `ApiDefinition::versioning`'s versions).
+    pub version_virtuals: Vec<Vec<VirtualEndpoint>>,
+}
+
+/// What compiling an API's versions needs from [`CompiledApi::compile`]'s arguments.
+struct VersionContext<'a> {
+    metrics: &'a Metrics,
+    matching: EndpointMatching,
+    streaming: Streaming<'a>,
+    keys: &'a Arc<KeyService>,
+    headers_from_rate: bool,
 }
 
 /// An API ready to serve.
 pub struct CompiledApi {
     /// The definition it came from.
     pub def: ApiDefinition,
-    /// Listen path without its trailing '/', for matching.
+    /// Listen path as written, without its trailing '/': the API's route identity (match
+    /// requests with `listen_path`, which knows `{name}` patterns).
     pub match_prefix: String,
+    /// The listen path, compiled for matching and stripping request paths.
+    pub listen_path: crate::listen_path::ListenPath,
     /// Upstream targets (round-robin).
     pub targets: Vec<Target>,
     next_target: AtomicUsize,
@@ -95,6 +110,14 @@ pub struct CompiledApi {
     pub endpoint_lists: Option<crate::phases::endpoint_lists::CompiledLists>,
     /// Internal endpoints: only `tyk://` loops reach them.
     pub internal_endpoints: crate::endpoint::EndpointList<()>,
+    /// A versioned API's versions, each compiled (see [`crate::versions`]). This API is then
+    /// its default (else first) version, which answers the requests no version can serve.
+    pub versions: Option<Box<crate::versions::ApiVersions>>,
+    /// For one version of a versioned API, its name (the key checks match it against the
+    /// key's `versions`).
+    pub version_name: Option<String>,
+    /// Versions as separate APIs: where this base API sends a request naming another version.
+    pub version_apis: Option<Box<crate::versions::CompiledVersionApis>>,
 }
 
 impl CompiledApi {
@@ -160,7 +183,9 @@ impl CompiledApi {
                 .map_err(|r| err(&format!("{base}.global_response_headers_remove"), r))?,
         };
         let streams = crate::streams::compile(&def, streaming)?;
-        let match_prefix = def.listen_path.trim_end_matches('/').to_string();
+        let listen_path = crate::listen_path::ListenPath::compile(&def.listen_path)
+            .map_err(|reason| err(listen_path_field(&def), reason))?;
+        let match_prefix = listen_path.as_str().to_string();
         let needs_auth = def.auth.method != weir_config::auth::AuthMethod::Keyless
             || def.auth.global_rate_limit.is_some();
         let auth = needs_auth
@@ -169,11 +194,12 @@ impl CompiledApi {
         let ApiPlugins {
             chain: plugins,
             virtual_endpoints,
-            matching,
+            matching: host_matching,
+            version_virtuals,
         } = plugins;
         let matching = EndpointMatching {
-            ignore_case: matching.ignore_case || def.endpoints.ignore_case,
-            ..matching
+            ignore_case: host_matching.ignore_case || def.endpoints.ignore_case,
+            ..host_matching
         };
         let virtual_endpoints = virtual_endpoints
             .into_iter()
@@ -211,8 +237,9 @@ impl CompiledApi {
             size_limit: limits.size.is_some(),
             ip_access: def.ip_access.is_on(),
             validation: !limits.validation.is_empty(),
+            versioned: def.versioning.is_some() || def.version_apis.is_some(),
         });
-        Ok(CompiledApi {
+        let mut api = CompiledApi {
             transforms,
             url_rewrites,
             endpoint_lists,
@@ -228,13 +255,67 @@ impl CompiledApi {
             metrics: metrics.for_api(&def.api_id),
             cors: def.cors.clone(),
             match_prefix,
+            listen_path,
             targets,
             next_target: AtomicUsize::new(0),
             headers,
             limits,
             plugins,
+            versions: None,
+            version_name: None,
+            version_apis: def
+                .version_apis
+                .as_ref()
+                .map(|v| Box::new(crate::versions::CompiledVersionApis::compile(v))),
             def,
-        })
+        };
+        let context = VersionContext {
+            metrics,
+            matching: host_matching,
+            streaming,
+            keys,
+            headers_from_rate,
+        };
+        api.versions = api.compile_versions(version_virtuals, &context)?;
+        Ok(api)
+    }
+
+    /// Compiles each version of a versioned API as an API of its own, sharing this one's
+    /// plugins (see [`crate::versions`]).
+    fn compile_versions(
+        &self,
+        mut virtuals: Vec<Vec<VirtualEndpoint>>,
+        context: &VersionContext<'_>,
+    ) -> Result<Option<Box<crate::versions::ApiVersions>>, ConfigError> {
+        let Some(versioning) = &self.def.versioning else {
+            return Ok(None);
+        };
+        let versions = crate::versions::ApiVersions::compile(versioning, |i| {
+            let Some(def) = self.def.version_variant(i) else {
+                return Err(ConfigError::new(
+                    &self.def.file,
+                    "version_data",
+                    "lost a version",
+                ));
+            };
+            let plugins = ApiPlugins {
+                chain: self.plugins.clone(),
+                virtual_endpoints: virtuals.get_mut(i).map(std::mem::take).unwrap_or_default(),
+                matching: context.matching,
+                version_virtuals: Vec::new(),
+            };
+            let mut api = CompiledApi::compile(
+                def,
+                context.metrics,
+                plugins,
+                context.streaming,
+                context.keys,
+                context.headers_from_rate,
+            )?;
+            api.version_name = Some(versioning.versions[i].name.clone());
+            Ok(api)
+        })?;
+        Ok(Some(Box::new(versions)))
     }
 
     /// Index of the target to try first (round-robin).
@@ -249,6 +330,14 @@ impl CompiledApi {
     /// The response-head timeout for a request path (after the listen path) and method.
     pub fn timeout_for(&self, path: &str, method: &str, default: Duration) -> Duration {
         self.limits.timeout_for(path, method, default)
+    }
+}
+
+/// The definition's listen path field, for load errors.
+fn listen_path_field(def: &ApiDefinition) -> &'static str {
+    match def.format {
+        weir_config::DefinitionFormat::Classic => "proxy.listen_path",
+        weir_config::DefinitionFormat::Oas => "x-tyk-api-gateway.server.listenPath.value",
     }
 }
 

@@ -5,7 +5,8 @@
 //! [`ErrorPages::apply`] then treats a marked answer as Tyk's `HandleError` does
 //! (`override_messages`, the API's then the gateway's `error_overrides`, the error templates of
 //! `template_path`) and an unmarked 4xx/5xx as Tyk's upstream error-override response handler
-//! does. gRPC answers are left alone: gRPC clients get trailers, not templates.
+//! does. gRPC answers are left alone: gRPC clients get trailers, not templates. So is the
+//! answer of a URL rewrite's `tyk://` loop ([`LoopedAnswer`]): the looped API's handling ran.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -35,6 +36,13 @@ pub struct ErrorMark {
     /// Tyk's error id, when the error has one.
     pub id: Option<&'static str>,
 }
+
+/// Marks the answer of a URL rewrite's `tyk://` loop: the looped API's error handling already
+/// ran on it (in Tyk the looped handler writes straight to the client), so the calling API's
+/// overrides and templates leave it as it is. Errors of the loop itself are the caller's and are
+/// not marked; nor is the answer of a loop in `target_url` (see `looping::loop_to_target`).
+#[derive(Clone, Copy, Debug)]
+pub struct LoopedAnswer;
 
 /// Gives a marked answer its Tyk error id.
 pub fn tag_id(resp: &mut Response<ProxyBody>, id: &'static str) {
@@ -262,7 +270,7 @@ impl ErrorPages {
         format: ErrorFormat,
         mut resp: Response<ProxyBody>,
     ) -> Response<ProxyBody> {
-        if format == ErrorFormat::Grpc {
+        if format == ErrorFormat::Grpc || resp.extensions().get::<LoopedAnswer>().is_some() {
             return resp;
         }
         match resp.extensions_mut().remove::<ErrorMark>() {

@@ -40,8 +40,9 @@ pub struct Exchange<'a> {
     pub stream_call: Option<HookedCall>,
     /// Who the request was authenticated as (protected APIs).
     pub caller: Option<Caller>,
-    /// On an `ignored` endpoint (Tyk's `StatusOkAndIgnore`): authentication, the auth plugin
-    /// and the key checks do not run; the request is served as on a keyless API.
+    /// On an `ignored` endpoint (Tyk's `StatusOkAndIgnore`): the lifecycle skips
+    /// authentication and the auth plugin, so the key checks find no caller; the request is
+    /// served as on a keyless API.
     pub skip_auth: bool,
     /// Context variables captured for this request (see [`crate::context_vars`]).
     pub context: Option<Box<crate::context_vars::ContextData>>,
@@ -52,6 +53,9 @@ pub struct Exchange<'a> {
     /// Where a `tyk://` loop may take this request (set by the gateway; see
     /// [`crate::looping::loop_to`]).
     pub looping: Option<crate::looping::Looping>,
+    /// Why a versioned API cannot serve the version the request named; the version check
+    /// answers it (see [`crate::versions`]).
+    pub version_refusal: Option<crate::versions::VersionRefusal>,
 }
 
 impl<'a> Exchange<'a> {
@@ -83,6 +87,7 @@ impl<'a> Exchange<'a> {
             context: None,
             before_rewrite: None,
             looping: None,
+            version_refusal: None,
         }
     }
 
@@ -109,7 +114,7 @@ impl<'a> Exchange<'a> {
     /// The path Tyk matches endpoints against: the current path without its query, with the
     /// listen path removed.
     pub fn endpoint_path(&self) -> &str {
-        endpoint_path_of(self.current_url(), &self.api.match_prefix)
+        endpoint_path_of(self.current_url(), &self.api.listen_path)
     }
 
     /// Records the endpoint path and method as they are, once: call it before changing the
@@ -211,8 +216,8 @@ impl<'a> Exchange<'a> {
     }
 }
 
-/// `url` (path and query) without its query and without the listen path `prefix`.
-fn endpoint_path_of<'u>(url: &'u str, prefix: &str) -> &'u str {
+/// `url` (path and query) without its query and without the listen path.
+fn endpoint_path_of<'u>(url: &'u str, listen_path: &crate::listen_path::ListenPath) -> &'u str {
     let path = url.split('?').next().unwrap_or("/");
-    path.strip_prefix(prefix).unwrap_or(path)
+    listen_path.strip_or_whole(path)
 }

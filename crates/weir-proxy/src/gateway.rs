@@ -197,18 +197,56 @@ impl Gateway {
                 .get(header::CONTENT_TYPE)
                 .is_some_and(|v| weir_core::grpc::is_grpc_content_type(v.as_bytes()));
             let path = req.uri().path();
-            let rest = path
-                .strip_prefix(api.match_prefix.as_str())
-                .unwrap_or(path)
-                .to_string();
+            let rest = api.listen_path.strip_or_whole(path).to_string();
             self.serve(api, rest, req, conn, grpc, Instant::now(), looping)
                 .await
         })
     }
 
-    /// Runs an API's lifecycle around the upstream call (or around its loop to another API).
+    /// Serves a request with the version of `api` it names (a versioned API), else `api`.
     #[allow(clippy::too_many_arguments)]
     async fn serve(
+        self: &Arc<Self>,
+        api: Arc<CompiledApi>,
+        mut rest: String,
+        mut req: Request<RequestBody>,
+        conn: ConnInfo,
+        grpc: bool,
+        started: Instant,
+        looping: Looping,
+    ) -> Response<ProxyBody> {
+        let table = looping.table.clone();
+        let dispatch = match &api.version_apis {
+            Some(v) => v.dispatch(&mut req, &mut rest, &table),
+            None => crate::versions::Dispatch::Base,
+        };
+        let (api, refusal, expires) = match dispatch {
+            crate::versions::Dispatch::Api(version) => {
+                // Tyk's SanitizeProxyPaths: the base's listen path goes when it strips it.
+                if api.def.strip_listen_path {
+                    crate::versions::strip_listen_path(&mut req, &rest);
+                }
+                return self.clone().serve_looped(version, req, conn, looping).await;
+            }
+            crate::versions::Dispatch::Refuse(refusal) => (api, Some(refusal), None),
+            crate::versions::Dispatch::Base => {
+                crate::versions::pick_version(api, &mut req, &mut rest)
+            }
+        };
+        let mut resp = self
+            .serve_api(api, rest, req, conn, grpc, started, looping, refusal)
+            .await;
+        if let Some(at) = expires {
+            resp.headers_mut()
+                .insert(crate::versions::X_TYK_API_EXPIRES, at);
+        }
+        resp
+    }
+
+    /// Runs an API's lifecycle around the upstream call (or around its loop to another API);
+    /// `refusal` is the version check's answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn serve_api(
         self: &Arc<Self>,
         api: Arc<CompiledApi>,
         rest: String,
@@ -217,6 +255,7 @@ impl Gateway {
         grpc: bool,
         started: Instant,
         looping: Looping,
+        refusal: Option<crate::versions::VersionRefusal>,
     ) -> Response<ProxyBody> {
         let web = if api.def.enable_grpc_web {
             grpc_web::grpc_web_mode(req.headers())
@@ -247,6 +286,7 @@ impl Gateway {
             self.config.grpc_max_message_size,
         );
         ex.looping = Some(looping);
+        ex.version_refusal = refusal;
         if let Some(answer) = api.lifecycle.run_request(&mut ex).await {
             return self.finish(&api, &view, answer, started, None).await;
         }
@@ -258,8 +298,7 @@ impl Gateway {
         }
         if let Some(target) = &api.def.looping.target {
             // The target API's answer is the answer: this API's response phases do not run.
-            let url = crate::looping::target_url(&ex, target);
-            let resp = crate::looping::loop_to(&mut ex, &url).await;
+            let resp = crate::looping::loop_to_target(&mut ex, target).await;
             return self.finish(&api, &view, resp, started, None).await;
         }
         let (parts, body) = ex.take_request();
@@ -334,9 +373,7 @@ impl Gateway {
         let keep_full_path = grpc && (api.def.enable_grpc || api.def.enable_grpc_web);
         let full_path = parts.uri.path();
         let sub_path = if api.def.strip_listen_path && !keep_full_path {
-            full_path
-                .strip_prefix(api.match_prefix.as_str())
-                .unwrap_or(full_path)
+            api.listen_path.strip_or_whole(full_path)
         } else {
             full_path
         };

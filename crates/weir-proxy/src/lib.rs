@@ -24,6 +24,7 @@ pub mod grpc_web_text;
 pub mod headers;
 pub mod lifecycle;
 pub mod limits;
+pub mod listen_path;
 pub mod looping;
 pub mod message_hooks;
 pub mod metrics;
@@ -41,6 +42,7 @@ pub mod transforms;
 pub mod upstream;
 pub mod upstream_body;
 pub mod validation_messages;
+pub mod versions;
 pub mod websocket;
 
 pub use api::{ApiPlugins, CompiledApi};

@@ -4,7 +4,7 @@
 //! (reference/tyk.md §2.2):
 //!
 //! ```text
-//! route → [gRPC-Web preflight] [CORS preflight] [internal endpoints] [endpoint lists] [pre plugins] [IP lists] [size limit]
+//! route → [gRPC-Web preflight] [CORS preflight] [version check] [internal endpoints] [endpoint lists] [pre plugins] [IP lists] [size limit]
 //!       [context vars] [authenticate | auth plugin → plugin caller] [post-auth plugins] [key checks]
 //!       [global rate limit] [validate] [request headers] [URL rewrite] [method transform]
 //!       [mock response] [virtual endpoints] [post plugins] [gRPC-Web]
@@ -28,7 +28,8 @@ use crate::body::ProxyBody;
 use crate::exchange::Exchange;
 use crate::phases::{
     auth, context_vars, cors, endpoint_lists, grpc_web, headers, internal_endpoints, ip_access,
-    method_transform, plugins, size_limit, stream_hooks, validate, virtual_endpoints,
+    method_transform, plugins, size_limit, stream_hooks, validate, version_check,
+    virtual_endpoints,
 };
 
 /// One step before the upstream call. A step may answer the request itself.
@@ -38,6 +39,9 @@ pub enum RequestPhase {
     GrpcWebPreflight,
     /// Answers CORS preflights (unless `options_passthrough`).
     CorsPreflight,
+    /// A versioned API's answer to a request whose version it cannot serve (Tyk's
+    /// `VersionCheck`: none named and no default, unknown, or expired).
+    VersionCheck,
     /// Internal endpoints: forbidden unless the request came through a loop.
     InternalEndpoints,
     /// Endpoint lists (Tyk's `VersionCheck`): allow and block lists, `ignored` endpoints,
@@ -82,6 +86,18 @@ pub enum RequestPhase {
     GrpcWebRequest,
     /// Stream hooks on the request side of a gRPC call.
     StreamHooksRequest,
+}
+
+impl RequestPhase {
+    /// True for the steps that find the caller, which an `ignored` endpoint skips
+    /// ([`Exchange::skip_auth`]). The key checks still run there: they strip the credential,
+    /// and with no caller they check nothing else.
+    pub fn finds_caller(self) -> bool {
+        matches!(
+            self,
+            RequestPhase::Authenticate | RequestPhase::AuthPlugin | RequestPhase::PluginCaller
+        )
+    }
 }
 
 /// One step after the upstream call; each takes the response and gives one back.
@@ -140,6 +156,8 @@ pub struct Features<'a> {
     pub validation: bool,
     /// Per-path header rules, method transforms and context variables.
     pub transforms: Option<&'a crate::transforms::CompiledTransforms>,
+    /// True for a versioned API (the version check runs first).
+    pub versioned: bool,
 }
 
 static NO_HEADERS: CompiledHeaders = CompiledHeaders {
@@ -167,6 +185,7 @@ impl Default for Features<'_> {
             ip_access: false,
             validation: false,
             transforms: None,
+            versioned: false,
         }
     }
 }
@@ -198,6 +217,7 @@ impl Lifecycle {
         let steps = [
             (f.grpc_web && f.cors.is_none(), Rq::GrpcWebPreflight),
             (f.cors.is_some(), Rq::CorsPreflight),
+            (f.versioned, Rq::VersionCheck),
             (f.internal_endpoints, Rq::InternalEndpoints),
             (f.endpoint_lists, Rq::EndpointLists),
             (has(|c| !c.pre.is_empty()), Rq::PrePlugins),
@@ -245,9 +265,13 @@ impl Lifecycle {
     /// Runs the request phases; `Some` is an answer that ends the request there.
     pub async fn run_request(&self, ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
         for phase in &self.request {
+            if ex.skip_auth && phase.finds_caller() {
+                continue;
+            }
             let answer = match phase {
                 RequestPhase::GrpcWebPreflight => grpc_web::preflight(ex),
                 RequestPhase::CorsPreflight => cors::preflight(ex),
+                RequestPhase::VersionCheck => version_check::check(ex),
                 RequestPhase::InternalEndpoints => internal_endpoints::check(ex),
                 RequestPhase::EndpointLists => endpoint_lists::check(ex),
                 RequestPhase::PrePlugins => plugins::pre(ex).await,

@@ -20,6 +20,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::api::CompiledApi;
 use crate::body::ProxyBody;
+use crate::error_overrides::LoopedAnswer;
 use crate::exchange::Exchange;
 use crate::gateway::{Gateway, join_paths};
 use crate::phases::plugins;
@@ -72,8 +73,9 @@ impl Looping {
 ///
 /// The request (method, headers, body, as the phases so far left them) goes to the target with
 /// the URL's path and query; the target runs its whole lifecycle and its upstream call (or its
-/// own loop). The calling API's response phases do not run on the answer, as in Tyk, where the
-/// looped handler writes the response. Call it from a request phase (a URL rewrite to
+/// own loop). The calling API's response phases and error overrides do not run on the answer
+/// (marked [`LoopedAnswer`]), as in Tyk, where the looped handler of a URL rewrite to `tyk://`
+/// writes the response (api_loader.go `DummyProxyHandler`). Call it from a request phase (a URL rewrite to
 /// `tyk://…`) and return its answer; the exchange's request is taken.
 pub async fn loop_to(ex: &mut Exchange<'_>, url: &str) -> Response<ProxyBody> {
     let Some(state) = ex.looping.clone() else {
@@ -128,7 +130,19 @@ pub async fn loop_to(ex: &mut Exchange<'_>, url: &str) -> Response<ProxyBody> {
     let gateway = next.gateway.clone();
     let req = Request::from_parts(parts, body);
     // Boxed (LoopFuture): the target's lifecycle may loop again.
-    gateway.serve_looped(api, req, ex.conn, next).await
+    let mut answer = gateway.serve_looped(api, req, ex.conn, next).await;
+    answer.extensions_mut().insert(LoopedAnswer);
+    answer
+}
+
+/// Loops a request of an API whose upstream is `target` (`tyk://…`). The answer is not marked
+/// [`LoopedAnswer`]: Tyk's reverse proxy gets it as an upstream's (reverse_proxy.go
+/// `handleInMemoryLoop`), so the calling API's upstream error overrides apply to it too.
+pub async fn loop_to_target(ex: &mut Exchange<'_>, target: &str) -> Response<ProxyBody> {
+    let url = target_url(ex, target);
+    let mut answer = loop_to(ex, &url).await;
+    answer.extensions_mut().remove::<LoopedAnswer>();
+    answer
 }
 
 /// The loop URL for a request of an API whose upstream is `target` (`tyk://…`): the target's
@@ -139,7 +153,7 @@ pub fn target_url(ex: &Exchange<'_>, target: &str) -> String {
     let url = LoopUrl::parse(target);
     let full = ex.parts.uri.path();
     let sub = if api.def.strip_listen_path {
-        full.strip_prefix(api.match_prefix.as_str()).unwrap_or(full)
+        api.listen_path.strip_or_whole(full)
     } else {
         full
     };

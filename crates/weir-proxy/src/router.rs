@@ -1,4 +1,5 @@
-//! The routing table: host first, then the longest listen path. Immutable once built; a reload
+//! The routing table: host first, then the listen path: static ones before `{name}` patterns,
+//! each kind longest first (Tyk's `sortSpecsByListenPath`). Immutable once built; a reload
 //! builds a new one and swaps it in whole.
 //!
 //! As in Tyk (api_loader.go `loadHTTPService`), every routed API is also served at
@@ -12,15 +13,17 @@ use crate::api::CompiledApi;
 
 /// One way into an API: its listen path, or `/<api_id>/`.
 struct Entry {
-    /// The path prefix, without a trailing '/'.
+    /// The path prefix, without a trailing '/' (a pattern's text for a pattern listen path).
     prefix: String,
+    /// True for a listen path with `{name}` segments, matched by the API's `listen_path`.
+    pattern: bool,
     /// The API.
     api: Arc<CompiledApi>,
     /// True for the `/<api_id>/` route, which needs the '/' after the prefix.
     by_id: bool,
 }
 
-/// APIs by domain, each list sorted longest prefix first.
+/// APIs by domain, each list in matching order (static prefixes, then patterns; longest first).
 #[derive(Default)]
 pub struct RoutingTable {
     exact_domains: HashMap<String, Vec<Entry>>,
@@ -57,19 +60,20 @@ impl RoutingTable {
                 };
                 let entry = Entry {
                     prefix,
+                    pattern: !by_id && api.listen_path.is_pattern(),
                     api: api.clone(),
                     by_id,
                 };
                 table.add(entry);
             }
         }
-        let by_len = |a: &Entry, b: &Entry| b.prefix.len().cmp(&a.prefix.len());
-        table.any_domain.sort_by(by_len);
+        let order = |e: &Entry| (e.pattern, std::cmp::Reverse(e.prefix.len()));
+        table.any_domain.sort_by_key(order);
         for list in table.exact_domains.values_mut() {
-            list.sort_by(by_len);
+            list.sort_by_key(order);
         }
         for (_, list) in table.wildcard_domains.iter_mut() {
-            list.sort_by(by_len);
+            list.sort_by_key(order);
         }
         table
             .wildcard_domains
@@ -114,7 +118,13 @@ impl RoutingTable {
     }
 
     fn match_in<'a>(&self, list: &'a [Entry], path: &'a str) -> Option<Route<'a>> {
-        for Entry { prefix, api, by_id } in list {
+        for entry in list {
+            let Entry {
+                prefix,
+                api,
+                by_id,
+                pattern,
+            } = entry;
             let prefix = prefix.as_str();
             if *by_id {
                 // Tyk's `/<api_id>/` prefix: the path goes on as it came, bar a listen path.
@@ -122,7 +132,14 @@ impl RoutingTable {
                     .strip_prefix(prefix)
                     .is_some_and(|r| r.starts_with('/'))
                 {
-                    let rest = path.strip_prefix(api.match_prefix.as_str()).unwrap_or(path);
+                    let rest = api.listen_path.strip_or_whole(path);
+                    return Some(Route { api, rest });
+                }
+                continue;
+            }
+            if *pattern {
+                // A pattern matches only at a segment boundary, strict routes or not.
+                if let Some(rest) = api.listen_path.strip(path) {
                     return Some(Route { api, rest });
                 }
                 continue;
@@ -141,5 +158,13 @@ impl RoutingTable {
     /// Looks an API up by id.
     pub fn api(&self, api_id: &str) -> Option<&Arc<CompiledApi>> {
         self.apis.iter().find(|a| a.def.api_id == api_id)
+    }
+
+    /// The API with this api_id, else the one with this name (how Tyk finds the API of a
+    /// version, `findInternalHttpHandlerByNameOrID`).
+    pub fn api_by_id_or_name(&self, id_or_name: &str) -> Option<Arc<CompiledApi>> {
+        self.api(id_or_name)
+            .or_else(|| self.apis.iter().find(|a| a.def.name == id_or_name))
+            .cloned()
     }
 }

@@ -211,6 +211,59 @@ async fn a_template_folder_answers_the_errors() {
 }
 
 #[tokio::test]
+async fn a_looped_apis_errors_get_its_overrides_then_the_callers_as_in_tyk() {
+    let up = HttpUpstream::start();
+    // The internal API allows one path; any other is its own 403 `Requested endpoint is
+    // forbidden`, which its rule turns into a 418.
+    let inner_rules = json!({"internal": true, "error_overrides": {"403": [{"response": {
+        "status_code": 418, "body": "{\"by\": \"inner\"}", "headers": {"X-Override": "inner"}
+    }}]}});
+    let mut inner = classic_api("inner", &up.url(), inner_rules);
+    let version = &mut inner["version_data"]["versions"]["Default"];
+    version["use_extended_paths"] = json!(true);
+    version["extended_paths"] = json!({"white_list": [
+        {"path": "/open", "method_actions": {"GET": {"action": "no_action"}}}
+    ]});
+    // The looping APIs have rules for that 418 and for 500.
+    let outer_rules = json!({"error_overrides": {
+        "418": [{"response": {"status_code": 409, "body": "outer", "headers": {"X-Outer": "yes"}}}],
+        "500": [{"response": {"status_code": 503, "message": "no loop target"}}]
+    }});
+    let mut rewrite = classic_api("rewrite", &up.url(), outer_rules.clone());
+    let version = &mut rewrite["version_data"]["versions"]["Default"];
+    version["use_extended_paths"] = json!(true);
+    version["extended_paths"] = json!({"url_rewrites": [{"path": "/secret", "method": "GET",
+        "match_pattern": "/secret", "rewrite_to": "tyk://inner/secret"}]});
+    let apis = [
+        inner,
+        rewrite,
+        classic_api("front", "tyk://inner/", outer_rules.clone()),
+        classic_api("lost", "tyk://nobody/", outer_rules),
+    ];
+    let gw = start(&apis, json!({}));
+    // A URL rewrite's loop: the looped API's handler writes the answer (Tyk's
+    // DummyProxyHandler); the looping API's rules do not see it.
+    let resp = get(&gw.url("/rewrite/secret")).await;
+    assert_eq!(resp.status(), 418);
+    assert_eq!(header(&resp, "x-override"), "inner");
+    assert_eq!(header(&resp, "x-outer"), "");
+    assert_eq!(json_body(resp).await, json!({"by": "inner"}));
+    // A `target_url` loop: Tyk's reverse proxy gets the looped answer as an upstream's, so the
+    // looping API's upstream rules apply after the looped API's.
+    let resp = get(&gw.url("/front/secret")).await;
+    assert_eq!(resp.status(), 409);
+    assert_eq!(header(&resp, "x-override"), "inner");
+    assert_eq!(header(&resp, "x-outer"), "yes");
+    assert_eq!(resp.text().await.unwrap(), "outer");
+    let echo = json_body(get(&gw.url("/front/open")).await).await;
+    assert_eq!(echo["path"], "/open");
+    assert_eq!(up.request_count(), 1);
+    // A loop that fails is the looping API's own error: its rules apply.
+    let resp = get(&gw.url("/lost/x")).await;
+    assert_eq!(assert_json_error(resp, 503).await, "no loop target");
+}
+
+#[tokio::test]
 async fn bad_rules_are_refused_naming_the_field() {
     let up = HttpUpstream::start();
     let bad_regex =

@@ -223,33 +223,67 @@ pub(crate) const ROWS: &[Row] = &[
         "which of several auth methods names the session; an API with several is refused, naming them",
     ),
     // Versions.
-    refused(
-        "definition",
-        When::Rule(p::versions_as_apis),
-        "versions as separate APIs (`definition.enabled` with `definition.versions`)",
+    honoured(
+        "definition.enabled",
+        "versions as separate APIs: a request naming a version in `definition.versions` is served by that API",
     ),
-    refused(
+    honoured(
+        "definition.versions",
+        "with `enabled`: version name → the api_id (or name) of the API serving it",
+    ),
+    honoured(
+        "definition.location",
+        "where a versioned API reads the version: `header`, `url-param` or `url` (the first segment after the listen path)",
+    ),
+    honoured(
+        "definition.key",
+        "the header or query parameter naming the version",
+    ),
+    honoured(
+        "definition.strip_versioning_data",
+        "the version header, parameter or URL segment is removed before the upstream",
+    ),
+    honoured(
+        "definition.strip_path",
+        "the older name of `strip_versioning_data`",
+    ),
+    honoured(
+        "definition.url_versioning_pattern",
+        "with `url` location, only a segment matching it is stripped",
+    ),
+    honoured(
+        "definition.fallback_to_default",
+        "an unknown version is served as the default one instead of 403",
+    ),
+    honoured(
+        "definition.name",
+        "with `enabled`: this API's own version name (`self` names it too)",
+    ),
+    honoured(
+        "definition.default",
+        "with `enabled`: the version of a request that names none (classic versioning uses `version_data.default_version`)",
+    ),
+    honoured(
         "version_data",
-        When::Rule(p::versioned),
-        "versioning (`version_data.not_versioned` not true: Tyk then reads the version from a header, query parameter or the URL)",
+        "versioning (`not_versioned` not true): each request served by the version it names (docs/tyk-middleware.md)",
     ),
     honoured(
         "version_data.not_versioned",
         "true: one version serves every request",
     ),
-    no_effect(
+    honoured(
         "version_data.default_version",
-        "used only by versioned APIs, which are refused",
+        "the version of a request that names none (else 403 `Version information not found`)",
     ),
     honoured_unless(
         "version_data.versions",
         When::Rule(p::no_single_version),
-        "several versions with no `Default` (Tyk answers every request with an error then)",
+        "on an API that is not versioned, several versions with no `Default` (Tyk answers every request with an error then)",
     ),
     no_effect("version_data.versions.*.name", "the version's name"),
-    no_effect(
+    honoured(
         "version_data.versions.*.expires",
-        "checked by Tyk only for versioned APIs, which are refused",
+        "on versioned APIs, 403 `Api Version has expired…` after the date (UTC); `x-tyk-api-expires` before",
     ),
     honoured(
         "version_data.versions.*.paths.ignored",
@@ -419,10 +453,9 @@ pub(crate) const ROWS: &[Row] = &[
         "version_data.versions.*.global_enforce_timeout_disabled",
         "switches `global_enforce_timeout` off",
     ),
-    refused(
+    honoured(
         "version_data.versions.*.override_target",
-        When::Set,
-        "a version's own upstream (`override_target`)",
+        "a version's own upstream, on versioned APIs (Tyk ignores it when `not_versioned` is true, and so does Weir)",
     ),
     refused(
         "uptime_tests",
@@ -434,10 +467,9 @@ pub(crate) const ROWS: &[Row] = &[
         "proxy.preserve_host_header",
         "the client's Host is sent upstream",
     ),
-    honoured_unless(
+    honoured(
         "proxy.listen_path",
-        When::Rule(p::listen_path_pattern),
-        "listen path patterns (`{name}` / `{name:regex}` segments)",
+        "the path prefix the API serves; `{name}` / `{name:regex}` segments match as in Tyk's mux",
     ),
     honoured(
         "proxy.target_url",

@@ -68,7 +68,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     honoured(
         "http_server_options.enable_strict_routes",
-        "listen paths match only at a segment boundary",
+        "listen paths match only at a segment boundary (those with `{name}` segments always do)",
     ),
     honoured(
         "http_server_options.enable_path_prefix_matching",
@@ -155,7 +155,7 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     no_effect(
         "version_header",
-        "the version header of versioned APIs, which are refused",
+        "not read by versioned APIs, which name their header in `definition.key`",
     ),
     refused(
         "suppress_redis_signal_reload",

@@ -33,10 +33,9 @@ pub(crate) const ROWS: &[Row] = &[
         gw!("info.state.internal"),
         "true: not routed from outside (404), reached only through `tyk://` loops",
     ),
-    refused(
+    honoured(
         gw!("info.versioning"),
-        When::Enabled,
-        "versioning (`info.versioning.enabled`)",
+        "versions as separate APIs (`enabled`, `name`, `default`, `location`, `key`, `versions`, `stripVersioningData`, `urlVersioningPattern`, `fallbackToDefault`): a request naming another version is served by that version's API",
     ),
     honoured(
         gw!("upstream.url"),
@@ -102,10 +101,9 @@ pub(crate) const ROWS: &[Row] = &[
         gw!("upstream.enforceTimeout"),
         "the response-head timeout of operations without their own `enforceTimeout` (`duration`)",
     ),
-    honoured_unless(
+    honoured(
         gw!("server.listenPath.value"),
-        When::Rule(p::listen_path_pattern),
-        "listen path patterns (`{name}` / `{name:regex}` segments)",
+        "the path prefix the API serves; `{name}` / `{name:regex}` segments match as in Tyk's mux",
     ),
     honoured(
         gw!("server.listenPath.strip"),

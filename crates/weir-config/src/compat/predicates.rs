@@ -73,11 +73,6 @@ pub(crate) fn enabled_on_protected(site: &Site<'_>) -> bool {
     !bool_of(site.root.get("use_keyless")) && is_enabled(site.value)
 }
 
-/// Classic `version_data`: Tyk versions an API unless `not_versioned` is true.
-pub(crate) fn versioned(site: &Site<'_>) -> bool {
-    !bool_of(site.value.get("not_versioned"))
-}
-
 /// Classic `extended_paths.<list>`: read only when the version has `use_extended_paths`.
 pub(crate) fn extended_entries(site: &Site<'_>) -> bool {
     bool_of(site.up(2).get("use_extended_paths")) && has_active_entries(site.value)
@@ -141,11 +136,6 @@ pub(crate) fn other_protocol(site: &Site<'_>) -> bool {
     !matches!(site.value.as_str(), None | Some("" | "http" | "https"))
 }
 
-/// A listen path with `{name}` or `{name:regex}` segments (Tyk's mux patterns).
-pub(crate) fn listen_path_pattern(site: &Site<'_>) -> bool {
-    site.value.as_str().is_some_and(|p| p.contains('{'))
-}
-
 /// Context variables enabled while an honoured header rule uses `$tyk_context.`.
 pub(crate) fn context_vars_used(site: &Site<'_>) -> bool {
     let enabled = match site.value {
@@ -203,17 +193,15 @@ pub(crate) fn request_signing_on(site: &Site<'_>) -> bool {
     bool_of(site.value.get("is_enabled"))
 }
 
-/// Classic `definition`: Tyk 5 versioning, each version an API of its own.
-pub(crate) fn versions_as_apis(site: &Site<'_>) -> bool {
-    bool_of(site.value.get("enabled")) && site.value.get("versions").is_some_and(is_set)
-}
-
-/// Classic `version_data.versions` of an unversioned API: Tyk serves the only version, else
+/// Classic `version_data.versions` of an API that is not versioned: Tyk serves the only version, else
 /// the one named `Default`, `default` or ``; anything else is an error on every request.
 pub(crate) fn no_single_version(site: &Site<'_>) -> bool {
     let Some(map) = site.value.as_object() else {
         return false;
     };
+    if !bool_of(site.up(1).get("not_versioned")) {
+        return false;
+    }
     let defaults = ["Default", "default", ""]
         .iter()
         .filter(|k| map.contains_key(**k))

@@ -239,12 +239,30 @@ fn several_versions_without_a_default_are_refused() {
             "version_data": {"not_versioned": true, "versions": {"v1": {}, "v2": {}}}}"#,
     ));
     assert_eq!(e.field, "version_data.versions");
-    // Versioned APIs (the version read from the request) are refused too.
-    let e = only(parse(
+    // A versioned API (the version read from the request) may have several, and loads.
+    let api = parse(
         r#"{"proxy": {"listen_path": "/a", "target_url": "http://u"},
-            "version_data": {"not_versioned": false, "default_version": "v1", "versions": {"v1": {}}}}"#,
-    ));
-    assert_eq!(e.field, "version_data");
+            "definition": {"location": "header", "key": "x-api-version"},
+            "version_data": {"not_versioned": false, "default_version": "v1",
+                "versions": {"v1": {"global_headers": {"x": "1"}}, "v2": {"override_target": "http://v2"}}}}"#,
+    )
+    .unwrap();
+    let versioning = api.versioning.as_ref().expect("versioned");
+    let names: Vec<_> = versioning
+        .versions
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(names, ["v1", "v2"]);
+    // The API's own rules are its default version's; each version keeps its own.
+    assert_eq!(
+        api.headers.request_set,
+        [("x".to_string(), "1".to_string())]
+    );
+    let v2 = api.version_variant(1).unwrap();
+    assert!(v2.headers.request_set.is_empty());
+    assert_eq!(v2.targets[0].url.as_str(), "http://v2/");
+    assert_eq!(api.targets[0].url.as_str(), "http://u/");
 }
 
 #[test]

@@ -92,14 +92,7 @@ fn settings_that_change_the_wire_refuse_the_api() {
             ep("rate_limit", json!({"path": "/x", "rate": 1, "per": 1})),
             "version_data.versions.Default.extended_paths.rate_limit",
         ),
-        (
-            json!({"version_data": {"not_versioned": false, "default_version": "Default"}}),
-            "version_data",
-        ),
-        (
-            json!({"proxy": {"listen_path": "/a/{id}/"}}),
-            "proxy.listen_path",
-        ),
+        (json!({"expiration": "2020-01-02 15:04"}), "expiration"),
         (json!({"graphql": {"enabled": true}}), "graphql"),
         (
             json!({"enable_batch_request_support": true}),
@@ -195,8 +188,8 @@ fn oas_settings_refuse_and_deprecated_plugins_are_read() {
             "x-tyk-api-gateway.middleware.operations.getX.mockResponse",
         ),
         (
-            json!({"info": {"versioning": {"enabled": true}}}),
-            "x-tyk-api-gateway.info.versioning",
+            json!({"info": {"expiration": "2020-01-02 15:04"}}),
+            "x-tyk-api-gateway.info.expiration",
         ),
     ] {
         let fields = refused_fields(&oas(gw.clone()));

@@ -26,7 +26,7 @@ const USER_NOT_AUTHORISED: Refusal = Refusal {
 
 /// The built-in authentication: finds the caller's session or answers why not.
 pub async fn authenticate(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
-    let auth = ex.api.auth.as_ref().filter(|_| !ex.skip_auth)?;
+    let auth = ex.api.auth.as_ref()?;
     let result = match &auth.method {
         Method::Token => token(ex, auth).await,
         Method::Basic(_) => basic(ex, auth).await,
@@ -187,7 +187,7 @@ fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
 
 /// Takes a custom-auth plugin's session as the caller, for the key checks.
 pub fn plugin_caller(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
-    let auth = ex.api.auth.as_ref().filter(|_| !ex.skip_auth)?;
+    let auth = ex.api.auth.as_ref()?;
     let ctx = ex.hooks.as_ref()?;
     let session = ctx.session.as_ref()?;
     let token = ctx.metadata.get("token").cloned().unwrap_or_default();
@@ -218,14 +218,13 @@ pub async fn key_checks(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let caller = ex.caller.as_ref()?;
     let path = ex.parts.uri.path();
     let path = if ex.api.def.strip_listen_path {
-        path.strip_prefix(ex.api.match_prefix.as_str())
-            .unwrap_or(path)
+        ex.api.listen_path.strip_or_whole(path)
     } else {
         path
     };
     let request = weir_auth::checks::Request {
         api_id: &ex.api.def.api_id,
-        version: None,
+        version: ex.api.version_name.as_deref(),
         method: ex.parts.method.as_str(),
         path,
     };

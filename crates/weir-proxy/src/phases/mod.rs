@@ -15,4 +15,5 @@ pub mod stream_hooks;
 pub mod url_rewrite;
 pub mod url_rewrite_triggers;
 pub mod validate;
+pub mod version_check;
 pub mod virtual_endpoints;

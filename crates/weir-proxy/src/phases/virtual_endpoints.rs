@@ -70,7 +70,8 @@ pub async fn answer(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
 }
 
 /// The request as the function sees it; the body is read whole and kept for the upstream
-/// (with `proxy_on_error`, the request may still go there).
+/// (with `proxy_on_error`, the request may still go there). No session: the config refuses
+/// `use_session`, so the function gets an empty one.
 async fn request_of(
     ex: &mut Exchange<'_>,
     url: String,
@@ -82,6 +83,7 @@ async fn request_of(
             scheme,
             headers: ctx.request.headers.clone(),
             body: ctx.request.body.clone(),
+            session: None,
         });
     }
     let body = std::mem::replace(&mut ex.body, RequestBody::Buffered(Full::new(Bytes::new())));
@@ -106,6 +108,7 @@ async fn request_of(
         scheme,
         headers: ex.parts.headers.clone(),
         body: bytes,
+        session: None,
     })
 }
 
