@@ -275,7 +275,7 @@ fn claim(
     let def = &api.def;
     let route = (
         def.domain.clone().unwrap_or_default(),
-        api.match_prefix.clone(),
+        api.listen_path.as_str().to_string(),
     );
     let holder = |pred: &dyn Fn(&CompiledApi) -> bool| {
         served
@@ -295,7 +295,9 @@ fn claim(
     }
     if def.active && routes.contains(&route) {
         let other = holder(&|a| {
-            a.def.active && a.match_prefix == api.match_prefix && a.def.domain == def.domain
+            a.def.active
+                && a.listen_path.as_str() == api.listen_path.as_str()
+                && a.def.domain == def.domain
         });
         errors.push(ConfigError {
             file: def.file.clone(),

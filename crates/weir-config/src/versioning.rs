@@ -32,21 +32,29 @@ pub enum VersionLocation {
     Url,
 }
 
+/// How a request names its version, in both versioning forms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionSelector {
+    /// Where the version is read.
+    pub location: VersionLocation,
+    /// `strip_versioning_data` (or `strip_path`; OAS `stripVersioningData`): the version is
+    /// taken out of the request before it goes upstream.
+    pub strip: bool,
+    /// `url_versioning_pattern` (OAS `urlVersioningPattern`): with `url` location, only a
+    /// segment matching it is stripped (checked at load to compile).
+    pub url_pattern: Option<String>,
+    /// `fallback_to_default` (OAS `fallbackToDefault`): an unknown version gets the default
+    /// one instead of an error.
+    pub fallback_to_default: bool,
+}
+
 /// A versioned API's versions and how a request picks one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Versioning {
-    /// Where the version is read.
-    pub location: VersionLocation,
-    /// `strip_versioning_data` (or `strip_path`): the version is taken out of the request
-    /// before it goes upstream.
-    pub strip: bool,
-    /// `url_versioning_pattern`: with `url` location, only a segment matching it is stripped
-    /// (checked at load to compile).
-    pub url_pattern: Option<String>,
+    /// How a request names its version.
+    pub selector: VersionSelector,
     /// `version_data.default_version`, when set: the version of a request that names none.
     pub default: Option<String>,
-    /// `fallback_to_default`: an unknown version gets the default one instead of an error.
-    pub fallback_to_default: bool,
     /// The versions, in name order.
     pub versions: Vec<ApiVersion>,
 }
@@ -86,14 +94,8 @@ pub struct VersionApis {
     /// `default`: the version of a request that names none (`self` or `name` for the base);
     /// empty when there is none.
     pub default: String,
-    /// Where the version is read.
-    pub location: VersionLocation,
-    /// `strip_versioning_data` / `stripVersioningData`.
-    pub strip: bool,
-    /// `url_versioning_pattern` / `urlVersioningPattern` (checked at load to compile).
-    pub url_pattern: Option<String>,
-    /// `fallback_to_default` / `fallbackToDefault`: an unknown version gets the default.
-    pub fallback_to_default: bool,
+    /// How a request names its version.
+    pub selector: VersionSelector,
     /// Version name → api_id (or API name) of the API serving it, in name order.
     pub versions: Vec<(String, String)>,
 }
@@ -111,6 +113,64 @@ struct BlockKeys {
     strip: &'static [&'static str],
     pattern: &'static str,
     fallback: &'static str,
+}
+
+/// Classic `definition`'s names (both versioning forms read their selector there).
+const CLASSIC_KEYS: BlockKeys = BlockKeys {
+    prefix: "definition",
+    strip: &["strip_versioning_data", "strip_path"],
+    pattern: "url_versioning_pattern",
+    fallback: "fallback_to_default",
+};
+
+/// Reads how a request names its version from a versioning `block`. `default` names the
+/// setting that holds the default version, for errors, when it is not set (`None` when it is).
+fn read_selector(
+    block: &Value,
+    keys: &BlockKeys,
+    unset_default: Option<&str>,
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> VersionSelector {
+    let text = |k: &str| block.get(k).and_then(Value::as_str).unwrap_or("").trim();
+    let flag = |k: &str| block.get(k).and_then(Value::as_bool) == Some(true);
+    let mut err = |k: &str, reason: String| {
+        errors.push(ConfigError::new(
+            file,
+            format!("{}.{k}", keys.prefix),
+            reason,
+        ));
+    };
+    let location = location(text("location"), text("key")).unwrap_or_else(|reason| {
+        err("location", reason);
+        VersionLocation::Url
+    });
+    let url_pattern = Some(text(keys.pattern))
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
+    if let Some(Err(e)) = url_pattern.as_deref().map(regex::Regex::new) {
+        err(keys.pattern, format!("not a regular expression: {e}"));
+    }
+    let fallback_to_default = flag(keys.fallback);
+    if let Some(default) = unset_default {
+        if let Some((field, reason)) = unreadable(text("location"), &location) {
+            // Tyk finds no version in any request and, with no default either, answers every
+            // request 403: a definition that cannot serve.
+            err(field, format!("{reason}, and {default} is not set"));
+        }
+        if fallback_to_default {
+            err(
+                keys.fallback,
+                format!("falls back to the default version, but {default} is not set"),
+            );
+        }
+    }
+    VersionSelector {
+        location,
+        strip: keys.strip.iter().any(|k| flag(k)),
+        url_pattern,
+        fallback_to_default,
+    }
 }
 
 /// Classic `definition` with `enabled: true`: versions as separate APIs.
@@ -132,13 +192,7 @@ pub(crate) fn classic_version_apis(
                 .collect()
         })
         .unwrap_or_default();
-    let keys = BlockKeys {
-        prefix: "definition",
-        strip: &["strip_versioning_data", "strip_path"],
-        pattern: "url_versioning_pattern",
-        fallback: "fallback_to_default",
-    };
-    Some(version_apis(block, versions, &keys, file, errors))
+    Some(version_apis(block, versions, &CLASSIC_KEYS, file, errors))
 }
 
 /// OAS `x-tyk-api-gateway.info.versioning` with `enabled: true`.
@@ -166,13 +220,13 @@ pub(crate) fn oas_version_apis(
                 .collect()
         })
         .unwrap_or_default();
-    let keys = BlockKeys {
+    const KEYS: BlockKeys = BlockKeys {
         prefix: "x-tyk-api-gateway.info.versioning",
         strip: &["stripVersioningData"],
         pattern: "urlVersioningPattern",
         fallback: "fallbackToDefault",
     };
-    Some(version_apis(block, versions, &keys, file, errors))
+    Some(version_apis(block, versions, &KEYS, file, errors))
 }
 
 fn version_apis(
@@ -183,9 +237,16 @@ fn version_apis(
     errors: &mut Vec<ConfigError>,
 ) -> VersionApis {
     let text = |k: &str| block.get(k).and_then(Value::as_str).unwrap_or("").trim();
-    let flag = |k: &str| block.get(k).and_then(Value::as_bool) == Some(true);
-    let field = |k: &str| format!("{}.{k}", keys.prefix);
-    let mut err = |k: &str, reason: String| errors.push(ConfigError::new(file, field(k), reason));
+    let default = text("default").to_string();
+    let unset = default.is_empty().then_some("`default`");
+    let selector = read_selector(block, keys, unset, file, errors);
+    let mut err = |k: &str, reason: String| {
+        errors.push(ConfigError::new(
+            file,
+            format!("{}.{k}", keys.prefix),
+            reason,
+        ));
+    };
     versions.sort();
     if versions.is_empty() {
         err(
@@ -201,46 +262,19 @@ fn version_apis(
             );
         }
     }
-    let location = location(text("location"), text("key"));
-    let location = location.unwrap_or_else(|reason| {
-        err("location", reason);
-        VersionLocation::Url
-    });
-    let url_pattern = Some(text(keys.pattern))
-        .filter(|p| !p.is_empty())
-        .map(str::to_string);
-    if let Some(Err(e)) = url_pattern.as_deref().map(regex::Regex::new) {
-        err(keys.pattern, format!("not a regular expression: {e}"));
-    }
     let apis = VersionApis {
         name: text("name").to_string(),
-        default: text("default").to_string(),
-        location,
-        strip: keys.strip.iter().any(|k| flag(k)),
-        url_pattern,
-        fallback_to_default: flag(keys.fallback),
+        default,
+        selector,
         versions,
     };
     let known = |n: &str| apis.is_base(n) || apis.versions.iter().any(|(v, _)| v == n);
     if !apis.default.is_empty() && !known(&apis.default) {
-        err(
-            "default",
-            format!(
-                "names version `{}`, which is neither this API nor one of `versions`",
-                apis.default
-            ),
+        let reason = format!(
+            "names version `{}`, which is neither this API nor one of `versions`",
+            apis.default
         );
-    }
-    if let Some((field, reason)) = unreadable(text("location"), &apis.location)
-        && apis.default.is_empty()
-    {
-        err(field, format!("{reason}, and there is no default"));
-    }
-    if apis.fallback_to_default && apis.default.is_empty() {
-        err(
-            keys.fallback,
-            "falls back to the default version, which is not set".into(),
-        );
+        err("default", reason);
     }
     apis
 }
@@ -326,32 +360,17 @@ pub(crate) fn classic_selector(
     file: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> Versioning {
-    let def = doc.get("definition").cloned().unwrap_or(Value::Null);
-    let text = |k: &str| def.get(k).and_then(Value::as_str).unwrap_or("").trim();
-    let flag = |k: &str| def.get(k).and_then(Value::as_bool) == Some(true);
-    let key = text("key").to_string();
-    let location = location(text("location"), &key).unwrap_or_else(|reason| {
-        errors.push(ConfigError::new(file, "definition.location", reason));
-        VersionLocation::Url
-    });
-    let url_pattern = Some(text("url_versioning_pattern"))
-        .filter(|p| !p.is_empty())
-        .map(str::to_string);
-    if let Some(p) = &url_pattern
-        && let Err(e) = regex::Regex::new(p)
-    {
-        errors.push(ConfigError::new(
-            file,
-            "definition.url_versioning_pattern",
-            format!("not a regular expression: {e}"),
-        ));
-    }
     let default = doc
         .pointer("/version_data/default_version")
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|d| !d.is_empty())
         .map(str::to_string);
+    let block = doc.get("definition").unwrap_or(&Value::Null);
+    let unset = default
+        .is_none()
+        .then_some("`version_data.default_version`");
+    let selector = read_selector(block, &CLASSIC_KEYS, unset, file, errors);
     if let Some(d) = &default
         && !names.contains(d)
     {
@@ -364,32 +383,9 @@ pub(crate) fn classic_selector(
             ),
         ));
     }
-    if let Some((field, reason)) = unreadable(text("location"), &location)
-        && default.is_none()
-    {
-        // Tyk finds no version in any request and, with no default either, answers every
-        // request 403: a definition that cannot serve.
-        let reason = format!("{reason}, and `version_data.default_version` is not set");
-        errors.push(ConfigError::new(
-            file,
-            format!("definition.{field}"),
-            reason,
-        ));
-    }
-    let fallback_to_default = flag("fallback_to_default");
-    if fallback_to_default && default.is_none() {
-        errors.push(ConfigError::new(
-            file,
-            "definition.fallback_to_default",
-            "falls back to `version_data.default_version`, which is not set",
-        ));
-    }
     Versioning {
-        location,
-        strip: flag("strip_versioning_data") || flag("strip_path"),
-        url_pattern,
+        selector,
         default,
-        fallback_to_default,
         versions: Vec::new(),
     }
 }
@@ -489,8 +485,8 @@ mod tests {
         let mut errors = Vec::new();
         let v = classic_selector(&doc, &names, Path::new("f"), &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(v.location, VersionLocation::QueryParam("v".into()));
-        assert!(v.strip);
+        assert_eq!(v.selector.location, VersionLocation::QueryParam("v".into()));
+        assert!(v.selector.strip);
         assert_eq!(v.default.as_deref(), Some("v2"));
         assert!(is_versioned(&doc));
         let one = single_version_doc(&doc, "v1");
@@ -537,14 +533,17 @@ mod tests {
         let mut errors = Vec::new();
         let apis = classic_version_apis(&classic, Path::new("f"), &mut errors).unwrap();
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(apis.location, VersionLocation::QueryParam("version".into()));
+        assert_eq!(
+            apis.selector.location,
+            VersionLocation::QueryParam("version".into())
+        );
         assert_eq!(apis.versions[0], ("v1".to_string(), "api-v1".to_string()));
         assert!(apis.is_base("self") && apis.is_base("base") && !apis.is_base("v1"));
         let oas = json!({"x-tyk-api-gateway": {"info": {"versioning": {"enabled": true,
             "name": "base", "default": "v9", "location": "header", "key": "x-version",
             "stripVersioningData": true, "versions": [{"name": "v1", "id": "api-v1"}]}}}});
         let apis = oas_version_apis(&oas, Path::new("f"), &mut errors).unwrap();
-        assert!(apis.strip);
+        assert!(apis.selector.strip);
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["x-tyk-api-gateway.info.versioning.default"]);
         let off = json!({"definition": {"enabled": false, "versions": {"v1": "x"}}});

@@ -74,9 +74,6 @@ struct VersionContext<'a> {
 pub struct CompiledApi {
     /// The definition it came from.
     pub def: ApiDefinition,
-    /// Listen path as written, without its trailing '/': the API's route identity (match
-    /// requests with `listen_path`, which knows `{name}` patterns).
-    pub match_prefix: String,
     /// The listen path, compiled for matching and stripping request paths.
     pub listen_path: crate::listen_path::ListenPath,
     /// Upstream targets (round-robin).
@@ -185,7 +182,6 @@ impl CompiledApi {
         let streams = crate::streams::compile(&def, streaming)?;
         let listen_path = crate::listen_path::ListenPath::compile(&def.listen_path)
             .map_err(|reason| err(listen_path_field(&def), reason))?;
-        let match_prefix = listen_path.as_str().to_string();
         let needs_auth = def.auth.method != weir_config::auth::AuthMethod::Keyless
             || def.auth.global_rate_limit.is_some();
         let auth = needs_auth
@@ -254,7 +250,6 @@ impl CompiledApi {
             streams,
             metrics: metrics.for_api(&def.api_id),
             cors: def.cors.clone(),
-            match_prefix,
             listen_path,
             targets,
             next_target: AtomicUsize::new(0),

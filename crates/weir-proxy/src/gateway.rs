@@ -215,9 +215,8 @@ impl Gateway {
         started: Instant,
         looping: Looping,
     ) -> Response<ProxyBody> {
-        let table = looping.table.clone();
         let dispatch = match &api.version_apis {
-            Some(v) => v.dispatch(&mut req, &mut rest, &table),
+            Some(v) => v.dispatch(&mut req, &mut rest, &looping.table),
             None => crate::versions::Dispatch::Base,
         };
         let (api, refusal, expires) = match dispatch {
@@ -524,15 +523,8 @@ fn normalise_request_path<B>(req: &mut Request<B>, grpc: bool) -> Option<Respons
             return Some(gateway_error(&e, grpc));
         }
     };
-    let pq = match req.uri().query() {
-        Some(q) => format!("{normalised}?{q}"),
-        None => normalised,
-    };
-    let mut parts = req.uri().clone().into_parts();
-    parts.path_and_query = PathAndQuery::try_from(pq).ok();
-    if let Ok(uri) = Uri::from_parts(parts) {
-        *req.uri_mut() = uri;
-    }
+    let query = req.uri().query().map(str::to_owned);
+    crate::path::set_path_and_query(req.uri_mut(), &normalised, query.as_deref());
     None
 }
 

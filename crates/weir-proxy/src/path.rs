@@ -8,6 +8,30 @@
 
 use std::borrow::Cow;
 
+use http::Uri;
+use http::uri::PathAndQuery;
+
+/// Replaces `uri`'s path and query, keeping its scheme and authority.
+pub fn replace_path_and_query(uri: &mut Uri, pq: PathAndQuery) {
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq);
+    if let Ok(new) = Uri::from_parts(parts) {
+        *uri = new;
+    }
+}
+
+/// Sets `uri`'s path, and its query when there is one; a pair that is not a valid request
+/// target (never the case for pieces of a valid URI) leaves `uri` as it is.
+pub fn set_path_and_query(uri: &mut Uri, path: &str, query: Option<&str>) {
+    let text = match query {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_string(),
+    };
+    if let Ok(pq) = PathAndQuery::try_from(text) {
+        replace_path_and_query(uri, pq);
+    }
+}
+
 /// Why a path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EscapesRoot;

@@ -55,7 +55,7 @@ impl RoutingTable {
             }
             for by_id in [false, true] {
                 let prefix = match by_id {
-                    false => api.match_prefix.clone(),
+                    false => api.listen_path.as_str().to_string(),
                     true => format!("/{}", api.def.api_id),
                 };
                 let entry = Entry {

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, StatusCode, Uri};
+use http::{HeaderValue, Request, StatusCode};
 use weir_config::versioning::{VersionApis, VersionLocation, Versioning, expires_header};
 
 use crate::api::CompiledApi;
@@ -104,11 +104,7 @@ impl CompiledVersionApis {
     /// Compiles the selector of `apis`.
     pub fn compile(apis: &VersionApis) -> Self {
         CompiledVersionApis {
-            selector: VersionSelector::compile(
-                &apis.location,
-                apis.strip,
-                apis.url_pattern.as_deref(),
-            ),
+            selector: VersionSelector::compile(&apis.selector),
             apis: apis.clone(),
         }
     }
@@ -139,7 +135,7 @@ impl CompiledVersionApis {
         if let Some(api) = find(&name) {
             return Dispatch::Api(api);
         }
-        if !apis.fallback_to_default {
+        if !self.selector.fallback_to_default {
             return Dispatch::Refuse(VersionRefusal::NoVersionApi);
         }
         if apis.is_base(&apis.default) {
@@ -160,6 +156,7 @@ struct VersionSelector {
     location: VersionLocation,
     strip: bool,
     url_pattern: Option<regex::Regex>,
+    fallback_to_default: bool,
 }
 
 /// One version, compiled.
@@ -183,7 +180,6 @@ impl ApiVersion {
 pub struct ApiVersions {
     selector: VersionSelector,
     default: Option<usize>,
-    fallback_to_default: bool,
     versions: Vec<ApiVersion>,
 }
 
@@ -213,13 +209,8 @@ impl ApiVersions {
             .as_ref()
             .and_then(|d| versions.iter().position(|v| &v.name == d));
         Ok(ApiVersions {
-            selector: VersionSelector::compile(
-                &versioning.location,
-                versioning.strip,
-                versioning.url_pattern.as_deref(),
-            ),
+            selector: VersionSelector::compile(&versioning.selector),
             default,
-            fallback_to_default: versioning.fallback_to_default,
             versions,
         })
     }
@@ -239,7 +230,7 @@ impl ApiVersions {
         } else {
             match self.versions.iter().position(|v| v.name == name) {
                 Some(i) => i,
-                None if self.fallback_to_default => {
+                None if self.selector.fallback_to_default => {
                     self.default.ok_or(VersionRefusal::DoesNotExist)?
                 }
                 None => return Err(VersionRefusal::DoesNotExist),
@@ -254,12 +245,16 @@ impl ApiVersions {
 }
 
 impl VersionSelector {
-    fn compile(location: &VersionLocation, strip: bool, url_pattern: Option<&str>) -> Self {
+    fn compile(selector: &weir_config::versioning::VersionSelector) -> Self {
         VersionSelector {
-            location: location.clone(),
-            strip,
+            location: selector.location.clone(),
+            strip: selector.strip,
             // Checked at load (weir-config refuses a pattern that does not compile).
-            url_pattern: url_pattern.and_then(|p| regex::Regex::new(p).ok()),
+            url_pattern: selector
+                .url_pattern
+                .as_deref()
+                .and_then(|p| regex::Regex::new(p).ok()),
+            fallback_to_default: selector.fallback_to_default,
         }
     }
 
@@ -291,7 +286,7 @@ impl VersionSelector {
                         .extend_pairs(kept)
                         .finish();
                     let path = req.uri().path().to_string();
-                    set_path_and_query(req, &path, &query);
+                    crate::path::set_path_and_query(req.uri_mut(), &path, Some(&query));
                 }
                 name
             }
@@ -323,34 +318,16 @@ fn strip_segment<B>(req: &mut Request<B>, rest: &mut String, name: &str) {
     let path = req.uri().path();
     let listen = &path[..path.len().saturating_sub(rest.len())];
     let new_path = format!("{listen}{new_rest}");
-    let query = req.uri().query().unwrap_or("").to_string();
-    set_path_and_query(req, &new_path, &query);
+    let query = req.uri().query().map(str::to_owned);
+    crate::path::set_path_and_query(req.uri_mut(), &new_path, query.as_deref());
     *rest = new_rest;
 }
 
 /// Makes `rest` (the path after the listen path) the request's path, its query kept.
 pub fn strip_listen_path<B>(req: &mut Request<B>, rest: &str) {
     let path = if rest.is_empty() { "/" } else { rest };
-    let query = req.uri().query().unwrap_or("").to_string();
-    set_path_and_query(req, path, &query);
-}
-
-/// Replaces the request's path and query, keeping scheme and authority.
-fn set_path_and_query<B>(req: &mut Request<B>, path: &str, query: &str) {
-    let path_and_query = if query.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{query}")
-    };
-    let mut parts = req.uri().clone().into_parts();
-    match path_and_query.parse() {
-        Ok(pq) => parts.path_and_query = Some(pq),
-        // Built from a valid URI's own pieces; keep the request as it is if not.
-        Err(_) => return,
-    }
-    if let Ok(uri) = Uri::from_parts(parts) {
-        *req.uri_mut() = uri;
-    }
+    let query = req.uri().query().map(str::to_owned);
+    crate::path::set_path_and_query(req.uri_mut(), path, query.as_deref());
 }
 
 #[cfg(test)]
@@ -358,7 +335,12 @@ mod tests {
     use super::*;
 
     fn selector(location: VersionLocation, strip: bool, pattern: Option<&str>) -> VersionSelector {
-        VersionSelector::compile(&location, strip, pattern)
+        VersionSelector::compile(&weir_config::versioning::VersionSelector {
+            location,
+            strip,
+            url_pattern: pattern.map(str::to_string),
+            fallback_to_default: false,
+        })
     }
 
     fn request(uri: &str) -> Request<()> {

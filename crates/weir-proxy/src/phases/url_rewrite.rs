@@ -15,9 +15,11 @@
 //! (`http://host/path`) sends the request to that host instead of the API's targets; a rewrite
 //! to `tyk://…` loops to another API ([`crate::looping`]).
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header::HeaderValue;
-use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Response, StatusCode};
 use regex::{CaptureLocations, Regex};
 use weir_config::UpstreamScheme;
@@ -42,6 +44,9 @@ struct Rewrite {
     pattern: Regex,
     target: Target,
     triggers: Vec<CompiledTrigger>,
+    /// True when a target (the rewrite's or a trigger's) uses `$N`: the pattern's groups are
+    /// read only then.
+    needs_groups: bool,
 }
 
 /// A rewrite target: literal text with `$tyk_context`/`$tyk_meta` placeholders, and `$N`
@@ -49,47 +54,20 @@ struct Rewrite {
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pieces: Vec<TargetPiece>,
-    /// True when a piece is a group: the pattern's groups are read only then.
-    uses_groups: bool,
 }
 
-/// The groups of a match, by number; a group that did not take part is `None`.
-pub(crate) trait Groups {
-    /// Group `n`'s text.
-    fn group(&self, n: usize) -> Option<&str>;
+/// Where a rewrite's pattern matched: the URL, or (as Tyk retries) the URL decoded, with the
+/// groups' offsets when a target reads them.
+struct Matched<'u> {
+    haystack: Cow<'u, str>,
+    locations: Option<CaptureLocations>,
 }
 
-impl Groups for [Option<String>] {
+impl Matched<'_> {
+    /// Group `n`'s text; `None` when it took no part or the groups were not read.
     fn group(&self, n: usize) -> Option<&str> {
-        self.get(n).and_then(|c| c.as_deref())
-    }
-}
-
-impl Groups for Vec<Option<String>> {
-    fn group(&self, n: usize) -> Option<&str> {
-        self.as_slice().group(n)
-    }
-}
-
-/// A match's groups as offsets into the text matched.
-struct Located<'a> {
-    haystack: &'a str,
-    locations: &'a CaptureLocations,
-}
-
-impl Groups for Located<'_> {
-    fn group(&self, n: usize) -> Option<&str> {
-        let (start, end) = self.locations.get(n)?;
+        let (start, end) = self.locations.as_ref()?.get(n)?;
         self.haystack.get(start..end)
-    }
-}
-
-/// No groups: a target without `$N` references reads none.
-struct NoGroups;
-
-impl Groups for NoGroups {
-    fn group(&self, _: usize) -> Option<&str> {
-        None
     }
 }
 
@@ -157,6 +135,8 @@ impl CompiledRewrites {
                 method: rw.key.method.clone(),
                 ignore_case: rw.key.ignore_case,
                 value: Rewrite {
+                    needs_groups: target.uses_groups()
+                        || triggers.iter().any(|t| t.target().uses_groups()),
                     pattern,
                     target,
                     triggers,
@@ -198,57 +178,24 @@ impl Target {
         if !rest.is_empty() || pieces.is_empty() {
             pieces.push(TargetPiece::Text(Template::parse(rest)));
         }
-        let uses_groups = pieces.iter().any(|p| matches!(p, TargetPiece::Group(_)));
-        Ok(Target {
-            pieces,
-            uses_groups,
-        })
+        Ok(Target { pieces })
     }
 
-    /// The target for this request: groups from `caps` (missing ones are ""), placeholders
+    /// True when the target reads a group (`$N`).
+    fn uses_groups(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, TargetPiece::Group(_)))
+    }
+
+    /// The target for this request: groups from `found` (missing ones are ""), placeholders
     /// query-escaped as Tyk fills URLs.
-    fn render(&self, ex: &Exchange<'_>, caps: &(impl Groups + ?Sized)) -> String {
-        self.render_with(caps, |t| t.render_escaped(ex))
+    fn render(&self, ex: &Exchange<'_>, found: &Matched<'_>) -> String {
+        self.render_with(found, |t| t.render_escaped(ex))
     }
 
-    /// The target when `pattern` matches `url` (or, as Tyk retries, the decoded URL);
-    /// `None` when it matches neither. Groups are read only when the target uses them.
-    fn render_match(&self, ex: &Exchange<'_>, pattern: &Regex, url: &str) -> Option<String> {
-        if !self.uses_groups {
-            let decoded_matches = || percent_decode(url).is_some_and(|d| pattern.is_match(&d));
-            let matched = pattern.is_match(url) || (url.contains('%') && decoded_matches());
-            return matched.then(|| self.render(ex, &NoGroups));
-        }
-        let mut locations = pattern.capture_locations();
-        if pattern.captures_read(&mut locations, url).is_some() {
-            return Some(self.render(
-                ex,
-                &Located {
-                    haystack: url,
-                    locations: &locations,
-                },
-            ));
-        }
-        if !url.contains('%') {
-            return None;
-        }
-        let decoded = percent_decode(url)?;
-        pattern.captures_read(&mut locations, &decoded)?;
-        Some(self.render(
-            ex,
-            &Located {
-                haystack: &decoded,
-                locations: &locations,
-            },
-        ))
-    }
-
-    /// The target with groups from `caps` and placeholders filled by `fill`.
-    fn render_with(
-        &self,
-        caps: &(impl Groups + ?Sized),
-        fill: impl Fn(&Template) -> String,
-    ) -> String {
+    /// The target with groups from `found` and placeholders filled by `fill`.
+    fn render_with(&self, found: &Matched<'_>, fill: impl Fn(&Template) -> String) -> String {
         let mut out = String::with_capacity(64);
         for piece in &self.pieces {
             match piece {
@@ -256,7 +203,7 @@ impl Target {
                     Some(s) => out.push_str(s),
                     None => out.push_str(&fill(t)),
                 },
-                TargetPiece::Group(n) => out.push_str(caps.group(*n).unwrap_or("")),
+                TargetPiece::Group(n) => out.push_str(found.group(*n).unwrap_or("")),
             }
         }
         out
@@ -278,51 +225,62 @@ pub async fn rewrite(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let (_, rw) = rewrites
         .list
         .find(ex.endpoint_path(), ex.current_method())?;
+    // Without a match the URL stays as it is, and (as Tyk documents) no trigger is checked.
     if rw.triggers.is_empty() {
         // Nothing changes the exchange before the target is made: the URL is borrowed.
-        let new_url = rw.target.render_match(ex, &rw.pattern, ex.current_url())?;
+        let found = matched(&rw.pattern, ex.current_url(), rw.needs_groups)?;
+        let new_url = rw.target.render(ex, &found);
         return apply(ex, new_url).await;
     }
-    // Owned: the triggers below may change the exchange.
+    // Owned: the triggers below change the exchange (its context data).
     let url = ex.current_url().to_owned();
-    // Without a match the URL stays as it is, and (as Tyk documents) no trigger is checked.
-    let caps = captures(&rw.pattern, &url)?;
+    let found = matched(&rw.pattern, &url, rw.needs_groups)?;
     let mut target = &rw.target;
-    if !rw.triggers.is_empty() {
-        // Tyk records trigger matches in the context data, creating it when needed.
-        crate::context_vars::data_mut(ex);
-        let mut inputs = Inputs::default();
-        for (n, trigger) in rw.triggers.iter().enumerate() {
-            match trigger.fires(ex, n, &url, &mut inputs).await {
-                Ok(true) => {
-                    target = trigger.target();
-                    break;
-                }
-                Ok(false) => {}
-                Err(answer) => return Some(answer),
+    // Tyk records trigger matches in the context data, creating it when needed.
+    crate::context_vars::data_mut(ex);
+    let mut inputs = Inputs::default();
+    for (n, trigger) in rw.triggers.iter().enumerate() {
+        match trigger.fires(ex, n, &url, &mut inputs).await {
+            Ok(true) => {
+                target = trigger.target();
+                break;
             }
+            Ok(false) => {}
+            Err(answer) => return Some(answer),
         }
     }
-    let new_url = target.render(ex, &caps);
+    let new_url = target.render(ex, &found);
     apply(ex, new_url).await
 }
 
-/// The pattern's groups over the URL; when it does not match and the URL has escapes, over
-/// the decoded URL, as Tyk retries.
-fn captures(pattern: &Regex, url: &str) -> Option<Vec<Option<String>>> {
-    let groups = |c: regex::Captures<'_>| {
-        c.iter()
-            .map(|m| m.map(|m| m.as_str().to_string()))
-            .collect()
+/// Matches the pattern over the URL; when it does not match and the URL has escapes, over the
+/// decoded URL, as Tyk retries. The groups are read only when `groups` (a target uses them).
+fn matched<'u>(pattern: &Regex, url: &'u str, groups: bool) -> Option<Matched<'u>> {
+    let try_on = |text: &str| -> Option<Option<CaptureLocations>> {
+        if !groups {
+            return pattern.is_match(text).then_some(None);
+        }
+        let mut locations = pattern.capture_locations();
+        pattern.captures_read(&mut locations, text)?;
+        Some(Some(locations))
     };
-    if let Some(c) = pattern.captures(url) {
-        return Some(groups(c));
+    if let Some(locations) = try_on(url) {
+        let haystack = Cow::Borrowed(url);
+        return Some(Matched {
+            haystack,
+            locations,
+        });
     }
     if !url.contains('%') {
         return None;
     }
     let decoded = percent_decode(url)?;
-    pattern.captures(&decoded).map(groups)
+    let locations = try_on(&decoded)?;
+    let haystack = Cow::Owned(decoded);
+    Some(Matched {
+        haystack,
+        locations,
+    })
 }
 
 /// Go's `url.PathUnescape`: `%XX` decoded (a malformed escape is an error), `+` kept.
@@ -460,11 +418,7 @@ fn set_url(ex: &mut Exchange<'_>, pq: PathAndQuery) {
         ctx.request.url = pq.as_str().to_string();
         return;
     }
-    let mut parts = ex.parts.uri.clone().into_parts();
-    parts.path_and_query = Some(pq);
-    if let Ok(uri) = Uri::from_parts(parts) {
-        ex.parts.uri = uri;
-    }
+    crate::path::replace_path_and_query(&mut ex.parts.uri, pq);
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use crate::context_vars::ContextData;
 fn rewrite_str(pattern: &str, to: &str, url: &str) -> Option<String> {
     let rx = Regex::new(pattern).unwrap();
     let target = Target::compile(to, "f").unwrap();
-    let caps = captures(&rx, url)?;
-    Some(target.render_with(&caps, |t| t.render_from(None, None, true)))
+    let found = matched(&rx, url, true)?;
+    Some(target.render_with(&found, |t| t.render_from(None, None, true)))
 }
 
 #[test]
@@ -97,8 +97,8 @@ fn placeholders_are_filled_query_escaped() {
     let target = Target::compile("/u/$tyk_context.trigger-0-X-Id-0/$1", "f").unwrap();
     let mut ctx = ContextData::default();
     ctx.set("trigger-0-X-Id-0", "a b/c");
-    let caps = vec![Some("/whole".to_string()), Some("g1".to_string())];
-    let got = target.render_with(&caps, |t| t.render_from(Some(&ctx), None, true));
+    let found = matched(&Regex::new("/whole/(g1)").unwrap(), "/whole/g1", true).unwrap();
+    let got = target.render_with(&found, |t| t.render_from(Some(&ctx), None, true));
     assert_eq!(got, "/u/a+b%2Fc/g1");
 }
 
