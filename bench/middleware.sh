@@ -67,12 +67,13 @@ weir_binary
 # ---------------------------------------------------------------- configs
 ports ORIGIN NGX WEIR_PLAIN WEIR_MW
 
-# The origin answers every path, and reports what it received (nginx adds no header whose
-# value is empty): the same small headers for every variant.
+# The origin answers every path, and reports what it received. Each echo starts with '=' so
+# it is never empty: nginx leaves out a header whose value is empty, and every variant must
+# get the same response headers, or the proxy that sends fewer headers would parse fewer.
 # shellcheck disable=SC2016 # nginx variables
-nginx_origin_conf 'add_header X-Got-Uri $request_uri; add_header X-Got-A $http_x_mw_a;
-            add_header X-Got-B $http_x_mw_b; add_header X-Got-Global $http_x_global;
-            add_header X-Got-Drop $http_x_drop; ' >"$OUT/conf/origin.conf"
+nginx_origin_conf 'add_header X-Got-Uri =$request_uri; add_header X-Got-A =$http_x_mw_a;
+            add_header X-Got-B =$http_x_mw_b; add_header X-Got-Global =$http_x_global;
+            add_header X-Got-Drop =$http_x_drop; ' >"$OUT/conf/origin.conf"
 nginx_proxy_conf "$NGX_PORT" >"$OUT/conf/proxy.conf"
 
 # The middleware API's extended_paths, in Tyk's classic shape. The benchmarked endpoint is the
@@ -153,8 +154,9 @@ describe() {
 url_of() { echo "http://127.0.0.1:$(port_of "$1")$(prefix_of "$1")${2:-$REQ_PATH}"; }
 
 # ---------------------------------------------------------------- sanity checks
-got() { # HEADER-FILE NAME → the value of response header NAME
-    awk -F': ' -v n="$(tr '[:upper:]' '[:lower:]' <<<"$2")" 'tolower($1) == n {sub(/\r$/, "", $2); print $2}' "$1"
+got() { # HEADER-FILE NAME → the value of the origin's echo NAME (its leading '=' taken off)
+    awk -F': ' -v n="$(tr '[:upper:]' '[:lower:]' <<<"$2")" \
+        'tolower($1) == n {sub(/\r$/, "", $2); sub(/^=/, "", $2); print $2}' "$1"
 }
 expect() { # VARIANT WHAT ACTUAL EXPECTED
     [[ $3 == "$4" ]] || die "$1: $2 is '$3', not '$4' (see $OUT/raw/check-$1.txt)"
@@ -232,8 +234,9 @@ section() {
 - Pinning: nginx origin and wrk on CPU 0; the proxy under load (nginx, or one of two weir
   processes with the same tyk.conf, one API each) on CPU 1. Access logs off everywhere.
 - The origin answers every path \`200 "hello world\\n"\` and echoes what it received in
-  \`X-Got-Uri\`, \`X-Got-A\`, \`X-Got-B\`, \`X-Got-Global\`, \`X-Got-Drop\` response headers
-  (the same for every variant; the checks read them).
+  \`X-Got-Uri\`, \`X-Got-A\`, \`X-Got-B\`, \`X-Got-Global\`, \`X-Got-Drop\` response headers,
+  each value prefixed with \`=\` so that none is ever empty (nginx leaves out an empty header):
+  every variant gets the same five headers back (the checks read them).
 - plain: classic keyless API \`/plain/\` (strip_listen_path), \`not_versioned\`, no middleware.
 - middleware: the same API at \`/mw/\` with \`enable_ip_whitelisting: true\`,
   \`allowed_ips: ["127.0.0.1", "10.0.0.0/8", "::1"]\` and, in \`version_data.versions.Default\`,
