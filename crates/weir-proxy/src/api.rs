@@ -107,6 +107,9 @@ pub struct CompiledApi {
     pub endpoint_lists: Option<crate::phases::endpoint_lists::CompiledLists>,
     /// Internal endpoints: only `tyk://` loops reach them.
     pub internal_endpoints: crate::endpoint::EndpointList<()>,
+    /// The patterns of the per-path rules' lists in one set (see
+    /// [`crate::endpoint::EndpointIndex`]).
+    pub endpoint_index: Option<crate::endpoint::EndpointIndex>,
     /// A versioned API's versions, each compiled (see [`crate::versions`]). This API is then
     /// its default (else first) version, which answers the requests no version can serve.
     pub versions: Option<Box<crate::versions::ApiVersions>>,
@@ -209,15 +212,24 @@ impl CompiledApi {
             .map_err(|(field, reason)| err(&field, reason))?;
         let internal_endpoints = crate::phases::internal_endpoints::compile(&def, matching)
             .map_err(|(field, reason)| err(&field, reason))?;
-        let endpoint_lists = crate::phases::endpoint_lists::CompiledLists::compile(&def, matching)
-            .map_err(|(field, reason)| err(&field, reason))?;
-        let url_rewrites = crate::phases::url_rewrite::CompiledRewrites::compile(
+        let mut endpoint_lists =
+            crate::phases::endpoint_lists::CompiledLists::compile(&def, matching)
+                .map_err(|(field, reason)| err(&field, reason))?;
+        let mut url_rewrites = crate::phases::url_rewrite::CompiledRewrites::compile(
             &def.endpoints.url_rewrites,
             matching,
         )
         .map_err(|(field, reason)| err(&field, reason))?;
-        let transforms = crate::transforms::CompiledTransforms::compile(&def, matching)
+        let mut transforms = crate::transforms::CompiledTransforms::compile(&def, matching)
             .map_err(|(field, reason)| err(&field, reason))?;
+        let mut index = crate::endpoint::IndexBuilder::default();
+        if let Some(lists) = &mut endpoint_lists {
+            lists.link(&mut index);
+        }
+        if let Some(rewrites) = &mut url_rewrites {
+            rewrites.link(&mut index);
+        }
+        transforms.link(&mut index);
         let lifecycle = Lifecycle::compile(&Features {
             transforms: Some(&transforms),
             endpoint_lists: endpoint_lists.as_ref().is_some_and(|l| l.has_lists()),
@@ -240,6 +252,7 @@ impl CompiledApi {
             url_rewrites,
             endpoint_lists,
             internal_endpoints,
+            endpoint_index: index.build(),
             virtual_endpoints,
             auth,
             error_overrides: def

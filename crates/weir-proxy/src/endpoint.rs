@@ -69,11 +69,16 @@ impl EndpointMatcher {
 
 /// A list of endpoints with a value each; the first entry (in declaration order) whose path
 /// and method match wins. One [`RegexSet`] pass finds the candidates, so a long list costs
-/// one scan of the path, not one per entry.
+/// one scan of the path, not one per entry. Once linked to its API's [`EndpointIndex`], the
+/// API's one scan serves every list (see [`EndpointList::find_matched`]).
 #[derive(Debug, Clone)]
 pub struct EndpointList<T> {
     set: RegexSet,
     entries: Vec<(EndpointMatcher, T)>,
+    /// Each entry's pattern in the API's index; empty until linked.
+    ids: Vec<usize>,
+    /// The index it is linked to (0: none): a list is only ever read with its own index.
+    index_id: u64,
 }
 
 impl<T> Default for EndpointList<T> {
@@ -81,7 +86,89 @@ impl<T> Default for EndpointList<T> {
         EndpointList {
             set: RegexSet::empty(),
             entries: Vec::new(),
+            ids: Vec::new(),
+            index_id: 0,
         }
+    }
+}
+
+/// Every endpoint pattern of an API's per-path rules in one [`RegexSet`]: a request's path is
+/// scanned once for all its lists (white list, rewrites, transforms, limits…), not once per
+/// list. Built at load from the lists linked to it.
+#[derive(Debug)]
+pub struct EndpointIndex {
+    id: u64,
+    set: RegexSet,
+}
+
+/// Gathers the distinct patterns of an API's lists while they are linked.
+#[derive(Debug)]
+pub struct IndexBuilder {
+    id: u64,
+    sources: Vec<String>,
+    ids: std::collections::HashMap<String, usize>,
+}
+
+impl Default for IndexBuilder {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        IndexBuilder {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            sources: Vec::new(),
+            ids: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl IndexBuilder {
+    fn intern(&mut self, source: &str) -> usize {
+        if let Some(&id) = self.ids.get(source) {
+            return id;
+        }
+        let id = self.sources.len();
+        self.sources.push(source.to_string());
+        self.ids.insert(source.to_string(), id);
+        id
+    }
+
+    /// The index, or `None` when no list has entries or the union does not compile (each
+    /// list then scans with its own set).
+    pub fn build(self) -> Option<EndpointIndex> {
+        if self.sources.is_empty() {
+            return None;
+        }
+        let id = self.id;
+        RegexSet::new(&self.sources)
+            .ok()
+            .map(|set| EndpointIndex { id, set })
+    }
+}
+
+/// Which of an index's patterns match one path: what a request's lookups share.
+#[derive(Debug)]
+pub struct EndpointMatches {
+    /// The index it was scanned with (its address: one index per API, alive for the request).
+    index: usize,
+    /// Inline: most paths need no allocation.
+    path: compact_str::CompactString,
+    set: regex::SetMatches,
+}
+
+impl EndpointIndex {
+    /// Scans `path` once for every pattern.
+    pub fn scan(&self, path: &str) -> EndpointMatches {
+        EndpointMatches {
+            index: self as *const Self as usize,
+            path: path.into(),
+            set: self.set.matches(path),
+        }
+    }
+}
+
+impl EndpointMatches {
+    /// True when these are `index`'s matches for `path`.
+    pub fn are_for(&self, index: &EndpointIndex, path: &str) -> bool {
+        self.index == index as *const EndpointIndex as usize && self.path.as_str() == path
     }
 }
 
@@ -127,7 +214,43 @@ impl<T> EndpointList<T> {
         Ok(EndpointList {
             set,
             entries: compiled,
+            ids: Vec::new(),
+            index_id: 0,
         })
+    }
+
+    /// Adds the list's patterns to its API's index; lookups may then use the index's scan.
+    pub fn link(&mut self, index: &mut IndexBuilder) {
+        self.index_id = index.id;
+        self.ids = self
+            .entries
+            .iter()
+            .map(|(m, _)| index.intern(m.pattern.as_str()))
+            .collect();
+    }
+
+    /// True when the list's patterns are in `index`.
+    pub fn is_linked_to(&self, index: &EndpointIndex) -> bool {
+        self.index_id == index.id && !self.entries.is_empty()
+    }
+
+    /// As [`EndpointList::find`], from the API index's `matches` for the path (the list must
+    /// be linked to that index: see [`EndpointList::is_linked_to`]).
+    pub fn find_matched(
+        &self,
+        matches: &EndpointMatches,
+        method: &str,
+    ) -> Option<(&EndpointMatcher, &T)> {
+        if !matches.set.matched_any() {
+            return None;
+        }
+        self.entries
+            .iter()
+            .zip(&self.ids)
+            .find(|((m, _), id)| {
+                matches.set.matched(**id) && (m.method.is_empty() || m.method == method)
+            })
+            .map(|((m, v), _)| (m, v))
     }
 
     /// True when the list has no entries.
@@ -199,6 +322,51 @@ mod tests {
         assert_eq!(l.find("/a/c", "GET").map(|(_, v)| *v), Some(2));
         assert_eq!(l.find("/a/c", "POST").map(|(_, v)| *v), Some(0));
         assert!(l.find("/z", "GET").is_none());
+    }
+
+    #[test]
+    fn lists_linked_to_one_index_find_what_they_find_alone() {
+        let any = EndpointMatching::default();
+        let mut a = list(
+            &[
+                ("/a", "POST"),
+                ("/a/b", "GET"),
+                ("/a", "GET"),
+                ("/c/{id}", ""),
+            ],
+            any,
+        );
+        let mut b = list(&[("/c/{id}", "PUT"), ("/a", ""), ("/z", "GET")], any);
+        let alone = (a.clone(), b.clone());
+        let mut builder = IndexBuilder::default();
+        a.link(&mut builder);
+        b.link(&mut builder);
+        let index = builder.build().unwrap();
+        assert!(a.is_linked_to(&index) && b.is_linked_to(&index));
+        assert!(!alone.0.is_linked_to(&index));
+        let other = {
+            let mut builder = IndexBuilder::default();
+            alone.0.clone().link(&mut builder);
+            builder.build().unwrap()
+        };
+        assert!(!a.is_linked_to(&other));
+        for path in ["/a/b", "/a/c", "/c/7", "/x/a", "/z", "/nothing", "/"] {
+            let matches = index.scan(path);
+            assert!(matches.are_for(&index, path) && !matches.are_for(&index, "/other"));
+            for method in ["GET", "POST", "PUT", "DELETE"] {
+                let value = |found: Option<(&EndpointMatcher, &usize)>| found.map(|(_, v)| *v);
+                assert_eq!(
+                    value(a.find_matched(&matches, method)),
+                    value(alone.0.find(path, method)),
+                    "list a, {method} {path}"
+                );
+                assert_eq!(
+                    value(b.find_matched(&matches, method)),
+                    value(alone.1.find(path, method)),
+                    "list b, {method} {path}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One request in flight, as the lifecycle's phases see and change it.
 
 use bytes::Bytes;
+use compact_str::CompactString;
 use http::header::HeaderValue;
 use http::{HeaderMap, Request};
 use http_body_util::Full;
@@ -48,14 +49,27 @@ pub struct Exchange<'a> {
     pub context: Option<Box<crate::context_vars::ContextData>>,
     /// The endpoint path and method before the URL rewrite or the method transform changed
     /// them; per-path rules after those match these, as Tyk's do (see
-    /// [`Exchange::original_endpoint`]).
-    pub before_rewrite: Option<(String, String)>,
+    /// [`Exchange::original_endpoint`]). Inline strings: most paths need no allocation.
+    pub before_rewrite: Option<(CompactString, CompactString)>,
     /// Where a `tyk://` loop may take this request (set by the gateway; see
     /// [`crate::looping::loop_to`]).
     pub looping: Option<crate::looping::Looping>,
     /// Why a versioned API cannot serve the version the request named; the version check
     /// answers it (see [`crate::versions`]).
     pub version_refusal: Option<crate::versions::VersionRefusal>,
+    /// The API index's scan of the last endpoint path looked up (see
+    /// [`Exchange::find_endpoint`]).
+    endpoint_matches: Option<crate::endpoint::EndpointMatches>,
+}
+
+/// Which endpoint of the request a per-path rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointAt {
+    /// The path and method as they are now.
+    Current,
+    /// As they were before the URL rewrite or the method transform (see
+    /// [`Exchange::original_endpoint`]).
+    Original,
 }
 
 impl<'a> Exchange<'a> {
@@ -88,6 +102,7 @@ impl<'a> Exchange<'a> {
             before_rewrite: None,
             looping: None,
             version_refusal: None,
+            endpoint_matches: None,
         }
     }
 
@@ -114,7 +129,48 @@ impl<'a> Exchange<'a> {
     /// The path Tyk matches endpoints against: the current path without its query, with the
     /// listen path removed.
     pub fn endpoint_path(&self) -> &str {
-        endpoint_path_of(self.current_url(), &self.api.listen_path)
+        let path = match (&self.hooks, self.in_hook_form) {
+            (Some(ctx), true) => ctx.request.url.split('?').next().unwrap_or("/"),
+            _ => match self.parts.uri.path() {
+                "" => "/",
+                path => path,
+            },
+        };
+        self.api.listen_path.strip_or_whole(path)
+    }
+
+    /// The endpoint path and method `at` stands for.
+    pub fn endpoint_at(&self, at: EndpointAt) -> (&str, &str) {
+        match at {
+            EndpointAt::Current => (self.endpoint_path(), self.current_method()),
+            EndpointAt::Original => self.original_endpoint(),
+        }
+    }
+
+    /// The first entry of `list` matching the request's endpoint `at`. When the list is linked
+    /// to this API's index, the index scans a path once for all its lists and the scan is kept
+    /// for the next lookup of the same path; else the list scans on its own.
+    pub fn find_endpoint<T>(
+        &mut self,
+        list: &'a crate::endpoint::EndpointList<T>,
+        at: EndpointAt,
+    ) -> Option<(&'a crate::endpoint::EndpointMatcher, &'a T)> {
+        if list.is_empty() {
+            return None;
+        }
+        let api = self.api;
+        let Some(index) = api.endpoint_index.as_ref().filter(|i| list.is_linked_to(i)) else {
+            let (path, method) = self.endpoint_at(at);
+            return list.find(path, method);
+        };
+        let (path, _) = self.endpoint_at(at);
+        let scanned = self.endpoint_matches.as_ref();
+        if !scanned.is_some_and(|m| m.are_for(index, path)) {
+            let matches = index.scan(path);
+            self.endpoint_matches = Some(matches);
+        }
+        let (_, method) = self.endpoint_at(at);
+        list.find_matched(self.endpoint_matches.as_ref()?, method)
     }
 
     /// Records the endpoint path and method as they are, once: call it before changing the
@@ -122,8 +178,8 @@ impl<'a> Exchange<'a> {
     pub fn remember_original_endpoint(&mut self) {
         if self.before_rewrite.is_none() {
             let original = (
-                self.endpoint_path().to_owned(),
-                self.current_method().to_owned(),
+                CompactString::from(self.endpoint_path()),
+                CompactString::from(self.current_method()),
             );
             self.before_rewrite = Some(original);
         }
@@ -214,10 +270,4 @@ impl<'a> Exchange<'a> {
         );
         (parts, body)
     }
-}
-
-/// `url` (path and query) without its query and without the listen path.
-fn endpoint_path_of<'u>(url: &'u str, listen_path: &crate::listen_path::ListenPath) -> &'u str {
-    let path = url.split('?').next().unwrap_or("/");
-    listen_path.strip_or_whole(path)
 }

@@ -376,7 +376,7 @@ impl Gateway {
         } else {
             full_path
         };
-        let query = parts.uri.query().map(str::to_string);
+        let query = parts.uri.query();
 
         let h = &mut parts.headers;
         strip_hop_by_hop(h);
@@ -399,11 +399,11 @@ impl Gateway {
         let upstream_started = Instant::now();
         for attempt in 0..targets.len() {
             let target = &targets[(first + attempt) % targets.len()];
-            let path = join_paths(&target.base_path, sub_path, api.def.disable_strip_slash);
-            let pq = match &query {
-                Some(q) => format!("{path}?{q}"),
-                None => path,
-            };
+            let mut pq = join_paths(&target.base_path, sub_path, api.def.disable_strip_slash);
+            if let Some(q) = query {
+                pq.push('?');
+                pq.push_str(q);
+            }
             let Ok(pq) = PathAndQuery::try_from(pq) else {
                 let e = GatewayError::BadRequest("the request path cannot be forwarded".into());
                 return (gateway_error(&e, grpc), None);
@@ -567,17 +567,19 @@ pub fn join_paths(target: &str, sub: &str, disable_strip_slash: bool) -> String 
     }
     let t = target.trim_end_matches('/');
     let s = sub.trim_start_matches('/');
-    if s.is_empty() && !sub.is_empty() {
-        format!("{t}/")
-    } else if s.is_empty() {
-        if target.is_empty() {
+    if s.is_empty() && sub.is_empty() {
+        return if target.is_empty() {
             "/".into()
         } else {
             target.into()
-        }
-    } else {
-        format!("{t}/{s}")
+        };
     }
+    // Room for a query too: the caller appends it (no second allocation, no formatting).
+    let mut joined = String::with_capacity(t.len() + 1 + s.len() + 32);
+    joined.push_str(t);
+    joined.push('/');
+    joined.push_str(s);
+    joined
 }
 
 fn access_log<B>(

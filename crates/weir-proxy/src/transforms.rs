@@ -146,6 +146,13 @@ impl CompiledTransforms {
             methods,
         })
     }
+
+    /// Links the per-path rules' endpoints to their API's index.
+    pub fn link(&mut self, index: &mut crate::endpoint::IndexBuilder) {
+        self.request_headers.link(index);
+        self.response_headers.link(index);
+        self.methods.link(index);
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use weir_config::plugin_settings::EndpointMatching;
 
 use crate::body::ProxyBody;
 use crate::endpoint::{EndpointEntry, EndpointList};
-use crate::exchange::Exchange;
+use crate::exchange::{EndpointAt, Exchange};
 use crate::phases::plugins::{for_client, leave_hook_form};
 use crate::respond::error_response;
 
@@ -184,12 +184,24 @@ impl CompiledLists {
         !self.mocks.is_empty()
     }
 
-    fn verdict(&self, path: &str, method: &str) -> Option<&Verdict> {
-        match self.lists.find(path, method) {
-            Some((_, v)) => Some(v),
+    /// The decision for the entry found for a request (none: the allow list's, if any).
+    fn decide<'l>(&'l self, found: Option<&'l Verdict>) -> Option<&'l Verdict> {
+        match found {
+            Some(v) => Some(v),
             None if self.allow_list => Some(&Verdict::Forbid),
             None => None,
         }
+    }
+
+    #[cfg(test)]
+    fn verdict(&self, path: &str, method: &str) -> Option<&Verdict> {
+        self.decide(self.lists.find(path, method).map(|(_, v)| v))
+    }
+
+    /// Links the lists' endpoints to their API's index.
+    pub fn link(&mut self, index: &mut crate::endpoint::IndexBuilder) {
+        self.lists.link(index);
+        self.mocks.link(index);
     }
 }
 
@@ -197,9 +209,8 @@ impl CompiledLists {
 /// endpoint, marked to skip authentication).
 pub fn check(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let lists = ex.api.endpoint_lists.as_ref()?;
-    let path = ex.endpoint_path();
-    let method = ex.current_method();
-    match lists.verdict(path, method)? {
+    let found = ex.find_endpoint(&lists.lists, EndpointAt::Current);
+    match lists.decide(found.map(|(_, v)| v))? {
         Verdict::Allow => None,
         Verdict::Ignore => {
             ex.skip_auth = true;
@@ -218,8 +229,7 @@ pub async fn mock(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let api = ex.api;
     let lists = api.endpoint_lists.as_ref()?;
     // As Tyk's rules after the URL rewrite, the mock matches the request as it came in.
-    let (path, method) = ex.original_endpoint();
-    let (_, reply) = lists.mocks.find(path, method)?;
+    let (_, reply) = ex.find_endpoint(&lists.mocks, EndpointAt::Original)?;
     // Response hooks see the request as the request hooks left it.
     if let Some(answer) = leave_hook_form(ex) {
         return Some(answer);

@@ -10,7 +10,7 @@ use http::header::HeaderName;
 use http::{HeaderMap, Response};
 
 use crate::body::ProxyBody;
-use crate::exchange::Exchange;
+use crate::exchange::{EndpointAt, Exchange};
 use crate::transforms::HeaderText;
 
 /// Removes, then sets, the API's request header rules, then the matching endpoint's.
@@ -27,8 +27,7 @@ pub fn request(ex: &mut Exchange<'_>) {
     if per_path.request_headers.is_empty() {
         return;
     }
-    let (path, method) = ex.original_endpoint();
-    if let Some((_, ops)) = per_path.request_headers.find(path, method) {
+    if let Some((_, ops)) = ex.find_endpoint(&per_path.request_headers, EndpointAt::Original) {
         apply_to_request(ex, &ops.remove, &ops.set);
     }
 }
@@ -37,11 +36,8 @@ pub fn request(ex: &mut Exchange<'_>) {
 pub fn response(ex: &mut Exchange<'_>, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
     let api = ex.api;
     let per_path = &api.transforms.response_headers;
-    if !per_path.is_empty() {
-        let (path, method) = ex.original_endpoint();
-        if let Some((_, ops)) = per_path.find(path, method) {
-            apply(resp.headers_mut(), ex, &ops.remove, &ops.set);
-        }
+    if let Some((_, ops)) = ex.find_endpoint(per_path, EndpointAt::Original) {
+        apply(resp.headers_mut(), ex, &ops.remove, &ops.set);
     }
     let rules = &api.headers;
     apply(

@@ -3,13 +3,12 @@
 //! rewrite and matches the path and method the request had before it; response header rules
 //! keep matching the original method.
 
-use crate::exchange::Exchange;
+use crate::exchange::{EndpointAt, Exchange};
 
 /// Changes the method of a request whose endpoint has a method transform.
 pub fn transform(ex: &mut Exchange<'_>) {
     let api = ex.api;
-    let (path, method) = ex.original_endpoint();
-    let Some((_, to)) = api.transforms.methods.find(path, method) else {
+    let Some((_, to)) = ex.find_endpoint(&api.transforms.methods, EndpointAt::Original) else {
         return;
     };
     ex.remember_original_endpoint();

@@ -30,7 +30,7 @@ use super::url_rewrite_triggers::{CompiledTrigger, Inputs};
 use crate::body::ProxyBody;
 use crate::context_vars::Template;
 use crate::endpoint::{EndpointEntry, EndpointList};
-use crate::exchange::Exchange;
+use crate::exchange::{EndpointAt, Exchange};
 use crate::respond::error_response;
 
 /// An API's URL rewrites, compiled once per load.
@@ -105,6 +105,11 @@ impl From<RewrittenUpstream> for crate::api::Target {
 }
 
 impl CompiledRewrites {
+    /// Links the rewrites' endpoints to their API's index.
+    pub fn link(&mut self, index: &mut crate::endpoint::IndexBuilder) {
+        self.list.link(index);
+    }
+
     /// Compiles the definition's rewrites; an error names the field and why.
     pub fn compile(
         rewrites: &[UrlRewrite],
@@ -222,9 +227,7 @@ fn find_group(s: &str) -> Option<usize> {
 pub async fn rewrite(ex: &mut Exchange<'_>) -> Option<Response<ProxyBody>> {
     let api = ex.api;
     let rewrites = api.url_rewrites.as_ref()?;
-    let (_, rw) = rewrites
-        .list
-        .find(ex.endpoint_path(), ex.current_method())?;
+    let (_, rw) = ex.find_endpoint(&rewrites.list, EndpointAt::Current)?;
     // Without a match the URL stays as it is, and (as Tyk documents) no trigger is checked.
     if rw.triggers.is_empty() {
         // Nothing changes the exchange before the target is made: the URL is borrowed.
@@ -304,6 +307,14 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
 /// Puts the rewritten URL on the request: a loop, another host, or a new path and query.
 async fn apply(ex: &mut Exchange<'_>, new_url: String) -> Option<Response<ProxyBody>> {
     ex.remember_original_endpoint();
+    // The common case first: a path, which names no scheme (its query may hold "://").
+    if is_request_target(&new_url) {
+        // What path_and_query would make of it, without copying it.
+        let pq = PathAndQuery::from_maybe_shared(Bytes::from(new_url))
+            .unwrap_or_else(|_| PathAndQuery::from_static("/"));
+        set_url(ex, pq);
+        return None;
+    }
     if has_scheme(&new_url, "tyk") {
         return Some(crate::looping::loop_to(ex, &new_url).await);
     }
@@ -321,16 +332,12 @@ async fn apply(ex: &mut Exchange<'_>, new_url: String) -> Option<Response<ProxyB
                 ));
             }
         }
-    } else if new_url.contains("://") {
+    } else if names_a_scheme(&new_url) {
         tracing::warn!(api_id = %ex.api.def.api_id, url = new_url, "URL rewrite to an unsupported scheme");
         return Some(error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "There was a problem proxying the request",
         ));
-    } else if is_request_target(&new_url) {
-        // What path_and_query would make of it, without copying it.
-        PathAndQuery::from_maybe_shared(Bytes::from(new_url))
-            .unwrap_or_else(|_| PathAndQuery::from_static("/"))
     } else {
         path_and_query(&new_url)
     };
@@ -343,6 +350,19 @@ fn has_scheme(url: &str, scheme: &str) -> bool {
     url.get(..scheme.len())
         .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
         && url[scheme.len()..].starts_with("://")
+}
+
+/// True when `url` starts with `<scheme>://` for some scheme, as Go's URL parser reads one: a
+/// letter, then letters, digits, `+`, `-` or `.`, before the first `:`.
+fn names_a_scheme(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return false;
+    };
+    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && rest.starts_with("//")
 }
 
 /// The upstream and the path and query of a full `http(s)://` URL.

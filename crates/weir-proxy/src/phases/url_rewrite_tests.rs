@@ -114,6 +114,11 @@ fn full_urls_name_another_upstream() {
     assert!(has_scheme("HTTP://h/x", "http"));
     assert!(has_scheme("tyk://self/x", "tyk"));
     assert!(!has_scheme("/http://x", "http"));
+    assert!(names_a_scheme("ftp://h/x"));
+    assert!(names_a_scheme("svn+ssh://h/x"));
+    assert!(!names_a_scheme("/go?to=http://x"));
+    assert!(!names_a_scheme("go?to=http://x"));
+    assert!(!names_a_scheme("1a://x"));
     let (up, pq) = upstream_of("http://127.0.0.1:8081/new/path?a=1").unwrap();
     assert_eq!(up.authority.as_str(), "127.0.0.1:8081");
     assert_eq!(up.host_header, "127.0.0.1:8081");
