@@ -147,8 +147,8 @@ impl IndexBuilder {
 /// Which of an index's patterns match one path: what a request's lookups share.
 #[derive(Debug)]
 pub struct EndpointMatches {
-    /// The index it was scanned with (its address: one index per API, alive for the request).
-    index: usize,
+    /// The id of the index it was scanned with.
+    index_id: u64,
     /// Inline: most paths need no allocation.
     path: compact_str::CompactString,
     set: regex::SetMatches,
@@ -158,7 +158,7 @@ impl EndpointIndex {
     /// Scans `path` once for every pattern.
     pub fn scan(&self, path: &str) -> EndpointMatches {
         EndpointMatches {
-            index: self as *const Self as usize,
+            index_id: self.id,
             path: path.into(),
             set: self.set.matches(path),
         }
@@ -168,7 +168,7 @@ impl EndpointIndex {
 impl EndpointMatches {
     /// True when these are `index`'s matches for `path`.
     pub fn are_for(&self, index: &EndpointIndex, path: &str) -> bool {
-        self.index == index as *const EndpointIndex as usize && self.path.as_str() == path
+        self.index_id == index.id && self.path.as_str() == path
     }
 }
 

@@ -163,14 +163,16 @@ impl<'a> Exchange<'a> {
             let (path, method) = self.endpoint_at(at);
             return list.find(path, method);
         };
-        let (path, _) = self.endpoint_at(at);
-        let scanned = self.endpoint_matches.as_ref();
-        if !scanned.is_some_and(|m| m.are_for(index, path)) {
-            let matches = index.scan(path);
-            self.endpoint_matches = Some(matches);
+        let (path, method) = self.endpoint_at(at);
+        if let Some(kept) = self.endpoint_matches.as_ref()
+            && kept.are_for(index, path)
+        {
+            return list.find_matched(kept, method);
         }
-        let (_, method) = self.endpoint_at(at);
-        list.find_matched(self.endpoint_matches.as_ref()?, method)
+        let matches = index.scan(path);
+        let found = list.find_matched(&matches, method);
+        self.endpoint_matches = Some(matches);
+        found
     }
 
     /// Records the endpoint path and method as they are, once: call it before changing the

@@ -399,11 +399,10 @@ impl Gateway {
         let upstream_started = Instant::now();
         for attempt in 0..targets.len() {
             let target = &targets[(first + attempt) % targets.len()];
-            let mut pq = join_paths(&target.base_path, sub_path, api.def.disable_strip_slash);
-            if let Some(q) = query {
-                pq.push('?');
-                pq.push_str(q);
-            }
+            let pq = crate::path::with_query(
+                join_paths(&target.base_path, sub_path, api.def.disable_strip_slash),
+                query,
+            );
             let Ok(pq) = PathAndQuery::try_from(pq) else {
                 let e = GatewayError::BadRequest("the request path cannot be forwarded".into());
                 return (gateway_error(&e, grpc), None);

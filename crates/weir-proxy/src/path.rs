@@ -23,13 +23,20 @@ pub fn replace_path_and_query(uri: &mut Uri, pq: PathAndQuery) {
 /// Sets `uri`'s path, and its query when there is one; a pair that is not a valid request
 /// target (never the case for pieces of a valid URI) leaves `uri` as it is.
 pub fn set_path_and_query(uri: &mut Uri, path: &str, query: Option<&str>) {
-    let text = match query {
-        Some(q) if !q.is_empty() => format!("{path}?{q}"),
-        _ => path.to_string(),
-    };
+    let text = with_query(path.to_string(), query.filter(|q| !q.is_empty()));
     if let Ok(pq) = PathAndQuery::try_from(text) {
         replace_path_and_query(uri, pq);
     }
+}
+
+/// `path`, then `?` and `query` when there is one, in `path`'s own buffer.
+pub fn with_query(mut path: String, query: Option<&str>) -> String {
+    if let Some(q) = query {
+        path.reserve_exact(1 + q.len());
+        path.push('?');
+        path.push_str(q);
+    }
+    path
 }
 
 /// Why a path is refused.
